@@ -1,0 +1,46 @@
+# fenxiao — see README.md. Every target makes .venv and installs what it needs.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench worker beat lint services venv clean
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || PY=python3; $${PY:-python3} -m venv $(VENV) 2>/dev/null || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py load_demo
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+services:
+	bash scripts/ensure_services.sh
+
+test: $(STAMP) services
+	bash scripts/test.sh
+
+worker: $(STAMP)
+	$(BIN)/celery -A config worker -l info --concurrency=$${CONCURRENCY:-2}
+
+beat: $(STAMP)
+	$(BIN)/python manage.py sync_beat_schedule
+	$(BIN)/celery -A config beat -l info
+
+bench: $(STAMP) services
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) .test-sqlite.db db.sqlite3 .pytest_cache

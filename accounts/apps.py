@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts"
+
+    def ready(self):
+        from core.jobs import register_job
+
+        from . import services
+
+        register_job(
+            name="accounts.purge_expired_tokens",
+            func=lambda: {"deleted": services.token_purge_expired()},
+            schedule_seconds=3600,
+            description="Delete auth tokens that expired or were revoked more than a day ago.",
+        )

@@ -1,0 +1,121 @@
+"""Writes for users, tokens and follows."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import Conflict, InvalidInput, NotAuthenticated
+from wechat.oauth import WechatIdentity, oauth_identity_from_code
+
+from .models import AuthToken, Follow, User
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_issue(*, user: User, user_agent: str = "") -> str:
+    """Create a Bearer token for `user` and return it. Only its hash is stored."""
+    raw = secrets.token_urlsafe(32)
+    AuthToken.objects.create(
+        user=user,
+        key_hash=token_hash(raw),
+        prefix=raw[:8],
+        expires_at=timezone.now() + settings.AUTH_TOKEN_TTL,
+        user_agent=user_agent[:256],
+    )
+    return raw
+
+
+def token_revoke(*, raw: str) -> bool:
+    """Revoke one token. Returns False when it was unknown or already revoked."""
+    return bool(
+        AuthToken.objects.filter(key_hash=token_hash(raw), revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )
+
+
+def token_revoke_by_id(*, token_id: int) -> bool:
+    return bool(AuthToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def token_revoke_all(*, user: User) -> int:
+    return AuthToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def token_purge_expired() -> int:
+    cutoff = timezone.now() - timedelta(days=1)
+    deleted, _ = AuthToken.objects.filter(expires_at__lt=cutoff).delete()
+    deleted_revoked, _ = AuthToken.objects.filter(revoked_at__lt=cutoff).delete()
+    return deleted + deleted_revoked
+
+
+def _username_for_openid(openid: str) -> str:
+    return f"wx_{hashlib.sha256(openid.encode()).hexdigest()[:24]}"
+
+
+def user_upsert_from_wechat(*, identity: WechatIdentity) -> tuple[User, bool]:
+    """Find the user by openid, or create them. Safe under concurrent first logins."""
+    defaults = {
+        "username": _username_for_openid(identity.openid),
+        "unionid": identity.unionid or None,
+        "nickname": identity.nickname[:64],
+        "avatar_url": identity.avatar_url[:512],
+    }
+    try:
+        with transaction.atomic():
+            user, created = User.objects.get_or_create(openid=identity.openid, defaults=defaults)
+    except IntegrityError:  # a concurrent login created it first
+        user, created = User.objects.get(openid=identity.openid), False
+    if not created:
+        changed = {}
+        if identity.nickname and identity.nickname != user.nickname:
+            changed["nickname"] = identity.nickname[:64]
+        if identity.avatar_url and identity.avatar_url != user.avatar_url:
+            changed["avatar_url"] = identity.avatar_url[:512]
+        if identity.unionid and identity.unionid != user.unionid:
+            changed["unionid"] = identity.unionid
+        if changed:
+            User.objects.filter(pk=user.pk).update(**changed)
+            for key, value in changed.items():
+                setattr(user, key, value)
+    if not user.is_active:
+        raise NotAuthenticated("This account is disabled.", code="account_disabled")
+    return user, created
+
+
+def auth_login_wechat(*, code: str, user_agent: str = "") -> tuple[str, User]:
+    """Exchange a WeChat OAuth code for a user and a Bearer token."""
+    identity = oauth_identity_from_code(code=code)
+    user, _ = user_upsert_from_wechat(identity=identity)
+    return token_issue(user=user, user_agent=user_agent), user
+
+
+def auth_login_operator(*, username: str, password: str, user_agent: str = "") -> tuple[str, User]:
+    """Operators log in with a password; only active staff users may."""
+    user = authenticate(username=username, password=password)
+    if user is None or not user.is_staff:
+        raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
+    return token_issue(user=user, user_agent=user_agent), user
+
+
+def follow_create(*, follower: User, followee: User, source: str = "") -> tuple[Follow, bool]:
+    """`follower` follows `followee`; following twice is a no-op."""
+    if follower.pk == followee.pk:
+        raise InvalidInput("You cannot follow yourself.", code="self_follow")
+    try:
+        with transaction.atomic():
+            return Follow.objects.get_or_create(follower=follower, followee=followee, defaults={"source": source})
+    except IntegrityError:
+        return Follow.objects.get(follower=follower, followee=followee), False
+
+
+def follow_delete(*, follower: User, followee: User) -> None:
+    deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+    if not deleted:
+        raise Conflict("You do not follow this user.", code="not_following")

@@ -1,0 +1,138 @@
+"""Auth, the current user and follows."""
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from api.pagination import Pagination
+from api.throttling import LoginRateThrottle
+from ledger.selectors import user_balances
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    nickname = serializers.CharField()
+    avatar_url = serializers.CharField()
+    is_staff = serializers.BooleanField()
+
+
+class MeOutput(UserOutput):
+    username = serializers.CharField()
+    distributor = serializers.JSONField(allow_null=True)
+    balances = serializers.DictField(child=serializers.IntegerField())
+
+
+def me_payload(user) -> dict:
+    balances = user_balances(user=user)
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "nickname": user.nickname,
+        "avatar_url": user.avatar_url,
+        "is_staff": user.is_staff,
+        "distributor": None,  # the distributors app fills this in once it exists (issue 4)
+        "balances": {
+            "available_fen": balances["user_wallet"],
+            "frozen_fen": balances["user_frozen"],
+            "withdrawing_fen": balances["user_withdrawing"],
+        },
+    }
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+    user = MeOutput()
+
+
+class WechatLoginView(APIView):
+    """Log in with a WeChat OAuth code (H5). Creates the user on first login."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginRateThrottle]
+
+    class Input(serializers.Serializer):
+        code = serializers.CharField(max_length=128, trim_whitespace=True)
+
+    @extend_schema(request=Input, responses={200: TokenOutput}, tags=["auth"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, user = services.auth_login_wechat(
+            code=data.validated_data["code"], user_agent=request.headers.get("User-Agent", "")
+        )
+        return Response({"token": token, "user": me_payload(user)})
+
+
+class OperatorLoginView(APIView):
+    """Operators log in with username and password."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginRateThrottle]
+
+    class Input(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=Input, responses={200: TokenOutput}, tags=["auth"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, user = services.auth_login_operator(
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        return Response({"token": token, "user": me_payload(user)})
+
+
+class LogoutView(APIView):
+    """Revoke the token this request was made with (or all of the user's tokens with `{"all": true}`)."""
+
+    class Input(serializers.Serializer):
+        all = serializers.BooleanField(default=False)
+
+    @extend_schema(request=Input, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["all"]:
+            services.token_revoke_all(user=request.user)
+        else:
+            services.token_revoke_by_id(token_id=request.auth.pk)
+        return Response(status=204)
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: MeOutput}, tags=["accounts"])
+    def get(self, request):
+        return Response(me_payload(request.user))
+
+
+class FollowOutput(serializers.Serializer):
+    user = UserOutput()
+    source = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _paginate_follows(view, request, queryset, side: str):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    rows = [{"user": getattr(f, side), "source": f.source, "created_at": f.created_at} for f in page]
+    return paginator.get_paginated_response(FollowOutput(rows, many=True).data)
+
+
+class FollowingView(APIView):
+    @extend_schema(responses={200: FollowOutput(many=True)}, tags=["accounts"])
+    def get(self, request):
+        return _paginate_follows(self, request, selectors.user_following(user=request.user), "followee")
+
+
+class FollowersView(APIView):
+    @extend_schema(responses={200: FollowOutput(many=True)}, tags=["accounts"])
+    def get(self, request):
+        return _paginate_follows(self, request, selectors.user_followers(user=request.user), "follower")
+

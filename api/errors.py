@@ -1,0 +1,83 @@
+"""One exception handler: every error leaves as {"code", "message", "extra"}."""
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from core import errors as domain
+
+logger = logging.getLogger(__name__)
+
+DOMAIN_STATUS = [
+    (domain.InvalidInput, status.HTTP_400_BAD_REQUEST),
+    (domain.NotAuthenticated, status.HTTP_401_UNAUTHORIZED),
+    (domain.Forbidden, status.HTTP_403_FORBIDDEN),
+    (domain.NotFound, status.HTTP_404_NOT_FOUND),
+    (domain.Conflict, status.HTTP_409_CONFLICT),
+    (domain.IdempotencyKeyReused, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (domain.UpstreamTimeout, status.HTTP_504_GATEWAY_TIMEOUT),
+    (domain.UpstreamError, status.HTTP_502_BAD_GATEWAY),
+]
+
+DRF_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "parse_error",
+}
+
+
+def error_body(code: str, message: str, extra: dict | None = None) -> dict:
+    return {"code": code, "message": message, "extra": extra or {}}
+
+
+def domain_status(exc: domain.DomainError) -> int:
+    for cls, code in DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            return code
+    return status.HTTP_400_BAD_REQUEST
+
+
+def _flatten(detail):
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(item) for item in detail]
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, domain.DomainError):
+        return Response(error_body(exc.code, exc.message, exc.extra), status=domain_status(exc))
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return Response(
+            error_body("invalid", "The input is not valid.", {"fields": _flatten(detail)}),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
+        extra = {}
+        headers = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            extra["retry_after_seconds"] = int(exc.wait)
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Bearer"
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return Response(error_body(code, str(message), extra), status=exc.status_code, headers=headers)
+    logger.exception("unhandled error in %s", context.get("view"))
+    return None  # Django's 500 handling (and error reporting) takes over

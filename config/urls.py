@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+def livez(request):
+    """Liveness probe: a bare Django JSON view (no DB, no DRF). Also the benchmark baseline."""
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("livez", livez, name="livez"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include("api.urls")),
+]
+
+if settings.WECHAT_SANDBOX:
+    urlpatterns.append(path("wechat-sandbox/", include("wechat.sandbox.urls")))

@@ -1,0 +1,56 @@
+"""Reachability of the parts the service depends on, for /api/v1/health/."""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import connection
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        detail = check()
+        result = {"ok": True}
+        if detail:
+            result.update(detail)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"vendor": connection.vendor}
+
+
+def _redis():
+    if not settings.REDIS_AVAILABLE:
+        return {"configured": False}
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return {"configured": True}
+
+
+def _celery():
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+        return {"mode": "eager"}
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+    workers = app.control.ping(timeout=0.5) or []
+    return {"mode": "broker", "broker": True, "workers": len(workers)}
+
+
+def health_report() -> dict:
+    checks = {"database": _timed(_database), "redis": _timed(_redis), "celery": _timed(_celery)}
+    return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}

@@ -1,0 +1,139 @@
+"""The one way money moves: `ledger_post`."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from core.errors import InsufficientBalance, InvalidInput
+
+from .models import NON_NEGATIVE_KINDS, Account, AccountKind, Entry, LedgerTransaction
+
+logger = logging.getLogger(__name__)
+
+MAX_ABS_AMOUNT_FEN = 10**15  # a sanity bound far above any real payment
+
+
+@dataclass(frozen=True)
+class Posting:
+    """The result of ledger_post: the transaction, and whether this call created it."""
+
+    transaction: LedgerTransaction
+    created: bool
+
+
+def account_code(*, kind: str, owner_id: int | None = None, ref: str = "") -> str:
+    if owner_id is not None:
+        return f"user:{owner_id}:{kind}"
+    if ref:
+        return f"{ref}:{kind}"
+    return f"platform:{kind}"
+
+
+def account_get_or_create(*, kind: str, owner=None, ref: str = "") -> Account:
+    """The account of `kind` for a user (owner), for a thing (ref) or for the platform."""
+    if kind not in AccountKind.values:
+        raise InvalidInput(f"Unknown account kind {kind!r}.")
+    owner_id = owner.pk if owner is not None else None
+    code = account_code(kind=kind, owner_id=owner_id, ref=ref)
+    account = Account.objects.filter(code=code).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return Account.objects.create(
+                code=code, kind=kind, owner_id=owner_id, ref=ref, allow_negative=kind not in NON_NEGATIVE_KINDS
+            )
+    except IntegrityError:  # created concurrently
+        return Account.objects.get(code=code)
+
+
+def _validate(*, kind: str, idempotency_key: str, legs: Sequence[tuple[Account, int]]) -> None:
+    if not kind or len(kind) > 48:
+        raise InvalidInput("A posting needs a kind of at most 48 characters.")
+    if not idempotency_key or len(idempotency_key) > 160:
+        raise InvalidInput("A posting needs an idempotency key of 1 to 160 characters.")
+    if len(legs) < 2:
+        raise InvalidInput("A posting needs at least two entries.")
+    seen: set[int] = set()
+    for account, amount in legs:
+        if not isinstance(account, Account) or account.pk is None:
+            raise InvalidInput("Every entry needs a saved account.")
+        if type(amount) is not int:  # no floats, no Decimals, no bools
+            raise InvalidInput("Amounts are integer fen.", extra={"amount": repr(amount)})
+        if amount == 0:
+            raise InvalidInput("An entry may not be zero.")
+        if abs(amount) > MAX_ABS_AMOUNT_FEN:
+            raise InvalidInput("An entry amount is out of range.", code="amount_too_large")
+        if account.pk in seen:
+            raise InvalidInput("An account may appear only once in a posting.")
+        seen.add(account.pk)
+    if sum(amount for _, amount in legs) != 0:
+        raise InvalidInput("The entries of a posting must sum to zero.", code="unbalanced")
+
+
+def ledger_post(
+    *,
+    kind: str,
+    idempotency_key: str,
+    legs: Sequence[tuple[Account, int]],
+    memo: str = "",
+    cause_type: str = "",
+    cause_id: str | int = "",
+    created_by=None,
+) -> Posting:
+    """Post one balanced transaction.
+
+    - The entries must sum to zero; each is a non-zero integer number of fen.
+    - Accounts are locked in id order (no deadlocks between postings), checked, and
+      moved with F() updates; the CHECK constraint is the last line for non-negative ones.
+    - A repeated idempotency key returns the first transaction and moves nothing.
+    - Any failure writes nothing.
+    """
+    _validate(kind=kind, idempotency_key=idempotency_key, legs=legs)
+    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return Posting(transaction=existing, created=False)
+
+    ordered = sorted(legs, key=lambda leg: leg[0].pk)
+    try:
+        with transaction.atomic():
+            locked = {
+                a.pk: a
+                for a in Account.objects.select_for_update().filter(pk__in=[a.pk for a, _ in ordered]).order_by("pk")
+            }
+            # A concurrent posting with the same key may have committed while we waited for the locks.
+            existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return Posting(transaction=existing, created=False)
+            for account, amount in ordered:
+                current = locked[account.pk]
+                if not current.allow_negative and current.balance_fen + amount < 0:
+                    raise InsufficientBalance(
+                        extra={"account": current.code, "balance_fen": current.balance_fen, "needed_fen": -amount}
+                    )
+            txn = LedgerTransaction.objects.create(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                memo=memo[:255],
+                cause_type=cause_type,
+                cause_id=str(cause_id),
+                created_by=created_by,
+            )
+            Entry.objects.bulk_create(
+                [Entry(transaction=txn, account_id=account.pk, amount_fen=amount) for account, amount in ordered]
+            )
+            for account, amount in ordered:
+                Account.objects.filter(pk=account.pk).update(balance_fen=F("balance_fen") + amount)
+    except IntegrityError as exc:
+        existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:  # lost a race on the unique key: the winner's transaction stands
+            return Posting(transaction=existing, created=False)
+        if "ledger_account_non_negative" in str(exc):
+            raise InsufficientBalance() from exc
+        raise
+    logger.info("ledger.post kind=%s key=%s txn=%s", kind, idempotency_key, txn.pk)
+    return Posting(transaction=txn, created=True)
