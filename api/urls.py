@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import accounts, system, wechat
+from . import accounts, system, wechat, wechat_mp
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -12,4 +12,5 @@ urlpatterns = [
     path("me/followers/", accounts.FollowersView.as_view(), name="me-followers"),
     path("ops/ledger/audit/", system.LedgerAuditView.as_view(), name="ops-ledger-audit"),
     *wechat.urlpatterns,
+    *wechat_mp.urlpatterns,
 ]

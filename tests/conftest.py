@@ -88,3 +88,14 @@ def operator_client(operator):
 @pytest.fixture
 def client_for():
     return _client_for
+
+
+@pytest.fixture
+def wechat_sandbox(live_server, settings):
+    """The WeChat sandbox served over real HTTP by a live server; wechatpy is pointed at it,
+    and the sandbox sends its notifications back to the same server."""
+    settings.WECHAT_SANDBOX_BASE_URL = live_server.url
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.WECHAT_PAY_NOTIFY_URL = f"{live_server.url}/api/v1/wechat/pay/notify/"
+    settings.WECHAT_REFUND_NOTIFY_URL = f"{live_server.url}/api/v1/wechat/refund/notify/"
+    return live_server
