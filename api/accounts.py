@@ -46,6 +46,10 @@ class TokenOutput(serializers.Serializer):
     user = MeOutput()
 
 
+class WechatLoginInput(serializers.Serializer):
+    code = serializers.CharField(max_length=128, trim_whitespace=True)
+
+
 class WechatLoginView(APIView):
     """Log in with a WeChat OAuth code (H5). Creates the user on first login."""
 
@@ -53,17 +57,19 @@ class WechatLoginView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginRateThrottle]
 
-    class Input(serializers.Serializer):
-        code = serializers.CharField(max_length=128, trim_whitespace=True)
-
-    @extend_schema(request=Input, responses={200: TokenOutput}, tags=["auth"])
+    @extend_schema(request=WechatLoginInput, responses={200: TokenOutput}, tags=["auth"])
     def post(self, request):
-        data = self.Input(data=request.data)
+        data = WechatLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         token, user = services.auth_login_wechat(
             code=data.validated_data["code"], user_agent=request.headers.get("User-Agent", "")
         )
         return Response({"token": token, "user": me_payload(user)})
+
+
+class OperatorLoginInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
 class OperatorLoginView(APIView):
@@ -73,13 +79,9 @@ class OperatorLoginView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginRateThrottle]
 
-    class Input(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
-
-    @extend_schema(request=Input, responses={200: TokenOutput}, tags=["auth"])
+    @extend_schema(request=OperatorLoginInput, responses={200: TokenOutput}, tags=["auth"])
     def post(self, request):
-        data = self.Input(data=request.data)
+        data = OperatorLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         token, user = services.auth_login_operator(
             username=data.validated_data["username"],
@@ -89,15 +91,16 @@ class OperatorLoginView(APIView):
         return Response({"token": token, "user": me_payload(user)})
 
 
+class LogoutInput(serializers.Serializer):
+    all = serializers.BooleanField(default=False)
+
+
 class LogoutView(APIView):
     """Revoke the token this request was made with (or all of the user's tokens with `{"all": true}`)."""
 
-    class Input(serializers.Serializer):
-        all = serializers.BooleanField(default=False)
-
-    @extend_schema(request=Input, responses={204: None}, tags=["auth"])
+    @extend_schema(request=LogoutInput, responses={204: None}, tags=["auth"])
     def post(self, request):
-        data = self.Input(data=request.data)
+        data = LogoutInput(data=request.data)
         data.is_valid(raise_exception=True)
         if data.validated_data["all"]:
             services.token_revoke_all(user=request.user)

@@ -11,7 +11,8 @@ from ledger.selectors import ledger_audit
 
 
 class HealthView(APIView):
-    """Database, Redis and Celery reachability. 200 when all are up, 503 otherwise."""
+    """Database, Redis and Celery (broker) reachability; 200 when all are up, 503 otherwise.
+    `?workers=1` also pings the Celery workers and reports how many answered."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -26,7 +27,7 @@ class HealthView(APIView):
         tags=["system"],
     )
     def get(self, request):
-        report = health_report()
+        report = health_report(ping_workers=request.query_params.get("workers") in ("1", "true"))
         return Response(report, status=200 if report["ok"] else 503)
 
 
