@@ -1,26 +1,21 @@
 # fenxiao — see README.md. Every target makes .venv and installs what it needs.
 SHELL := /bin/bash
-PY ?= python3.11
+PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench worker beat lint services venv clean
 
-$(BIN)/python:
-	@command -v $(PY) >/dev/null 2>&1 || PY=python3; $${PY:-python3} -m venv $(VENV) 2>/dev/null || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
-
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
-	@touch $(STAMP)
+$(STAMP): requirements.txt requirements-dev.txt scripts/venv.sh
+	PY=$(PY) bash scripts/venv.sh
 
 venv: $(STAMP)
 
 run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py load_demo
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=$${DEBUG:-1} CELERY_TASK_ALWAYS_EAGER=$${CELERY_TASK_ALWAYS_EAGER:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 services:
 	bash scripts/ensure_services.sh
