@@ -9,7 +9,7 @@ class User(AbstractUser):
     operators are staff users with a password."""
 
     openid = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    unionid = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    unionid = models.CharField(max_length=64, blank=True, default="", db_index=True)
     nickname = models.CharField(max_length=64, blank=True, default="")
     avatar_url = models.URLField(max_length=512, blank=True, default="")
 

@@ -63,7 +63,7 @@ def user_upsert_from_wechat(*, identity: WechatIdentity) -> tuple[User, bool]:
     """Find the user by openid, or create them. Safe under concurrent first logins."""
     defaults = {
         "username": _username_for_openid(identity.openid),
-        "unionid": identity.unionid or None,
+        "unionid": identity.unionid,
         "nickname": identity.nickname[:64],
         "avatar_url": identity.avatar_url[:512],
     }
