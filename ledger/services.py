@@ -105,6 +105,8 @@ def ledger_post(
                 a.pk: a
                 for a in Account.objects.select_for_update().filter(pk__in=[a.pk for a, _ in ordered]).order_by("pk")
             }
+            if len(locked) != len(ordered):
+                raise InvalidInput("Every entry needs an account that exists.")
             # A concurrent posting with the same key may have committed while we waited for the locks.
             existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
