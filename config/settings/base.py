@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "wechat",
     "accounts",
     "ledger",
+    "mall",
     "api",
 ]
 if WECHAT_SANDBOX:

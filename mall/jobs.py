@@ -1,0 +1,1 @@
+"""The mall's periodic jobs (registered with core.jobs at start-up)."""

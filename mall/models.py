@@ -1,0 +1,208 @@
+"""The mini-mall: catalog, SKUs and stock, orders, refunds, reviews. Money is integer fen."""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=64)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    sort = models.IntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ["sort", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True, default="")
+    images = models.JSONField(default=list, blank=True, help_text="List of image URLs; the first is the cover.")
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products")
+    on_shelf = models.BooleanField(default=False, db_index=True)
+    sort = models.IntegerField(default=0)
+    # Denormalised counters, moved with F() only.
+    sold_count = models.BigIntegerField(default=0)
+    review_count = models.IntegerField(default=0)
+    rating_sum = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["on_shelf", "-sort", "-id"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(review_count__gte=0), name="product_review_count_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Sku(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="skus")
+    name = models.CharField(max_length=64, help_text="The spec, e.g. 500g / red / XL")
+    price_fen = models.BigIntegerField()
+    stock = models.IntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    sort = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "SKU"
+        ordering = ["sort", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_fen__gt=0), name="sku_price_positive"),
+            models.CheckConstraint(condition=Q(stock__gte=0), name="sku_stock_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}/{self.name}"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Pending payment"
+    PAID = "paid", "Paid"
+    SHIPPED = "shipped", "Shipped"
+    COMPLETED = "completed", "Completed"
+    CLOSED = "closed", "Closed"
+    REFUNDING = "refunding", "Refunding"
+    REFUNDED = "refunded", "Refunded"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+
+class Order(models.Model):
+    no = models.CharField(max_length=24, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT)
+    # The status an order in `refunding` returns to when its refunds end without refunding it all.
+    status_before_refund = models.CharField(max_length=24, blank=True, default="")
+    total_fen = models.BigIntegerField()
+    paid_fen = models.BigIntegerField(default=0)
+    refunded_fen = models.BigIntegerField(default=0)
+    address = models.JSONField()
+    buyer_note = models.CharField(max_length=200, blank=True, default="")
+    share_code = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    attribution = models.JSONField(
+        default=dict, blank=True, help_text="Snapshot of the distributor(s) credited, filled by the distribution app."
+    )
+    carrier = models.CharField(max_length=32, blank=True, default="")
+    tracking_no = models.CharField(max_length=64, blank=True, default="")
+    wechat_transaction_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    pay_deadline = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "pay_deadline"]),
+            models.Index(fields=["status", "shipped_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_fen__gt=0), name="order_total_positive"),
+            models.CheckConstraint(condition=Q(paid_fen__gte=0), name="order_paid_non_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded_fen__gte=0) & Q(refunded_fen__lte=F("paid_fen")),
+                name="order_refunded_within_paid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.no
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=120)
+    sku_name = models.CharField(max_length=64)
+    image = models.CharField(max_length=512, blank=True, default="")
+    price_fen = models.BigIntegerField()
+    quantity = models.IntegerField()
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_item_quantity_positive"),
+            models.CheckConstraint(condition=Q(amount_fen=F("price_fen") * F("quantity")), name="order_item_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.title} x{self.quantity}"
+
+
+class OrderEvent(models.Model):
+    """One row per status change (and other notable moments) of an order."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=24, blank=True, default="")
+    to_status = models.CharField(max_length=24, blank=True, default="")
+    kind = models.CharField(max_length=32)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved, sent to WeChat"
+    SUCCEEDED = "succeeded", "Refunded"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed at WeChat"
+
+
+class Refund(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    no = models.CharField(max_length=32, unique=True, help_text="out_refund_no sent to WeChat")
+    amount_fen = models.BigIntegerField()
+    reason = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_note = models.CharField(max_length=200, blank=True, default="")
+    wechat_refund_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.no
+
+
+class Review(models.Model):
+    """Only a buyer of a completed order may review, once per order line."""
+
+    order_item = models.OneToOneField(OrderItem, on_delete=models.PROTECT, related_name="review")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="reviews")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    rating = models.PositiveSmallIntegerField()
+    text = models.TextField(max_length=2000, blank=True, default="")
+    images = models.JSONField(default=list, blank=True)
+    is_hidden = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["product", "is_hidden", "-created_at"])]
+        constraints = [models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_5")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} ★{self.rating}"
