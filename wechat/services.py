@@ -1,0 +1,545 @@
+"""WeChat Pay writes: payments, refunds, transfers, red packs, and the two notifications.
+
+Rules kept here:
+
+* One function per status change (`_transition`): it locks the row, checks the
+  transition table in models.py, writes a `WechatEvent`, and saves with a conditional
+  UPDATE. Duplicate or concurrent notifications therefore act once.
+* No HTTP inside a database transaction: rows are written, then WeChat is called, then
+  the answer is recorded.
+* Every call to WeChat is idempotent by our own number (out_trade_no, out_refund_no,
+  partner_trade_no, mch_billno): calling a `*_create` again with the same number and the
+  same content retries safely; different content is a conflict.
+* Notifications are believed only after the signature (constant-time), appid, mch_id,
+  our number and the amount all match; otherwise they are refused, logged, and change
+  nothing. Don't call these services inside an atomic block of your own: they talk to WeChat.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
+
+from . import hooks, pay
+from .errors import WechatError, WechatTimeout
+from .models import (
+    PAYMENT_TRANSITIONS,
+    REDPACK_TRANSITIONS,
+    REFUND_TRANSITIONS,
+    TRANSFER_FINAL,
+    TRANSFER_TRANSITIONS,
+    EventSubject,
+    PaymentStatus,
+    RedpackStatus,
+    RefundStatus,
+    TransferStatus,
+    WechatEvent,
+    WechatPayment,
+    WechatRedpack,
+    WechatRefund,
+    WechatTransfer,
+)
+
+logger = logging.getLogger(__name__)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Failures after which we cannot know whether WeChat carried the request out.
+UNCERTAIN_CODES = frozenset({
+    "wechat_timeout", "invalid_signature", "wechat_bad_response", "wechat_http_error", "wechat_unreachable",
+    "merchant_mismatch", "amount_mismatch", "wechat_system_error",
+})
+# Failures worth retrying later with the same number (nothing happened at WeChat).
+RETRYABLE_CODES = frozenset({"merchant_insufficient_funds", "wechat_rate_limited", "wechat_system_error"})
+
+_SUBJECTS: dict[type[models.Model], tuple[str, str, dict[str, frozenset[str]]]] = {
+    WechatPayment: (EventSubject.PAYMENT, "out_trade_no", PAYMENT_TRANSITIONS),
+    WechatRefund: (EventSubject.REFUND, "out_refund_no", REFUND_TRANSITIONS),
+    WechatTransfer: (EventSubject.TRANSFER, "partner_trade_no", TRANSFER_TRANSITIONS),
+    WechatRedpack: (EventSubject.REDPACK, "mch_billno", REDPACK_TRANSITIONS),
+}
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def _event(obj: models.Model, *, kind: str, source: str = "", from_status: str = "", to_status: str = "",
+           data: dict[str, Any] | None = None) -> WechatEvent:
+    subject, key_field, _ = _SUBJECTS[type(obj)]
+    return WechatEvent.objects.create(
+        subject_type=subject, subject_id=obj.pk, subject_key=getattr(obj, key_field), kind=kind,
+        from_status=from_status, to_status=to_status, source=source, data=data or {},
+    )
+
+
+def _transition(model: type[models.Model], pk: int, to: str, *, source: str, data: dict[str, Any] | None = None,
+                then: Callable[[Any], None] | None = None, **fields: Any) -> tuple[Any, bool]:
+    """Move one row to status `to` if the transition table allows it from its current status.
+
+    Locks the row, checks the table, saves with a conditional UPDATE, writes an event and
+    runs `then(obj)` in the same transaction. Returns (row, changed)."""
+    _, _, table = _SUBJECTS[model]
+    with transaction.atomic():
+        obj = model.objects.select_for_update().get(pk=pk)
+        prev = obj.status
+        if to not in table[prev]:
+            return obj, False
+        if not model.objects.filter(pk=pk, status=prev).update(status=to, updated_at=timezone.now(), **fields):
+            return obj, False  # pragma: no cover - the lock makes this unreachable; kept as the last line
+        obj.refresh_from_db()
+        _event(obj, kind="status", source=source, from_status=prev, to_status=to, data=data)
+        if then is not None:
+            then(obj)
+        return obj, True
+
+
+def _record_error(model: type[models.Model], pk: int, exc: DomainError) -> None:
+    err_code = exc.extra.get("err_code", "") if isinstance(exc.extra, dict) else ""
+    model.objects.filter(pk=pk).update(
+        error_code=(err_code or exc.code)[:64], error_message=str(exc.message)[:255], updated_at=timezone.now()
+    )
+
+
+def _uncertain(exc: DomainError) -> bool:
+    return isinstance(exc, WechatTimeout) or exc.code in UNCERTAIN_CODES
+
+
+def _wechat_time(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+    except (TypeError, ValueError):
+        return None
+
+
+def _positive(amount_fen: int) -> None:
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+        raise InvalidInput("The amount must be a positive number of fen.", code="amount_too_small",
+                           extra={"amount_fen": amount_fen})
+
+
+def _get_or_create(model: type[models.Model], *, lookup: dict[str, Any], defaults: dict[str, Any],
+                   same: tuple[str, ...], reused_code: str) -> tuple[Any, bool]:
+    """Create the row for our number, or find the existing one; refuse if it says something else."""
+    try:
+        with transaction.atomic():
+            obj, created = model.objects.get_or_create(**lookup, defaults=defaults)
+    except IntegrityError:  # a concurrent call created it first
+        obj, created = model.objects.get(**lookup), False
+    if not created:
+        differs = [f for f in same if getattr(obj, f) != defaults[f]]
+        if differs:
+            raise Conflict(f"{next(iter(lookup))} was already used with different {', '.join(differs)}.",
+                           code=reused_code, extra={"fields": differs})
+    return obj, created
+
+
+def notify_reply_xml(*, ok: bool, message: str = "") -> str:
+    """The XML answer WeChat expects from a notify URL."""
+    if ok:
+        return pay.to_xml({"return_code": "SUCCESS", "return_msg": "OK"}, signed=False)
+    return pay.to_xml({"return_code": "FAIL", "return_msg": message[:120] or "FAIL"}, signed=False)
+
+
+# --- payments -------------------------------------------------------------------------
+
+def payment_create(
+    *, out_trade_no: str, purpose: str, ref: str, amount_fen: int, openid: str, description: str,
+    client_ip: str, attach: str = "",
+) -> tuple[WechatPayment, dict[str, Any]]:
+    """Create the payment and its WeChat JSAPI unified order.
+
+    Returns (payment, {"prepay_id", "jsapi": {appId, timeStamp, nonceStr, package, signType,
+    paySign}}). Idempotent by out_trade_no: a repeat returns fresh JSAPI parameters for the
+    same prepay_id, or retries the unified order if the first attempt got no answer."""
+    pay.check_merchant_no(out_trade_no, field="out_trade_no", max_length=32)
+    _positive(amount_fen)
+    if not openid:
+        raise InvalidInput("openid is required for a JSAPI payment.", extra={"field": "openid"})
+    if not purpose or not ref:
+        raise InvalidInput("purpose and ref are required.", extra={"field": "purpose"})
+    if not client_ip:
+        raise InvalidInput("client_ip is required.", extra={"field": "client_ip"})
+    defaults = {
+        "purpose": purpose, "ref": str(ref), "amount_fen": amount_fen, "openid": openid,
+        "description": pay._bytes_cut(description or purpose, 127), "client_ip": client_ip[:64],
+    }
+    payment, created = _get_or_create(
+        WechatPayment, lookup={"out_trade_no": out_trade_no}, defaults=defaults,
+        same=("purpose", "ref", "amount_fen", "openid"), reused_code="out_trade_no_reused",
+    )
+    if created:
+        _event(payment, kind="created", source="api", to_status=payment.status)
+    if payment.status == PaymentStatus.PREPAID and payment.prepay_id:
+        return payment, _pay_params(payment.prepay_id)
+    if payment.status != PaymentStatus.CREATED:
+        raise Conflict("This payment can no longer be paid.", code="payment_not_payable",
+                       extra={"status": payment.status})
+    try:
+        answer = pay.pay_unified_order_jsapi(
+            out_trade_no=out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
+            openid=payment.openid, client_ip=client_ip, attach=attach,
+        )
+    except WechatError as exc:
+        _record_error(WechatPayment, payment.pk, exc)
+        err_code = exc.extra.get("err_code", "")
+        if err_code == "ORDERPAID":
+            payment_query(out_trade_no=out_trade_no)  # the notification was lost: reconcile now
+        elif err_code == "ORDERCLOSED":
+            _transition(WechatPayment, payment.pk, PaymentStatus.CLOSED, source="unifiedorder")
+        elif err_code and not _uncertain(exc) and exc.code not in RETRYABLE_CODES:
+            _transition(WechatPayment, payment.pk, PaymentStatus.FAILED, source="unifiedorder",
+                        data={"err_code": err_code})
+        raise
+    payment, _ = _transition(
+        WechatPayment, payment.pk, PaymentStatus.PREPAID, source="unifiedorder", prepay_id=answer["prepay_id"],
+        error_code="", error_message="",
+    )
+    if payment.status != PaymentStatus.PREPAID:
+        raise Conflict("This payment can no longer be paid.", code="payment_not_payable",
+                       extra={"status": payment.status})
+    return payment, _pay_params(payment.prepay_id)
+
+
+def _pay_params(prepay_id: str) -> dict[str, Any]:
+    return {"prepay_id": prepay_id, "jsapi": pay.pay_jsapi_params(prepay_id=prepay_id)}
+
+
+def _payment_mark_paid(*, payment: WechatPayment, transaction_id: str, paid_at: datetime | None, source: str,
+                       data: dict[str, Any]) -> bool:
+    """Mark paid and run the payment hooks, once. Returns True when this call did it."""
+    with transaction.atomic():
+        if source == "notify":
+            WechatPayment.objects.filter(pk=payment.pk).update(notify_count=F("notify_count") + 1)
+        obj, changed = _transition(
+            WechatPayment, payment.pk, PaymentStatus.PAID, source=source, data=data,
+            then=hooks.run_payment_handlers,
+            transaction_id=transaction_id, paid_at=paid_at or timezone.now(), error_code="", error_message="",
+        )
+        if changed:
+            logger.info("wechat pay: %s paid (%s fen, %s) via %s", obj.out_trade_no, obj.amount_fen,
+                        transaction_id, source)
+        elif obj.status == PaymentStatus.PAID:
+            if obj.transaction_id != transaction_id:
+                logger.error("wechat pay: %s already paid by %s, now %s says paid too", obj.out_trade_no,
+                             obj.transaction_id, transaction_id)
+                _event(obj, kind="transaction_mismatch", source=source, data=data)
+        else:
+            logger.error("wechat pay: %s is %s but WeChat says paid (%s): money to return", obj.out_trade_no,
+                         obj.status, transaction_id)
+            _event(obj, kind="paid_after_close", source=source, from_status=obj.status, data=data)
+        return changed
+
+
+def payment_notify_handle(*, body: bytes) -> str:
+    """Handle one payment notification; return the XML answer.
+
+    Raises a DomainError (InvalidSignature, or InvalidInput with code invalid_xml,
+    payload_too_large, merchant_mismatch, unknown_out_trade_no, amount_mismatch) when the
+    notification is refused; it is logged and nothing changes."""
+    try:
+        data = pay.payment_notification_parse(body=body)
+        out_trade_no = data.get("out_trade_no", "")
+        payment = WechatPayment.objects.filter(out_trade_no=out_trade_no).first()
+        if payment is None:
+            raise InvalidInput("The notification names an out_trade_no we never created.",
+                               code="unknown_out_trade_no", extra={"out_trade_no": out_trade_no})
+        if data.get("result_code") != "SUCCESS":
+            logger.info("wechat pay: notification for %s says %s %s", out_trade_no, data.get("err_code"),
+                        data.get("err_code_des"))
+            return notify_reply_xml(ok=True)
+        if data.get("total_fee") != str(payment.amount_fen) or data.get("fee_type", "CNY") not in ("", "CNY"):
+            raise InvalidInput("The notification's amount is not the amount we asked for.", code="amount_mismatch",
+                               extra={"out_trade_no": out_trade_no, "expected": payment.amount_fen,
+                                      "got": data.get("total_fee")})
+        transaction_id = data.get("transaction_id", "")
+        if not transaction_id:
+            raise InvalidInput("The notification has no transaction_id.", code="invalid_notification")
+    except DomainError as exc:
+        logger.warning("wechat pay: payment notification refused: %s (%s) %s", exc.code, exc.message, exc.extra)
+        raise
+    _payment_mark_paid(payment=payment, transaction_id=transaction_id, paid_at=_wechat_time(data.get("time_end")),
+                       source="notify", data={"transaction_id": transaction_id, "time_end": data.get("time_end", "")})
+    return notify_reply_xml(ok=True)
+
+
+def payment_query(*, out_trade_no: str) -> WechatPayment:
+    """Ask WeChat for the order's state and bring our row in line (paid / closed)."""
+    payment = WechatPayment.objects.filter(out_trade_no=out_trade_no).first()
+    if payment is None:
+        raise NotFound("No such payment.", extra={"out_trade_no": out_trade_no})
+    answer = pay.pay_order_query(out_trade_no=out_trade_no, expect_amount_fen=payment.amount_fen)
+    state = answer.get("trade_state", "")
+    if state in ("SUCCESS", "REFUND"):
+        transaction_id = answer.get("transaction_id", "")
+        if not transaction_id:
+            raise WechatError("WeChat's answer has no transaction_id.", code="wechat_bad_response")
+        _payment_mark_paid(payment=payment, transaction_id=transaction_id,
+                           paid_at=_wechat_time(answer.get("time_end")), source="query",
+                           data={"trade_state": state, "transaction_id": transaction_id})
+    elif state in ("CLOSED", "REVOKED"):
+        _transition(WechatPayment, payment.pk, PaymentStatus.CLOSED, source="query", data={"trade_state": state})
+    payment.refresh_from_db()
+    return payment
+
+
+def payment_close(*, out_trade_no: str) -> WechatPayment:
+    """Close an unpaid payment at WeChat, so it can no longer be paid."""
+    payment = WechatPayment.objects.filter(out_trade_no=out_trade_no).first()
+    if payment is None:
+        raise NotFound("No such payment.", extra={"out_trade_no": out_trade_no})
+    if payment.status == PaymentStatus.CLOSED:
+        return payment
+    if payment.status == PaymentStatus.PAID:
+        raise Conflict("A paid payment cannot be closed; refund it.", code="invalid_transition",
+                       extra={"status": payment.status})
+    try:
+        pay.pay_order_close(out_trade_no=out_trade_no)
+    except WechatError as exc:
+        err_code = exc.extra.get("err_code", "")
+        if err_code == "ORDERPAID":
+            payment_query(out_trade_no=out_trade_no)
+            raise
+        if err_code not in ("ORDERCLOSED", "ORDERNOTEXIST"):
+            raise
+    payment, _ = _transition(WechatPayment, payment.pk, PaymentStatus.CLOSED, source="close")
+    return payment
+
+
+# --- refunds --------------------------------------------------------------------------
+
+REFUND_STATUS_MAP = {
+    "SUCCESS": RefundStatus.SUCCEEDED,
+    "CHANGE": RefundStatus.FAILED,
+    "REFUNDCLOSE": RefundStatus.CLOSED,
+    "PROCESSING": RefundStatus.PROCESSING,
+}
+
+
+def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, reason: str = "") -> WechatRefund:
+    """Ask WeChat to refund `amount_fen` of a paid payment. Idempotent by out_refund_no.
+
+    The result arrives later (refund notification, or `refund_query`); the refund hooks
+    run then. A definite refusal marks the refund failed (hooks run) and raises."""
+    pay.check_merchant_no(out_refund_no, field="out_refund_no", max_length=64)
+    _positive(amount_fen)
+    with transaction.atomic():
+        payment = WechatPayment.objects.select_for_update().filter(out_trade_no=out_trade_no).first()
+        if payment is None:
+            raise NotFound("No such payment.", extra={"out_trade_no": out_trade_no})
+        refund = WechatRefund.objects.filter(out_refund_no=out_refund_no).first()
+        if refund is not None:
+            if refund.payment_id != payment.pk or refund.amount_fen != amount_fen:
+                raise Conflict("out_refund_no was already used for another refund.", code="out_refund_no_reused")
+        else:
+            if payment.status != PaymentStatus.PAID:
+                raise Conflict("Only a paid payment can be refunded.", code="payment_not_paid",
+                               extra={"status": payment.status})
+            refunded = payment.refunds.exclude(status__in=[RefundStatus.FAILED, RefundStatus.CLOSED]).aggregate(
+                total=Sum("amount_fen"))["total"] or 0
+            if refunded + amount_fen > payment.amount_fen:
+                raise InvalidInput("The refunds would exceed the amount paid.", code="amount_too_large",
+                                   extra={"paid_fen": payment.amount_fen, "refunded_fen": refunded})
+            refund = WechatRefund.objects.create(out_refund_no=out_refund_no, payment=payment, amount_fen=amount_fen,
+                                                 reason=reason[:80])
+            _event(refund, kind="created", source="api", to_status=refund.status)
+    if refund.status != RefundStatus.REQUESTED:
+        return refund
+    try:
+        answer = pay.pay_refund(out_trade_no=out_trade_no, out_refund_no=out_refund_no, total_fen=payment.amount_fen,
+                                refund_fen=amount_fen, reason=reason)
+    except WechatError as exc:
+        _record_error(WechatRefund, refund.pk, exc)
+        if exc.extra.get("err_code") and not _uncertain(exc) and exc.code not in RETRYABLE_CODES:
+            _transition(WechatRefund, refund.pk, RefundStatus.FAILED, source="refund",
+                        data={"err_code": exc.extra.get("err_code")}, then=hooks.run_refund_handlers)
+        raise
+    refund, _ = _transition(WechatRefund, refund.pk, RefundStatus.PROCESSING, source="refund",
+                            refund_id=answer.get("refund_id", "")[:32], error_code="", error_message="")
+    return refund
+
+
+def _refund_apply_result(refund: WechatRefund, *, status: str, source: str, info: dict[str, str]) -> WechatRefund:
+    target = REFUND_STATUS_MAP.get(status)
+    if target is None:
+        raise InvalidInput(f"Unknown refund status {status!r}.", code="invalid_notification")
+    fields: dict[str, Any] = {}
+    if info.get("refund_id"):
+        fields["refund_id"] = info["refund_id"][:32]
+    if target == RefundStatus.SUCCEEDED:
+        fields["succeeded_at"] = _wechat_time(info.get("success_time", "")) or timezone.now()
+        fields["refund_recv_account"] = info.get("refund_recv_accout", "")[:64]
+    with transaction.atomic():
+        if source == "notify":
+            WechatRefund.objects.filter(pk=refund.pk).update(notify_count=F("notify_count") + 1)
+        refund, _ = _transition(WechatRefund, refund.pk, target, source=source, data={"refund_status": status},
+                                then=hooks.run_refund_handlers if target != RefundStatus.PROCESSING else None,
+                                **fields)
+    return refund
+
+
+def refund_notify_handle(*, body: bytes) -> str:
+    """Handle one refund notification (encrypted req_info); return the XML answer.
+
+    Refusals raise DomainErrors (invalid_signature when req_info does not decrypt with our
+    key, merchant_mismatch, unknown_out_refund_no, amount_mismatch), are logged and
+    change nothing."""
+    try:
+        info = pay.refund_notification_parse(body=body)
+        out_refund_no = info.get("out_refund_no", "")
+        refund = WechatRefund.objects.select_related("payment").filter(out_refund_no=out_refund_no).first()
+        if refund is None:
+            raise InvalidInput("The notification names an out_refund_no we never created.",
+                               code="unknown_out_refund_no", extra={"out_refund_no": out_refund_no})
+        if info.get("out_trade_no") != refund.payment.out_trade_no:
+            raise InvalidInput("The notification's out_trade_no is not the refund's payment.",
+                               code="invalid_notification")
+        if info.get("refund_fee") != str(refund.amount_fen) or info.get("total_fee") != str(refund.payment.amount_fen):
+            raise InvalidInput("The notification's amounts are not ours.", code="amount_mismatch",
+                               extra={"expected": refund.amount_fen, "got": info.get("refund_fee")})
+        status = info.get("refund_status", "")
+        if status not in REFUND_STATUS_MAP or status == "PROCESSING":
+            raise InvalidInput(f"Unknown refund status {status!r}.", code="invalid_notification")
+    except DomainError as exc:
+        logger.warning("wechat pay: refund notification refused: %s (%s) %s", exc.code, exc.message, exc.extra)
+        raise
+    _refund_apply_result(refund, status=status, source="notify", info=info)
+    return notify_reply_xml(ok=True)
+
+
+def refund_query(*, out_refund_no: str) -> WechatRefund:
+    """Ask WeChat for a refund's state and bring our row in line."""
+    refund = WechatRefund.objects.select_related("payment").filter(out_refund_no=out_refund_no).first()
+    if refund is None:
+        raise NotFound("No such refund.", extra={"out_refund_no": out_refund_no})
+    answer = pay.pay_refund_query(out_refund_no=out_refund_no)
+    count = int(answer.get("refund_count") or 0)
+    for i in range(count):
+        if answer.get(f"out_refund_no_{i}") != out_refund_no:
+            continue
+        if answer.get(f"refund_fee_{i}") != str(refund.amount_fen):
+            raise WechatError("WeChat's refund amount is not ours.", code="amount_mismatch")
+        info = {
+            "refund_id": answer.get(f"refund_id_{i}", ""),
+            "success_time": answer.get(f"refund_success_time_{i}", ""),
+            "refund_recv_accout": answer.get(f"refund_recv_accout_{i}", ""),
+        }
+        return _refund_apply_result(refund, status=answer.get(f"refund_status_{i}", ""), source="query", info=info)
+    raise WechatError("WeChat's answer does not list this refund.", code="wechat_bad_response")
+
+
+# --- transfers and red packs ----------------------------------------------------------
+
+def transfer_create(
+    *, partner_trade_no: str, openid: str, amount_fen: int, description: str, purpose: str, ref: str,
+    real_name: str = "",
+) -> WechatTransfer:
+    """Transfer money to a user's WeChat balance. Never raises WeChat errors: the returned
+    row's status says what happened (succeeded / failed / unknown, with error_code).
+
+    Idempotent by partner_trade_no: calling again for a requested or unknown transfer
+    retries it (WeChat pays a partner_trade_no at most once); a final one is returned as is.
+    Transfer hooks run when it reaches succeeded or failed."""
+    pay.check_merchant_no(partner_trade_no, field="partner_trade_no", max_length=32)
+    _positive(amount_fen)
+    if not openid or not purpose:
+        raise InvalidInput("openid and purpose are required.")
+    defaults = {"openid": openid, "amount_fen": amount_fen, "description": description[:100] or purpose,
+                "purpose": purpose, "ref": str(ref)}
+    transfer, created = _get_or_create(
+        WechatTransfer, lookup={"partner_trade_no": partner_trade_no}, defaults=defaults,
+        same=("openid", "amount_fen", "purpose", "ref"), reused_code="partner_trade_no_reused",
+    )
+    if created:
+        _event(transfer, kind="created", source="api", to_status=transfer.status)
+    if transfer.status in TRANSFER_FINAL:
+        return transfer
+    WechatTransfer.objects.filter(pk=transfer.pk).update(attempts=F("attempts") + 1)
+    try:
+        answer = pay.pay_transfer(partner_trade_no=partner_trade_no, openid=openid, amount_fen=amount_fen,
+                                  description=transfer.description, real_name=real_name)
+    except WechatError as exc:
+        _record_error(WechatTransfer, transfer.pk, exc)
+        data = {"code": exc.code, "err_code": exc.extra.get("err_code", "")}
+        if _uncertain(exc) or not exc.extra.get("err_code"):
+            target = TransferStatus.UNKNOWN
+        else:
+            target = TransferStatus.FAILED
+        logger.warning("wechat pay: transfer %s -> %s (%s)", partner_trade_no, target, exc.code)
+        transfer, _ = _transition(WechatTransfer, transfer.pk, target, source="transfer", data=data,
+                                  then=hooks.run_transfer_handlers if target == TransferStatus.FAILED else None)
+        return transfer
+    transfer, _ = _transition(
+        WechatTransfer, transfer.pk, TransferStatus.SUCCEEDED, source="transfer", then=hooks.run_transfer_handlers,
+        payment_no=answer["payment_no"][:64], paid_at=_wechat_time(answer.get("payment_time", "")) or timezone.now(),
+        error_code="", error_message="",
+    )
+    return transfer
+
+
+def transfer_query(*, partner_trade_no: str) -> WechatTransfer:
+    """Ask WeChat what became of a transfer (for ones left `unknown`)."""
+    transfer = WechatTransfer.objects.filter(partner_trade_no=partner_trade_no).first()
+    if transfer is None:
+        raise NotFound("No such transfer.", extra={"partner_trade_no": partner_trade_no})
+    answer = pay.pay_transfer_query(partner_trade_no=partner_trade_no)
+    if answer.get("payment_amount") and answer["payment_amount"] != str(transfer.amount_fen):
+        raise WechatError("WeChat's transfer amount is not ours.", code="amount_mismatch")
+    state = answer.get("status", "")
+    if state == "SUCCESS":
+        transfer, _ = _transition(
+            WechatTransfer, transfer.pk, TransferStatus.SUCCEEDED, source="query", then=hooks.run_transfer_handlers,
+            payment_no=answer.get("detail_id", "")[:64] or transfer.payment_no,
+            paid_at=_wechat_time(answer.get("payment_time", "")) or timezone.now(),
+        )
+    elif state == "FAILED":
+        transfer, _ = _transition(WechatTransfer, transfer.pk, TransferStatus.FAILED, source="query",
+                                  then=hooks.run_transfer_handlers, error_code="FAILED",
+                                  error_message=answer.get("reason", "")[:255])
+    return transfer
+
+
+def redpack_send(
+    *, mch_billno: str, openid: str, amount_fen: int, send_name: str, act_name: str, wishing: str, purpose: str,
+    ref: str, remark: str = "",
+) -> WechatRedpack:
+    """Send a cash red pack. Like transfer_create: never raises WeChat errors, the row's status
+    (sent / failed / unknown) says what happened; idempotent by mch_billno."""
+    pay.check_merchant_no(mch_billno, field="mch_billno", max_length=28)
+    _positive(amount_fen)
+    if not openid or not purpose:
+        raise InvalidInput("openid and purpose are required.")
+    defaults = {"openid": openid, "amount_fen": amount_fen, "send_name": send_name[:32], "act_name": act_name[:32],
+                "wishing": wishing[:128], "remark": remark[:256], "purpose": purpose, "ref": str(ref)}
+    redpack, created = _get_or_create(
+        WechatRedpack, lookup={"mch_billno": mch_billno}, defaults=defaults,
+        same=("openid", "amount_fen", "purpose", "ref"), reused_code="mch_billno_reused",
+    )
+    if created:
+        _event(redpack, kind="created", source="api", to_status=redpack.status)
+    if redpack.status in (RedpackStatus.SENT, RedpackStatus.FAILED):
+        return redpack
+    WechatRedpack.objects.filter(pk=redpack.pk).update(attempts=F("attempts") + 1)
+    try:
+        answer = pay.pay_redpack(mch_billno=mch_billno, openid=openid, amount_fen=amount_fen,
+                                 send_name=redpack.send_name, act_name=redpack.act_name, wishing=redpack.wishing,
+                                 remark=redpack.remark or redpack.act_name)
+    except WechatError as exc:
+        _record_error(WechatRedpack, redpack.pk, exc)
+        target = RedpackStatus.UNKNOWN if _uncertain(exc) or not exc.extra.get("err_code") else RedpackStatus.FAILED
+        logger.warning("wechat pay: red pack %s -> %s (%s)", mch_billno, target, exc.code)
+        redpack, _ = _transition(WechatRedpack, redpack.pk, target, source="sendredpack",
+                                 data={"code": exc.code, "err_code": exc.extra.get("err_code", "")})
+        return redpack
+    redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.SENT, source="sendredpack",
+                             send_listid=answer.get("send_listid", "")[:64], error_code="", error_message="")
+    return redpack
