@@ -1,1 +1,3 @@
-urlpatterns: list = []
+from .mp_views import mp_urlpatterns
+
+urlpatterns: list = [*mp_urlpatterns]

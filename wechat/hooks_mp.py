@@ -1,0 +1,50 @@
+"""Hooks for official-account events that higher apps react to.
+
+The official account lives in `wechat/` (the lowest layer), but what a QR scene *means*
+belongs to higher apps: e.g. `distributors` issues QR codes whose scene is
+"dist:<code>" and binds whoever subscribes through one to the distributor. Such apps
+register a handler for their scene prefix in their `AppConfig.ready()`:
+
+    from wechat.hooks_mp import register_scene_handler
+    register_scene_handler("dist:", bind_follower_from_scene)
+
+A handler is called as `fn(openid=..., scene=..., event=..., message=...)` where
+`event` is "subscribe" (scanned and followed) or "scan" (already a follower), `scene`
+is the full scene string and `message` the wechatpy event. It may return a text to
+reply to the user instead of the default welcome. WeChat may deliver one event up to
+three times; the message endpoint drops repeats it has seen, but handlers should still
+be idempotent.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+SceneHandler = Callable[..., Any]
+
+_lock = threading.Lock()
+_handlers: dict[str, SceneHandler] = {}
+
+
+def register_scene_handler(prefix: str, fn: SceneHandler) -> SceneHandler:
+    """Route scenes starting with `prefix` to `fn` (the longest matching prefix wins)."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError("a scene prefix must be a non-empty string")
+    with _lock:
+        _handlers[prefix] = fn
+    return fn
+
+
+def unregister_scene_handler(prefix: str) -> None:
+    with _lock:
+        _handlers.pop(prefix, None)
+
+
+def scene_handler_for(scene: str) -> tuple[str, SceneHandler] | None:
+    """The (prefix, handler) registered for `scene`, or None."""
+    with _lock:
+        matches = [(p, fn) for p, fn in _handlers.items() if scene.startswith(p)]
+    if not matches:
+        return None
+    return max(matches, key=lambda item: len(item[0]))
