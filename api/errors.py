@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -81,3 +82,21 @@ def exception_handler(exc, context):
         return Response(error_body(code, str(message), extra), status=exc.status_code, headers=headers)
     logger.exception("unhandled error in %s", context.get("view"))
     return None  # Django's 500 handling (and error reporting) takes over
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found_view(request, exception=None):
+    """handler404: unknown paths under /api/ answer in the error shape too; the rest get Django's page."""
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error_view(request):
+    """handler500: a crash under /api/ still answers in the error shape (the error is logged by Django)."""
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return defaults.server_error(request)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
 from core.errors import Conflict, IdempotencyKeyReused, InvalidInput
 
@@ -39,6 +40,11 @@ def _request_hash(request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
+def _jsonable(data):
+    """The response data as the client saw it: datetimes, UUIDs, Decimals... as DRF renders them."""
+    return json.loads(json.dumps(data, cls=JSONEncoder))
+
+
 def idempotent(view_method):
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -55,7 +61,11 @@ def idempotent(view_method):
                     owner=owner, key=key, method=request.method, path=request.path[:255], request_hash=digest
                 )
         except IntegrityError:
-            first = IdempotencyRecord.objects.get(owner=owner, key=key)
+            first = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
+            if first is None:  # the first request failed and let go of the key just now: retry
+                raise Conflict(
+                    "A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress"
+                ) from None
             if first.request_hash != digest:
                 raise IdempotencyKeyReused() from None
             if first.completed_at is None:
@@ -72,7 +82,7 @@ def idempotent(view_method):
             record.delete()
             return response
         IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=response.status_code, response_body=response.data, completed_at=timezone.now()
+            status_code=response.status_code, response_body=_jsonable(response.data), completed_at=timezone.now()
         )
         return response
 

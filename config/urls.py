@@ -10,6 +10,9 @@ def livez(request):
     return JsonResponse({"ok": True})
 
 
+handler404 = "api.errors.not_found_view"
+handler500 = "api.errors.server_error_view"
+
 urlpatterns = [
     path("livez", livez, name="livez"),
     path("admin/", admin.site.urls),
