@@ -234,3 +234,10 @@ LOGGING = {
         "wechatpy": {"level": "WARNING"},
     },
 }
+
+# --- Mall -------------------------------------------------------------------
+MALL_PAY_MINUTES = env.int("MALL_PAY_MINUTES", default=30)  # unpaid orders close after this
+MALL_AUTO_COMPLETE_DAYS = env.int("MALL_AUTO_COMPLETE_DAYS", default=10)  # shipped orders complete after this
+MALL_PAYMENT_QUERY_AFTER_MINUTES = env.int("MALL_PAYMENT_QUERY_AFTER_MINUTES", default=5)  # ask WeChat after this
+MALL_MAX_ITEMS_PER_ORDER = env.int("MALL_MAX_ITEMS_PER_ORDER", default=50)
+MALL_MAX_QUANTITY_PER_ITEM = env.int("MALL_MAX_QUANTITY_PER_ITEM", default=999)

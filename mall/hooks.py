@@ -1,0 +1,60 @@
+"""The mall's published moments, for higher apps (commissions, campaigns, distributors).
+
+`mall` must not import them, so they register handlers here, usually in their
+AppConfig.ready():
+
+    from mall.hooks import register_order_handler, OrderMoment
+
+    register_order_handler(OrderMoment.PAID, on_order_paid)   # fn(order, **data)
+
+Guarantee: handlers run **inside the database transaction that makes the change**
+(the one that moves the order to paid / completed / refunded and writes its ledger
+transaction). So the change and every subscriber's effect commit together or not at
+all: an order cannot become paid without its subscribers' effects, and because the
+transition itself happens exactly once (locked row, checked status), so do they. A
+handler that raises rolls the whole change back (for a payment notification, WeChat
+then sends it again). Handlers must only touch the database; work that needs the
+network goes into a task enqueued with transaction.on_commit.
+
+Moments and their keyword data:
+
+* PAID       — order; the payment's `transaction_id`.
+* COMPLETED  — order (receipt confirmed, by the buyer or automatically).
+* REFUNDED   — order; `refund` (the mall.Refund that succeeded) and `amount_fen`.
+                Fired for every successful refund, partial or full.
+* CLOSED     — order (cancelled or timed out before payment).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from enum import StrEnum
+
+logger = logging.getLogger(__name__)
+
+
+class OrderMoment(StrEnum):
+    PAID = "paid"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+    CLOSED = "closed"
+
+
+_handlers: dict[OrderMoment, list[Callable]] = defaultdict(list)
+
+
+def register_order_handler(moment: OrderMoment, fn: Callable) -> None:
+    if fn not in _handlers[OrderMoment(moment)]:
+        _handlers[OrderMoment(moment)].append(fn)
+
+
+def unregister_order_handler(moment: OrderMoment, fn: Callable) -> None:
+    if fn in _handlers[OrderMoment(moment)]:
+        _handlers[OrderMoment(moment)].remove(fn)
+
+
+def publish(moment: OrderMoment, order, **data) -> None:
+    """Called by mall.services inside the transaction of the change."""
+    for fn in list(_handlers[moment]):
+        fn(order, **data)

@@ -1,0 +1,333 @@
+"""Orders: creation (stock taken atomically), the status machine, payment, fulfilment.
+
+Every transition locks the order row, checks the move against ALLOWED, writes an
+OrderEvent and saves, in one transaction. Money moves through ledger_post only.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.errors import InvalidInput, InvalidTransition, NotFound
+from ledger.models import AccountKind
+from ledger.services import account_get_or_create, ledger_post
+
+from ..errors import OrderNotPayable, OutOfStock, SkuUnavailable
+from ..hooks import OrderMoment, publish
+from ..models import Order, OrderEvent, OrderItem, OrderStatus, Product, Sku
+
+logger = logging.getLogger(__name__)
+
+S = OrderStatus
+# The order status machine (API.md). `refunding` goes back to where it came from
+# (status_before_refund) when a refund is rejected or fails.
+ALLOWED: dict[str, frozenset[str]] = {
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CLOSED}),
+    S.PAID: frozenset({S.SHIPPED, S.REFUNDING}),
+    S.SHIPPED: frozenset({S.COMPLETED, S.REFUNDING}),
+    S.COMPLETED: frozenset({S.REFUNDING}),
+    S.REFUNDING: frozenset({S.REFUNDED, S.PARTIALLY_REFUNDED, S.PAID, S.SHIPPED, S.COMPLETED}),
+    # A partly refunded order still ships and completes, and may be refunded again.
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING, S.SHIPPED, S.COMPLETED}),
+    S.CLOSED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+MAX_ORDER_TOTAL_FEN = 10**10  # 100 million yuan: anything above is an input error
+PAYMENT_PURPOSE = "mall.order"
+
+
+def order_no_generate() -> str:
+    """Unique, not sequential, readable: YYMMDD + 10 random digits (e.g. 2611231234567890)."""
+    return timezone.localtime().strftime("%y%m%d") + f"{secrets.randbelow(10**10):010d}"
+
+
+def order_lock(*, no: str, user=None) -> Order:
+    """The order, locked for update. With `user`, another user's order is 404."""
+    qs = Order.objects.select_for_update().filter(no=no)
+    if user is not None:
+        qs = qs.filter(user=user)
+    order = qs.first()
+    if order is None:
+        raise NotFound("Order not found.")
+    return order
+
+
+def order_transition(
+    *, order: Order, to: str, kind: str, actor=None, data: dict[str, Any] | None = None, **fields: Any
+) -> Order:
+    """Move a locked order to `to` (checked against ALLOWED), with an event row."""
+    if to not in ALLOWED[order.status]:
+        raise InvalidTransition(
+            f"An order that is {order.status} cannot become {to}.", extra={"from": order.status, "to": to}
+        )
+    OrderEvent.objects.create(
+        order=order, from_status=order.status, to_status=to, kind=kind, actor=actor, data=data or {}
+    )
+    order.status = to
+    for name, value in fields.items():
+        setattr(order, name, value)
+    order.save(update_fields=["status", *fields])
+    return order
+
+
+def order_event(*, order: Order, kind: str, actor=None, data: dict[str, Any] | None = None) -> None:
+    """A notable moment that is not a status change."""
+    OrderEvent.objects.create(order=order, kind=kind, actor=actor, data=data or {})
+
+
+def _invalidate_catalog(product_ids: set[int]) -> None:
+    from ..cache import catalog_invalidate
+
+    for product_id in product_ids:
+        catalog_invalidate(product_id=product_id)
+
+
+def _validate_items(items: Sequence[dict]) -> list[tuple[int, int]]:
+    if not items:
+        raise InvalidInput("An order needs at least one item.", extra={"fields": {"items": ["empty"]}})
+    if len(items) > settings.MALL_MAX_ITEMS_PER_ORDER:
+        raise InvalidInput(f"At most {settings.MALL_MAX_ITEMS_PER_ORDER} items per order.")
+    wanted: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for item in items:
+        sku_id, quantity = item.get("sku_id"), item.get("quantity")
+        if type(sku_id) is not int or type(quantity) is not int:
+            raise InvalidInput("sku_id and quantity are integers.")
+        if not 1 <= quantity <= settings.MALL_MAX_QUANTITY_PER_ITEM:
+            raise InvalidInput(
+                f"quantity must be 1 to {settings.MALL_MAX_QUANTITY_PER_ITEM}.", extra={"sku_id": sku_id}
+            )
+        if sku_id in seen:
+            raise InvalidInput("A SKU appears twice; send it once with the total quantity.", code="duplicate_sku")
+        seen.add(sku_id)
+        wanted.append((sku_id, quantity))
+    return sorted(wanted)  # take stock in SKU id order
+
+
+@transaction.atomic
+def order_create(
+    *, user, items: Sequence[dict], address: dict[str, str], share_code: str = "", buyer_note: str = ""
+) -> Order:
+    """Create an order: prices snapshotted, stock taken with a conditional UPDATE (never oversold)."""
+    wanted = _validate_items(items)
+    skus = {
+        s.pk: s
+        for s in Sku.objects.select_related("product").filter(
+            pk__in=[sku_id for sku_id, _ in wanted], is_active=True, product__on_shelf=True
+        )
+    }
+    missing = [sku_id for sku_id, _ in wanted if sku_id not in skus]
+    if missing:
+        raise SkuUnavailable(extra={"sku_ids": missing})
+    total = sum(skus[sku_id].price_fen * quantity for sku_id, quantity in wanted)
+    if total > MAX_ORDER_TOTAL_FEN:
+        raise InvalidInput("The order total is too large.", code="amount_too_large")
+    for sku_id, quantity in wanted:
+        taken = Sku.objects.filter(pk=sku_id, stock__gte=quantity).update(stock=F("stock") - quantity)
+        if not taken:
+            raise OutOfStock(extra={"sku_id": sku_id})  # the atomic block returns what was taken
+    now = timezone.now()
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    no=order_no_generate(),
+                    user=user,
+                    total_fen=total,
+                    address=address,
+                    share_code=share_code,
+                    buyer_note=buyer_note,
+                    pay_deadline=now + timedelta(minutes=settings.MALL_PAY_MINUTES),
+                )
+            break
+        except IntegrityError:  # an order number collision: draw again
+            continue
+    else:  # pragma: no cover - 5 collisions in 10^10 numbers
+        raise RuntimeError("could not draw a unique order number")
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(
+                order=order,
+                product=skus[sku_id].product,
+                sku=skus[sku_id],
+                title=skus[sku_id].product.title,
+                sku_name=skus[sku_id].name,
+                image=(skus[sku_id].product.images or [""])[0],
+                price_fen=skus[sku_id].price_fen,
+                quantity=quantity,
+                amount_fen=skus[sku_id].price_fen * quantity,
+            )
+            for sku_id, quantity in wanted
+        ]
+    )
+    order_event(order=order, kind="created", actor=user, data={"total_fen": total})
+    product_ids = {skus[sku_id].product_id for sku_id, _ in wanted}
+    transaction.on_commit(lambda: _invalidate_catalog(product_ids))
+    return order
+
+
+def _return_stock(order: Order) -> set[int]:
+    product_ids = set()
+    for item in order.items.all():
+        Sku.objects.filter(pk=item.sku_id).update(stock=F("stock") + item.quantity)
+        product_ids.add(item.product_id)
+    return product_ids
+
+
+def _close(order: Order, *, kind: str, actor=None) -> Order:
+    order_transition(order=order, to=S.CLOSED, kind=kind, actor=actor, closed_at=timezone.now())
+    product_ids = _return_stock(order)
+    publish(OrderMoment.CLOSED, order)
+    transaction.on_commit(lambda: _invalidate_catalog(product_ids))
+    from ..tasks import order_close_wechat_payment
+
+    no = order.no
+    transaction.on_commit(lambda: order_close_wechat_payment.delay(no))
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, user, order_no: str) -> Order:
+    """The buyer cancels an unpaid order: it closes and the stock returns."""
+    order = order_lock(no=order_no, user=user)
+    if order.status != S.PENDING_PAYMENT:
+        raise InvalidTransition("Only an unpaid order can be cancelled.", extra={"status": order.status})
+    return _close(order, kind="cancelled", actor=user)
+
+
+@transaction.atomic
+def order_close_expired(*, order_no: str) -> Order | None:
+    """Close an unpaid order past its payment deadline (the beat job calls this after asking WeChat)."""
+    order = order_lock(no=order_no)
+    if order.status != S.PENDING_PAYMENT or order.pay_deadline > timezone.now():
+        return None
+    return _close(order, kind="timed_out")
+
+
+def _platform_accounts():
+    return (
+        account_get_or_create(kind=AccountKind.PLATFORM_CASH),
+        account_get_or_create(kind=AccountKind.SALES_REVENUE),
+    )
+
+
+@transaction.atomic
+def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> Order:
+    """WeChat says the order was paid (signed notification or query). Exactly once per order.
+
+    - pending_payment → paid, with the ledger transaction (platform cash in, sales revenue)
+      and the PAID moment for subscribers, all in this transaction.
+    - Already closed: the money is recorded and a full refund is started automatically.
+    """
+    order = order_lock(no=order_no)
+    if order.wechat_transaction_id == transaction_id:
+        return order  # this payment is already recorded
+    if amount_fen != order.total_fen:
+        raise InvalidInput(
+            "The paid amount differs from the order total.",
+            code="amount_mismatch",
+            extra={"paid_fen": amount_fen, "total_fen": order.total_fen},
+        )
+    cash, revenue = _platform_accounts()
+    if order.status == S.PENDING_PAYMENT:
+        order_transition(
+            order=order,
+            to=S.PAID,
+            kind="paid",
+            data={"transaction_id": transaction_id},
+            paid_fen=amount_fen,
+            paid_at=timezone.now(),
+            wechat_transaction_id=transaction_id,
+        )
+        ledger_post(
+            kind="mall.payment",
+            idempotency_key=f"mall.payment:{order.no}",
+            legs=[(cash, amount_fen), (revenue, -amount_fen)],
+            memo=f"order {order.no} paid",
+            cause_type="mall.order",
+            cause_id=order.no,
+        )
+        for item in order.items.all():
+            Product.objects.filter(pk=item.product_id).update(sold_count=F("sold_count") + item.quantity)
+        publish(OrderMoment.PAID, order, transaction_id=transaction_id)
+        return order
+    if order.status == S.CLOSED and order.paid_fen == 0:
+        # Paid after it closed (the shopper paid at the last second, or the close lost a race
+        # with WeChat): keep the money on the books and give it all back.
+        order.paid_fen = amount_fen
+        order.wechat_transaction_id = transaction_id
+        order.save(update_fields=["paid_fen", "wechat_transaction_id"])
+        order_event(order=order, kind="paid_after_close", data={"transaction_id": transaction_id})
+        ledger_post(
+            kind="mall.payment",
+            idempotency_key=f"mall.payment:{order.no}",
+            legs=[(cash, amount_fen), (revenue, -amount_fen)],
+            memo=f"order {order.no} paid after it closed",
+            cause_type="mall.order",
+            cause_id=order.no,
+        )
+        from .refunds import refund_start_automatic
+
+        refund_start_automatic(order=order, amount_fen=amount_fen, reason="paid after the order closed")
+        return order
+    # A second WeChat transaction for one order cannot happen (out_trade_no is the order
+    # number, and WeChat refuses to take it twice); if it ever does, shout, and keep the
+    # record for an operator rather than refusing the notification for ever.
+    logger.error("order %s paid again (transaction %s) in status %s", order.no, transaction_id, order.status)
+    order_event(order=order, kind="paid_twice", data={"transaction_id": transaction_id})
+    return order
+
+
+@transaction.atomic
+def order_ship(*, operator, order_no: str, carrier: str, tracking_no: str) -> Order:
+    order = order_lock(no=order_no)
+    if order.shipped_at is not None:
+        raise InvalidTransition("The order has been shipped already.", extra={"status": order.status})
+    return order_transition(
+        order=order,
+        to=S.SHIPPED,
+        kind="shipped",
+        actor=operator,
+        data={"carrier": carrier, "tracking_no": tracking_no},
+        carrier=carrier,
+        tracking_no=tracking_no,
+        shipped_at=timezone.now(),
+    )
+
+
+def _complete(order: Order, *, kind: str, actor=None) -> Order:
+    if order.shipped_at is None or order.completed_at is not None:
+        raise InvalidTransition("Only a shipped order can be completed.", extra={"status": order.status})
+    order_transition(order=order, to=S.COMPLETED, kind=kind, actor=actor, completed_at=timezone.now())
+    publish(OrderMoment.COMPLETED, order)
+    return order
+
+
+@transaction.atomic
+def order_confirm_receipt(*, user, order_no: str) -> Order:
+    order = order_lock(no=order_no, user=user)
+    return _complete(order, kind="receipt_confirmed", actor=user)
+
+
+@transaction.atomic
+def order_complete_overdue(*, order_no: str) -> Order | None:
+    """Complete a shipped order automatically MALL_AUTO_COMPLETE_DAYS after shipping."""
+    order = order_lock(no=order_no)
+    cutoff = timezone.now() - timedelta(days=settings.MALL_AUTO_COMPLETE_DAYS)
+    if order.status != S.SHIPPED or order.shipped_at is None or order.shipped_at > cutoff:
+        return None
+    return _complete(order, kind="auto_completed")
+
+
+def order_check_payable(*, order: Order) -> None:
+    if order.status != S.PENDING_PAYMENT or order.pay_deadline <= timezone.now():
+        raise OrderNotPayable(extra={"status": order.status})
