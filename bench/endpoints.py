@@ -1,0 +1,36 @@
+"""The HTTP endpoints `make bench` loads, one dict per row of docs/benchmarks.md.
+
+Later issues add rows by appending to ENDPOINTS. Keys:
+
+- name:     the row's label.
+- path:     the URL path (GET unless `method` says otherwise).
+- method:   optional, default "GET".
+- body:     optional JSON text sent with every request (Content-Type: application/json).
+- auth:     optional, True to send the seeded bench user's `Authorization: Bearer <token>`.
+- expect:   optional, the status the pre-check insists on before loading (default 200).
+- baseline: exactly one row is the bare Django endpoint; every row's ratio is rps / baseline rps.
+- note:     optional, what the row exercises (printed under the table).
+
+Every request of a run is the same request (wrk replays it), so an endpoint that
+creates something per request needs its own wrk `request` hook; none does yet.
+"""
+
+ENDPOINTS: list[dict] = [
+    {
+        "name": "bare Django JSON (baseline)",
+        "path": "/livez",
+        "baseline": True,
+        "note": "plain Django JsonResponse: no DRF, no DB, no cache — the framework's ceiling",
+    },
+    {
+        "name": "health",
+        "path": "/api/v1/health/",
+        "note": "DRF view, no auth/throttle; pings PostgreSQL, Redis and the Celery broker and workers",
+    },
+    {
+        "name": "me",
+        "path": "/api/v1/me/",
+        "auth": True,
+        "note": "DRF, Bearer token lookup (1 query), user throttle in Redis, ledger balances (1 query)",
+    },
+]

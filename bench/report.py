@@ -1,0 +1,153 @@
+"""Pure helpers of the bench: read wrk's summary, work out the ratios, render docs/benchmarks.md."""
+from __future__ import annotations
+
+import json
+
+WRK_MARKER = "BENCH_JSON "
+
+
+def parse_wrk(output: str) -> dict:
+    """The figures of one wrk run, from the line bench/wrk.lua prints at the end.
+
+    Returns requests/s, p50/p90/p99 in ms, HTTP errors (status >= 400) and socket errors.
+    """
+    for line in reversed(output.splitlines()):
+        if line.startswith(WRK_MARKER):
+            raw = json.loads(line[len(WRK_MARKER) :])
+            break
+    else:
+        raise ValueError("wrk printed no BENCH_JSON line (was bench/wrk.lua loaded?)")
+    seconds = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / seconds if seconds else 0.0,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "http_errors": raw["status"],
+        "socket_errors": {k: raw[k] for k in ("connect", "read", "write", "timeout") if raw[k]},
+    }
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Set each measured row's `ratio` to its rps over the baseline row's rps (None when unknown)."""
+    base = next((r for r in rows if r.get("baseline") and r.get("rps")), None)
+    for row in rows:
+        row["ratio"] = row["rps"] / base["rps"] if base and row.get("rps") is not None else None
+
+
+def _num(value, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _errors_cell(row: dict) -> str:
+    if row.get("failed"):
+        return f"**pre-check failed: {row['failed']}**"
+    parts = []
+    if row["http_errors"]:
+        parts.append(f"**{row['http_errors']} of {row['requests']}**")
+    else:
+        parts.append("0")
+    if row["socket_errors"]:
+        parts.append("socket " + ", ".join(f"{k} {v}" for k, v in row["socket_errors"].items()))
+    return "; ".join(parts)
+
+
+def http_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| endpoint | request | requests/s | p50 ms | p99 ms | ratio to bare | non-2xx |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        request = f"`{r.get('method', 'GET')} {r['path']}`" + (" (Bearer)" if r.get("auth") else "")
+        lines.append(
+            f"| {r['name']} | {request} | {_num(r.get('rps'), ',.0f')} | {_num(r.get('p50_ms'), '.1f')} "
+            f"| {_num(r.get('p99_ms'), '.1f')} | {_num(r.get('ratio'), '.2f')} | {_errors_cell(r)} |"
+        )
+    return lines
+
+
+def ledger_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| scenario | processes | accounts | postings/s | errors |",
+        "| --- | ---: | --- | ---: | --- |",
+    ]
+    for r in rows:
+        errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "0"
+        lines.append(
+            f"| {r['name']} | {r['processes']} | {r['accounts']} | {r['rate']:,.0f} | {errors} |"
+        )
+    return lines
+
+
+HOW_TO_READ = """\
+## How to read this
+
+- **requests/s** is what the whole server (all gunicorn workers) answered per second with
+  {connections} connections open; **p50/p99** are the latencies wrk saw, queueing included.
+- **ratio to bare** is the endpoint's requests/s divided by the bare Django endpoint's
+  requests/s *from the same run*. It is the number to compare between runs and machines:
+  both figures share the machine, its load and its noise, so the ratio says what our stack
+  (DRF, auth, throttling, queries) costs on top of Django itself. Absolute figures move with
+  the machine and with whatever else runs on it ({load_note}).
+- wrk runs on the same machine as gunicorn, PostgreSQL and Redis, so they compete for the
+  {cores} core(s); figures are a floor, not a capacity plan.
+- **non-2xx** counts responses with status ≥ 400 (wrk's "Non-2xx or 3xx" counter); every
+  endpoint must answer 200 to a single request before it is loaded. A row with errors is
+  not a valid figure.
+- **postings/s** is `ledger.services.ledger_post` called in a loop (1-fen transfers between
+  two wallets, each a locked, balanced, idempotent transaction) with no HTTP in front.
+  *Distinct accounts* shows how postings scale with processes; *shared accounts* shows the
+  cost of row-lock contention, since both processes queue on the same two account rows.
+"""
+
+
+def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
+    m = meta
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`bench/run.py`) on {m['date']}. Do not edit by hand: run `make bench`",
+        "again to refresh it. Endpoints are listed in `bench/endpoints.py`; later issues append rows there.",
+        "",
+        "## Machine and versions",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| CPU | {m['cpu_model']} |",
+        f"| cores (nproc) | {m['cores']} |",
+        f"| memory | {m['memory']} |",
+        f"| OS | {m['os']} |",
+        f"| load average at start / end | {m['load_start']} / {m.get('load_end', '—')} |",
+        f"| Python | {m['python']} |",
+        f"| Django / DRF / gunicorn / psycopg | {m['django']} / {m['drf']} / {m['gunicorn']} / {m['psycopg']} |",
+        f"| PostgreSQL server | {m['postgres']} |",
+        f"| Redis server | {m['redis']} |",
+        f"| wrk | {m['wrk']} |",
+        "",
+        "## HTTP endpoints",
+        "",
+        f"Server: {m['server']}.",
+        "",
+        f"Load: `{m['wrk_command']}` per endpoint, after a {m['warmup']} s warm-up run of the same command.",
+        "",
+        *http_table(http_rows),
+        "",
+    ]
+    lines += [f"- *{r['name']}*: {r['note']}" for r in http_rows if r.get("note")]
+    lines += [
+        "",
+        "## Ledger postings per second (no HTTP)",
+        "",
+        f"Each process sets Django up against the same PostgreSQL database and posts for {m['ledger_seconds']} s.",
+        f"Ledger audit after the runs: **{m['audit']}**.",
+        "",
+        *ledger_table(ledger_rows),
+        "",
+        HOW_TO_READ.format(
+            connections=m["connections"],
+            cores=m["cores"],
+            load_note=m["load_note"],
+        ),
+    ]
+    return "\n".join(lines).rstrip() + "\n"

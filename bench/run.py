@@ -1,0 +1,453 @@
+"""`make bench`: load our endpoints with wrk through gunicorn, time ledger postings, write docs/benchmarks.md.
+
+Steps: make sure wrk is installed (apt) -> reset and migrate the bench PostgreSQL database
+-> seed a user with a Bearer token and funded wallets -> start gunicorn (one worker per
+core) -> check every endpoint of bench/endpoints.py answers 200, then load it with wrk
+-> stop gunicorn -> time ledger postings in 1 and 2 processes -> audit the ledger ->
+write docs/benchmarks.md and print it.
+
+Environment (all optional):
+  BENCH_SECONDS=10        wrk duration per endpoint, and per ledger scenario
+  BENCH_WARMUP=2          warm-up seconds per endpoint (not measured)
+  BENCH_CONNECTIONS=16    wrk connections;  BENCH_THREADS=2  wrk threads
+  BENCH_WORKERS=nproc     gunicorn workers; BENCH_WORKER_CLASS=gthread (or sync),
+                          BENCH_WORKER_THREADS=4 threads per gthread worker
+  BENCH_DATABASE_URL      default postgres://postgres@127.0.0.1:5432/fenxiao_bench (dropped and re-created!)
+  BENCH_REDIS_URL         default redis://127.0.0.1:6379/14 (flushed!)
+  BENCH_OUTPUT            default docs/benchmarks.md
+
+Exits 1 when an endpoint fails its 200 check or the ledger audit fails (the report is still written).
+"""
+from __future__ import annotations
+
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from bench.endpoints import ENDPOINTS  # noqa: E402
+
+BENCH = ROOT / "bench"
+WORK = BENCH / ".work"  # raw wrk output and the gunicorn log (git-ignored)
+PY = sys.executable
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+WRK_THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+WRK_TIMEOUT = int(os.environ.get("BENCH_WRK_TIMEOUT", "30"))  # wrk drops slower responses from its histogram
+CORES = len(os.sched_getaffinity(0))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(CORES)))
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
+WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", "4"))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fenxiao_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "benchmarks.md"))
+
+# Each scenario runs one ledger_load.py process per pair of wallets (named in bench/seed.py).
+LEDGER_SCENARIOS = [
+    {"name": "single process", "pairs": [("a", "b")]},
+    {"name": "2 processes, distinct accounts", "pairs": [("a", "b"), ("c", "d")]},
+    {"name": "2 processes, shared accounts (contention)", "pairs": [("a", "b"), ("a", "b")]},
+]
+
+# What Django sees in every process the bench starts (gunicorn, migrate, seed, ledger load).
+DJANGO_ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "LOG_LEVEL": "WARNING",
+    # Throttles stay on, as in production, but never trigger. A per-second window keeps
+    # DRF's per-client request history (pickled to Redis on every request) about one
+    # second of requests long, close to production's worst case (600 at 600/min).
+    "THROTTLE_USER": "100000000/s",
+    "THROTTLE_ANON": "100000000/s",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# --- set-up ------------------------------------------------------------------------
+
+
+def ensure_wrk() -> None:
+    """Install wrk from Debian's packages when it is missing."""
+    if shutil.which("wrk"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "-q", "wrk"]
+    log("wrk is missing: installing it with apt-get")
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, check=True)
+        subprocess.run(install, env=env, check=True)
+    if not shutil.which("wrk"):
+        raise BenchError("wrk is still not on PATH after apt-get install wrk")
+
+
+def reset_database() -> None:
+    import psycopg
+    from psycopg import sql
+
+    url = urlparse(DATABASE_URL)
+    name = url.path.lstrip("/")
+    admin = urlunparse(url._replace(path="/postgres"))
+    log(f"re-creating database {name}")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def run_django(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, *args], cwd=ROOT, env=DJANGO_ENV, check=True, **kwargs)
+
+
+def prepare_data() -> dict:
+    reset_database()
+    log("migrating")
+    run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
+    log("seeding")
+    out = run_django([str(BENCH / "seed.py")], capture_output=True, text=True).stdout
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()  # our own db only: stale throttle histories
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- machine and versions ------------------------------------------------------------
+
+
+def _cpuinfo(key: str) -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.split(":")[0].strip() == key:
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def _memory() -> str:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"
+
+
+def _os_name() -> str:
+    try:
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME", "Linux")
+    except OSError:
+        pretty = "Linux"
+    return f"{pretty}, kernel {platform.release()}"
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_and_versions() -> dict:
+    import psycopg
+    import redis
+
+    with psycopg.connect(DATABASE_URL) as conn:
+        pg_version = conn.execute("SHOW server_version").fetchone()[0]
+        # Durability settings decide the cost of a commit, hence of a ledger posting.
+        pg_settings = ", ".join(
+            f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"
+            for name in ("fsync", "synchronous_commit", "shared_buffers")
+        )
+    wrk_banner = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    wrk_line = (wrk_banner.stdout or wrk_banner.stderr).splitlines()[0]
+    wrk_version = " ".join(wrk_line.split()[:3]) if wrk_line.startswith("wrk") else wrk_line
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu_model": _cpuinfo("model name"),
+        "cores": CORES,
+        "memory": _memory(),
+        "os": _os_name(),
+        "load_start": _load(),
+        "python": platform.python_version(),
+        "django": version("Django"),
+        "drf": version("djangorestframework"),
+        "gunicorn": version("gunicorn"),
+        "psycopg": version("psycopg"),
+        "postgres": f"{pg_version.split()[0]} ({pg_settings})",
+        "redis": redis.Redis.from_url(REDIS_URL).info("server")["redis_version"],
+        "wrk": wrk_version,
+        "connections": CONNECTIONS,
+        "warmup": WARMUP,
+        "ledger_seconds": SECONDS,
+    }
+
+
+# --- gunicorn ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_description() -> str:
+    kind = f"{WORKER_CLASS} workers"
+    if WORKER_CLASS == "gthread":
+        kind += f" × {WORKER_THREADS} threads"
+    per_core = " (one per core)" if WORKERS == CORES else ""
+    text = (
+        f"gunicorn {version('gunicorn')}, {WORKERS} {kind}{per_core}, `config.wsgi`, settings "
+        "`config.settings.base`, DEBUG off, no access log, LOG_LEVEL=WARNING, PostgreSQL and Redis on the "
+        "same machine, throttles on with rates too high to trigger"
+    )
+    if WORKER_CLASS == "gthread":
+        text += (
+            ". Why gthread: one process per core gives each core its own interpreter (no shared GIL), and a few "
+            "threads per process keep the core busy while a request waits on PostgreSQL or Redis, which our "
+            "API endpoints do for much of their time; gthread also keeps HTTP connections alive, as a proxy "
+            "with upstream keep-alive would. Sync workers (`BENCH_WORKER_CLASS=sync`) leave the core idle "
+            "during those waits and pay a TCP connect per request"
+        )
+    return text
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    cmd = [
+        PY, "-m", "gunicorn", "config.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(WORKERS),
+        "--worker-class", WORKER_CLASS,
+        "--backlog", "2048",
+        "--timeout", "120",
+        "--log-level", "warning",
+        "--error-logfile", str(WORK / "gunicorn.log"),
+    ]  # fmt: skip
+    if WORKER_CLASS == "gthread":
+        cmd += ["--threads", str(WORKER_THREADS)]
+    log(f"starting gunicorn on 127.0.0.1:{port}: {WORKERS} {WORKER_CLASS} worker(s)")
+    # Its own session: Ctrl-C reaches only us, and the finally below stops it.
+    return subprocess.Popen(cmd, cwd=ROOT, env=DJANGO_ENV, start_new_session=True)
+
+
+def stop_gunicorn(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    log("stopping gunicorn")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def request(port: int, endpoint: dict, token: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {}
+        if endpoint.get("auth"):
+            headers["Authorization"] = f"Bearer {token}"
+        if endpoint.get("body"):
+            headers["Content-Type"] = "application/json"
+        conn.request(endpoint.get("method", "GET"), endpoint["path"], body=endpoint.get("body"), headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_until_up(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"gunicorn exited with {proc.returncode}; see {WORK / 'gunicorn.log'}")
+        try:
+            if request(port, {"path": "/livez"}, "")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise BenchError("gunicorn did not answer /livez within 60 s")
+
+
+# --- wrk ---------------------------------------------------------------------------------
+
+
+def wrk_command(seconds: int, url: str = "URL") -> list[str]:
+    return [
+        "wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}s",
+        "--latency", "-s", "bench/wrk.lua", url,
+    ]  # fmt: skip
+
+
+def run_wrk(port: int, endpoint: dict, token: str, seconds: int) -> str:
+    env = {
+        **os.environ,
+        "BENCH_METHOD": endpoint.get("method", "GET"),
+        "BENCH_BODY": endpoint.get("body", ""),
+        "BENCH_AUTHORIZATION": f"Bearer {token}" if endpoint.get("auth") else "",
+    }
+    url = f"http://127.0.0.1:{port}{endpoint['path']}"
+    done = subprocess.run(
+        wrk_command(seconds, url), cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120
+    )
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def bench_http(token: str) -> list[dict]:
+    port = free_port()
+    proc = start_gunicorn(port)
+    rows = []
+    try:
+        wait_until_up(proc, port)
+        for endpoint in ENDPOINTS:
+            row = {**endpoint}
+            rows.append(row)
+            expect = endpoint.get("expect", 200)
+            status, body = request(port, endpoint, token)
+            if status != expect:
+                row["failed"] = f"status {status}, expected {expect}"
+                log(f"{endpoint['name']}: {row['failed']}: {body[:300]!r}")
+                continue
+            log(f"{endpoint['name']}: warm-up {WARMUP} s, then {SECONDS} s")
+            if WARMUP:
+                run_wrk(port, endpoint, token, WARMUP)
+            output = run_wrk(port, endpoint, token, SECONDS)
+            (WORK / f"wrk-{slug(endpoint['name'])}.txt").write_text(output)
+            row.update(report.parse_wrk(output))
+            log(f"  {row['rps']:,.0f} req/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms")
+    finally:
+        stop_gunicorn(proc)
+    report.add_ratios(rows)
+    return rows
+
+
+# --- ledger ------------------------------------------------------------------------------
+
+
+def bench_ledger(wallets: dict[str, int]) -> list[dict]:
+    run_id = uuid.uuid4().hex[:8]
+    rows = []
+    for n, scenario in enumerate(LEDGER_SCENARIOS):
+        log(f"ledger: {scenario['name']}, {SECONDS} s")
+        procs = []
+        try:
+            for i, (a, b) in enumerate(scenario["pairs"]):
+                cmd = [
+                    PY, str(BENCH / "ledger_load.py"),
+                    "--accounts", f"{wallets[a]},{wallets[b]}",
+                    "--seconds", str(SECONDS),
+                    "--tag", f"{run_id}-{n}-{i}",
+                ]  # fmt: skip
+                procs.append(
+                    subprocess.Popen(cmd, cwd=ROOT, env=DJANGO_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+                )
+            for proc in procs:  # all set up: start them together
+                if proc.stdout.readline().strip() != "ready":
+                    raise BenchError(f"ledger_load.py did not start (exit {proc.wait()})")
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            results = []
+            for proc in procs:
+                out, _ = proc.communicate(timeout=SECONDS + 120)
+                if proc.returncode != 0:
+                    raise BenchError(f"ledger_load.py exited with {proc.returncode}")
+                results.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+        errors: dict[str, int] = {}
+        for r in results:
+            for k, v in r["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        rate = sum(r["postings"] for r in results) / max(r["seconds"] for r in results)
+        accounts = " and ".join(sorted({"+".join(p) for p in scenario["pairs"]}))
+        rows.append(
+            {"name": scenario["name"], "processes": len(procs), "accounts": accounts, "rate": rate, "errors": errors}
+        )
+        log(f"  {rate:,.0f} postings/s")
+    return rows
+
+
+def audit_ledger() -> bool:
+    done = subprocess.run([PY, "manage.py", "audit_ledger"], cwd=ROOT, env=DJANGO_ENV, capture_output=True, text=True)
+    if done.returncode != 0:
+        log(f"ledger audit FAILED:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return done.returncode == 0
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
+    WORK.mkdir(exist_ok=True)
+    ensure_wrk()
+    seed = prepare_data()
+    meta = machine_and_versions()
+    meta["server"] = server_description()
+    meta["wrk_command"] = " ".join(wrk_command(SECONDS))
+    http_rows = bench_http(seed["token"])
+    ledger_rows = bench_ledger(seed["wallets"])
+    audit_ok = audit_ledger()
+    meta["audit"] = "balanced" if audit_ok else "FAILED"
+    meta["load_end"] = _load()
+    meta["load_note"] = (
+        f"the load average was {meta['load_start']} when this run started and {meta['load_end']} when it ended"
+    )
+
+    text = report.render(meta, http_rows, ledger_rows)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(text)
+    print(text)
+    log(f"wrote {OUTPUT}")
+
+    failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors")]
+    if failed or not audit_ok:
+        log(f"FAILED: endpoints {failed or 'ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
+    except (BenchError, subprocess.CalledProcessError) as exc:
+        log(f"error: {exc}")
+        sys.exit(2)

@@ -1,0 +1,42 @@
+"""Seed the bench database and print what bench/run.py needs as one JSON line.
+
+- a shopper `bench-user` with a wallet and a Bearer token (for GET /api/v1/me/);
+- ledger users a, b, c, d whose wallets are funded from the outside world, for
+  bench/ledger_load.py to move money between.
+"""
+import json
+
+from _django import setup
+
+setup()
+
+from accounts.models import User  # noqa: E402
+from accounts.services import token_issue  # noqa: E402
+from ledger.models import AccountKind  # noqa: E402
+from ledger.services import account_get_or_create, ledger_post  # noqa: E402
+
+LEDGER_NAMES = ("a", "b", "c", "d")
+FUNDING_FEN = 10**12  # far more than any run moves
+
+
+def main() -> None:
+    user, _ = User.objects.get_or_create(username="bench-user", defaults={"nickname": "bench"})
+    account_get_or_create(kind=AccountKind.USER_WALLET, owner=user)
+    token = token_issue(user=user, user_agent="bench")
+
+    outside = account_get_or_create(kind=AccountKind.WECHAT_EXTERNAL)
+    wallets = {}
+    for name in LEDGER_NAMES:
+        owner, _ = User.objects.get_or_create(username=f"bench-ledger-{name}", defaults={"nickname": name})
+        wallet = account_get_or_create(kind=AccountKind.USER_WALLET, owner=owner)
+        ledger_post(
+            kind="bench.fund",
+            idempotency_key=f"bench:fund:{name}",
+            legs=[(outside, -FUNDING_FEN), (wallet, FUNDING_FEN)],
+        )
+        wallets[name] = wallet.pk
+    print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+-- wrk script used by bench/run.py.
+-- The request comes from the environment (method, JSON body, Authorization header);
+-- at the end one machine-readable line "BENCH_JSON {...}" sums the run up
+-- (latencies in microseconds; "status" counts responses with status >= 400).
+
+local method = os.getenv("BENCH_METHOD")
+if method and method ~= "" then wrk.method = method end
+
+local body = os.getenv("BENCH_BODY")
+if body and body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+local auth = os.getenv("BENCH_AUTHORIZATION")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,' ..
+    '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\n',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end

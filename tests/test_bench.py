@@ -1,0 +1,68 @@
+"""The benchmark harness's pure parts: reading wrk's summary, ratios, the report, the endpoint list.
+
+No timing is asserted; `make bench` itself is what measures.
+"""
+import json
+
+import pytest
+from django.urls import Resolver404, resolve
+
+from bench import report
+from bench.endpoints import ENDPOINTS
+
+
+def _wrk_output(**overrides) -> str:
+    raw = {
+        "requests": 20000, "duration_us": 10_000_000, "bytes": 1, "p50_us": 4000, "p90_us": 6000,
+        "p99_us": 12500, "max_us": 30000, "mean_us": 4200.5,
+        "connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0,
+    }  # fmt: skip
+    raw.update(overrides)
+    return "Running 10s test @ http://127.0.0.1:1/livez\n  2 threads\nBENCH_JSON " + json.dumps(raw) + "\n"
+
+
+def test_parse_wrk_reads_rate_latencies_and_errors():
+    result = report.parse_wrk(_wrk_output(status=7, read=3))
+    assert result["rps"] == 2000
+    assert (result["p50_ms"], result["p99_ms"]) == (4.0, 12.5)
+    assert result["http_errors"] == 7
+    assert result["socket_errors"] == {"read": 3}
+
+
+def test_parse_wrk_without_the_summary_line_is_an_error():
+    with pytest.raises(ValueError):
+        report.parse_wrk("Running 10s test\nRequests/sec: 100\n")
+
+
+def test_ratios_are_against_the_baseline_and_failed_rows_have_none():
+    rows = [
+        {"name": "api", "rps": 500.0},
+        {"name": "bare", "rps": 2000.0, "baseline": True},
+        {"name": "broken", "failed": "status 500, expected 200"},
+    ]
+    report.add_ratios(rows)
+    assert [r["ratio"] for r in rows] == [0.25, 1.0, None]
+
+
+def test_report_flags_errors_and_failed_prechecks():
+    ok = {"name": "bare", "path": "/livez", "baseline": True, **report.parse_wrk(_wrk_output())}
+    bad = {"name": "me", "path": "/api/v1/me/", "auth": True, **report.parse_wrk(_wrk_output(status=12))}
+    failed = {"name": "health", "path": "/api/v1/health/", "failed": "status 503, expected 200"}
+    rows = [ok, bad, failed]
+    report.add_ratios(rows)
+    table = "\n".join(report.http_table(rows))
+    assert "| bare | `GET /livez` | 2,000 | 4.0 | 12.5 | 1.00 | 0 |" in table
+    assert "**12 of 20000**" in table
+    assert "**pre-check failed: status 503, expected 200**" in table
+
+
+def test_endpoints_are_well_formed_and_routed():
+    assert sum(1 for e in ENDPOINTS if e.get("baseline")) == 1
+    names = [e["name"] for e in ENDPOINTS]
+    assert len(names) == len(set(names))
+    for endpoint in ENDPOINTS:
+        assert endpoint.get("method", "GET") in {"GET", "POST", "PUT", "PATCH", "DELETE"}
+        try:
+            resolve(endpoint["path"])
+        except Resolver404:
+            pytest.fail(f"bench endpoint {endpoint['name']!r} has no route: {endpoint['path']}")
