@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import accounts, mall_orders, system, wechat, wechat_mp
+from . import accounts, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -23,6 +23,16 @@ urlpatterns = [
     path("ops/refunds/", mall_orders.OpsRefundListView.as_view(), name="ops-refunds"),
     path("ops/refunds/<int:pk>/approve/", mall_orders.OpsRefundApproveView.as_view(), name="ops-refund-approve"),
     path("ops/refunds/<int:pk>/reject/", mall_orders.OpsRefundRejectView.as_view(), name="ops-refund-reject"),
+    path("categories/", mall_catalog.CategoryListView.as_view(), name="categories"),
+    path("products/", mall_catalog.ProductListView.as_view(), name="products"),
+    path("products/<int:pk>/", mall_catalog.ProductDetailView.as_view(), name="product-detail"),
+    path("products/<int:pk>/reviews/", mall_catalog.ProductReviewsView.as_view(), name="product-reviews"),
+    path("ops/products/", ops_products.OpsProductListView.as_view(), name="ops-products"),
+    path("ops/products/<int:pk>/", ops_products.OpsProductDetailView.as_view(), name="ops-product-detail"),
+    path("ops/skus/<int:pk>/adjust-stock/", ops_products.OpsSkuAdjustStockView.as_view(), name="ops-sku-stock"),
+    path("ops/reviews/", mall_catalog.OpsReviewListView.as_view(), name="ops-reviews"),
+    path("ops/reviews/<int:pk>/hide/", mall_catalog.OpsReviewHideView.as_view(), name="ops-review-hide"),
+    path("ops/reviews/<int:pk>/unhide/", mall_catalog.OpsReviewUnhideView.as_view(), name="ops-review-unhide"),
     *wechat.urlpatterns,
     *wechat_mp.urlpatterns,
 ]

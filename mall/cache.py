@@ -42,6 +42,7 @@ the change. That is fine for a single-process development server; production run
 Cache errors never break a page: a failed read renders from the database, a failed write or
 bump is logged (and the TTL bounds how long a missed bump can show old data).
 """
+
 from __future__ import annotations
 
 import hashlib

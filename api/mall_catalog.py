@@ -1,0 +1,399 @@
+"""The public catalog (categories, product list and detail) and reviews; operators hide reviews.
+
+Product list and detail answer from the catalog cache (mall/cache.py) as pre-rendered JSON
+bytes: a cache hit costs one cache round trip and no database query. These two views ignore
+any Authorization header (the catalog is the same for everyone), so a logged-in shopper's
+token is not looked up either. `X-Catalog-Cache: hit|miss` tells which way a page came.
+
+Ratings: `review_summary.average_rating` is a one-decimal string ("4.5", rounded half up,
+computed in integers) or null without reviews; `average_rating_tenths` is the same as an
+integer (45). Prices are integer fen.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.auth import HasModelPerm
+from api.fields import StrictIntegerField
+from api.pagination import Pagination
+from core.errors import NotFound
+from mall.selectors import catalog as catalog_selectors
+from mall.selectors import reviews as review_selectors
+from mall.services import reviews as review_services
+
+_renderer = JSONRenderer()
+
+
+def _json(data) -> bytes:
+    return _renderer.render(data)
+
+
+def _bytes_response(body: bytes, *, hit: bool, status: int = 200) -> HttpResponse:
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response["X-Catalog-Cache"] = "hit" if hit else "miss"
+    return response
+
+
+# --- output shapes (also the OpenAPI schema) ----------------------------------------------
+
+
+class CategoryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    parent_id = serializers.IntegerField(allow_null=True)
+
+
+class CategoryRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class SkuOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    price_fen = serializers.IntegerField()
+    stock = serializers.IntegerField()
+
+
+class ReviewSummaryOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    average_rating = serializers.CharField(allow_null=True, help_text='One decimal, e.g. "4.5"; null without reviews')
+    average_rating_tenths = serializers.IntegerField(allow_null=True, help_text="e.g. 45 for 4.5 stars")
+    distribution = serializers.DictField(
+        child=serializers.IntegerField(), required=False, help_text='{"1": n .. "5": n}'
+    )
+
+
+class ProductListItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    cover = serializers.CharField(help_text="The first image URL, or an empty string")
+    category = CategoryRefOutput(allow_null=True)
+    price_min_fen = serializers.IntegerField()
+    price_max_fen = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+    sold_count = serializers.IntegerField()
+    review_summary = ReviewSummaryOutput()
+    created_at = serializers.DateTimeField()
+
+
+class ProductDetailOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    images = serializers.ListField(child=serializers.CharField())
+    cover = serializers.CharField()
+    category = CategoryRefOutput(allow_null=True)
+    skus = SkuOutput(many=True)
+    price_min_fen = serializers.IntegerField()
+    price_max_fen = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+    sold_count = serializers.IntegerField()
+    review_summary = ReviewSummaryOutput()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProductPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ProductListItemOutput(many=True)
+
+
+def _category_ref(product) -> dict | None:
+    category = product.category
+    return None if category is None else {"id": category.pk, "name": category.name}
+
+
+def _summary(product) -> dict:
+    tenths = catalog_selectors.average_rating_tenths(rating_sum=product.rating_sum, review_count=product.review_count)
+    return {
+        "count": product.review_count,
+        "average_rating": None if tenths is None else f"{tenths // 10}.{tenths % 10}",
+        "average_rating_tenths": tenths,
+    }
+
+
+def _iso(value) -> str:
+    return serializers.DateTimeField().to_representation(value)
+
+
+def product_list_item(product) -> dict:
+    return {
+        "id": product.pk,
+        "title": product.title,
+        "cover": product.images[0] if product.images else "",
+        "category": _category_ref(product),
+        "price_min_fen": product.price_min_fen,
+        "price_max_fen": product.price_max_fen,
+        "in_stock": product.stock_total > 0,
+        "sold_count": product.sold_count,
+        "review_summary": _summary(product),
+        "created_at": _iso(product.created_at),
+    }
+
+
+def product_detail(product, distribution: dict[str, int]) -> dict:
+    return {
+        "id": product.pk,
+        "title": product.title,
+        "description": product.description,
+        "images": list(product.images),
+        "cover": product.images[0] if product.images else "",
+        "category": _category_ref(product),
+        "skus": [
+            {"id": sku.pk, "name": sku.name, "price_fen": sku.price_fen, "stock": sku.stock}
+            for sku in product.active_skus
+        ],
+        "price_min_fen": product.price_min_fen,
+        "price_max_fen": product.price_max_fen,
+        "in_stock": product.stock_total > 0,
+        "sold_count": product.sold_count,
+        "review_summary": {**_summary(product), "distribution": distribution},
+        "created_at": _iso(product.created_at),
+        "updated_at": _iso(product.updated_at),
+    }
+
+
+# --- categories ---------------------------------------------------------------------------
+
+
+class CategoryListView(APIView):
+    """Active categories (for the filter menu), in display order."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: CategoryOutput(many=True)}, tags=["mall"])
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(catalog_selectors.category_list_public(), request, view=self)
+        data = [{"id": c.pk, "name": c.name, "parent_id": c.parent_id} for c in page]
+        return paginator.get_paginated_response(data)
+
+
+# --- products -----------------------------------------------------------------------------
+
+
+class ProductListQuery(serializers.Serializer):
+    category = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    min_price_fen = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
+    max_price_fen = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    ordering = serializers.ChoiceField(choices=list(catalog_selectors.ORDERINGS), required=False, default="default")
+    page = serializers.IntegerField(required=False, min_value=1, max_value=10**6, default=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size, default=20)
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_price_fen"), attrs.get("max_price_fen")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"max_price_fen": ["Must not be below min_price_fen."]})
+        return attrs
+
+
+def _canonical(params: dict) -> dict[str, str]:
+    """The validated parameters that change the page, as strings (defaults left out)."""
+    defaults = {"ordering": "default", "page": 1, "page_size": 20, "q": ""}
+    return {k: str(v) for k, v in params.items() if v is not None and defaults.get(k, object()) != v}
+
+
+class ProductListView(APIView):
+    """On-shelf products. Filters: `category` (includes its sub-categories), `min_price_fen` /
+    `max_price_fen` (on the cheapest active SKU's price), `q` (case-insensitive substring of the
+    title or description). `ordering`: default (operator's sort), newest, price, -price, sales,
+    rating. Paginated with `page` and `page_size` (≤ 100)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[ProductListQuery],
+        responses={200: ProductPageOutput},
+        tags=["mall"],
+    )
+    def get(self, request):
+        query = ProductListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = _canonical(query.validated_data)
+        base = request.build_absolute_uri(request.path)
+        key = {**params, "_base": base}
+
+        def build() -> bytes:
+            data = query.validated_data
+            qs = catalog_selectors.product_list_public(
+                category_id=data.get("category"),
+                min_price_fen=data.get("min_price_fen"),
+                max_price_fen=data.get("max_price_fen"),
+                q=data.get("q", "").strip(),
+                ordering=data["ordering"],
+            )
+            page, size = data["page"], data["page_size"]
+            count = qs.count()
+            rows = list(qs[(page - 1) * size : page * size]) if (page - 1) * size < count else []
+
+            def link(number: int) -> str:
+                return f"{base}?{urlencode({**params, 'page': number})}"
+
+            return _json(
+                {
+                    "count": count,
+                    "next": link(page + 1) if page * size < count else None,
+                    "previous": link(page - 1) if page > 1 else None,
+                    "results": [product_list_item(p) for p in rows],
+                }
+            )
+
+        body, hit = catalog_selectors.catalog_list_cached(params=key, build=build)
+        return _bytes_response(body, hit=hit)
+
+
+class ProductDetailView(APIView):
+    """An on-shelf product with its active SKUs, images, category and review summary (404 otherwise)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: ProductDetailOutput}, tags=["mall"])
+    def get(self, request, pk: int):
+        def build() -> bytes:
+            product = catalog_selectors.product_get_public(product_id=pk)
+            distribution = catalog_selectors.product_review_distribution(product_id=pk)
+            return _json(product_detail(product, distribution))
+
+        body, hit = catalog_selectors.catalog_detail_cached(product_id=pk, build=build)
+        return _bytes_response(body, hit=hit)
+
+
+# --- reviews ------------------------------------------------------------------------------
+
+
+class ReviewerOutput(serializers.Serializer):
+    nickname = serializers.CharField()
+    avatar_url = serializers.CharField()
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    rating = serializers.IntegerField()
+    text = serializers.CharField()
+    images = serializers.ListField(child=serializers.CharField())
+    sku_name = serializers.CharField(source="order_item.sku_name")
+    user = ReviewerOutput()
+    created_at = serializers.DateTimeField()
+
+
+class OpsReviewOutput(ReviewOutput):
+    product_id = serializers.IntegerField()
+    order_item_id = serializers.IntegerField()
+    user_id = serializers.IntegerField()
+    is_hidden = serializers.BooleanField()
+
+
+class ReviewCreateInput(serializers.Serializer):
+    order_item_id = StrictIntegerField(min_value=1, max_value=2**62)
+    rating = StrictIntegerField(min_value=1, max_value=5)
+    text = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False)
+    images = serializers.ListField(
+        child=serializers.URLField(max_length=512), required=False, default=list, max_length=9
+    )
+
+
+class ProductReviewsView(APIView):
+    """GET: a product's visible reviews, newest first (public). POST: the buyer of a completed
+    order line reviews it, once per line (409 `already_reviewed`, `order_not_completed`)."""
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    def get_authenticators(self):
+        # Reading reviews is public: do not spend a token lookup on it.
+        return [] if self.request.method == "GET" else super().get_authenticators()
+
+    @extend_schema(responses={200: ReviewOutput(many=True)}, tags=["mall"])
+    def get(self, request, pk: int):
+        if not catalog_selectors.product_exists_public(product_id=pk):
+            raise NotFound("No such product.")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(review_selectors.review_list_visible(product_id=pk), request, view=self)
+        return paginator.get_paginated_response(ReviewOutput(page, many=True).data)
+
+    @extend_schema(request=ReviewCreateInput, responses={201: ReviewOutput}, tags=["mall"])
+    def post(self, request, pk: int):
+        data = ReviewCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = review_services.review_create(
+            user=request.user,
+            product_id=pk,
+            order_item_id=data.validated_data["order_item_id"],
+            rating=data.validated_data["rating"],
+            text=data.validated_data["text"],
+            images=data.validated_data["images"],
+        )
+        review = review_selectors.review_get(review_id=review.pk)
+        return Response(ReviewOutput(review).data, status=201)
+
+
+class OpsReviewQuery(serializers.Serializer):
+    product = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    is_hidden = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class OpsReviewListView(APIView):
+    """Every review (also hidden ones), newest first; `?product=` and `?is_hidden=true|false`."""
+
+    permission_classes = [HasModelPerm]
+    required_perm = "mall.view_review"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("product", int, required=False),
+            OpenApiParameter("is_hidden", bool, required=False),
+        ],
+        responses={200: OpsReviewOutput(many=True)},
+        tags=["ops"],
+    )
+    def get(self, request):
+        query = OpsReviewQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        qs = review_selectors.review_list_ops(
+            product_id=query.validated_data.get("product"), is_hidden=query.validated_data.get("is_hidden")
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(OpsReviewOutput(page, many=True).data)
+
+
+class _OpsReviewFlagView(APIView):
+    permission_classes = [HasModelPerm]
+    required_perm = "mall.change_review"
+    hidden: bool
+
+    @extend_schema(request=None, responses={200: OpsReviewOutput}, tags=["ops"])
+    def post(self, request, pk: int):
+        if self.hidden:
+            review_services.review_hide(review_id=pk)
+        else:
+            review_services.review_unhide(review_id=pk)
+        return Response(OpsReviewOutput(review_selectors.review_get(review_id=pk)).data)
+
+
+class OpsReviewHideView(_OpsReviewFlagView):
+    """Hide a review from the product page; the product's count and average move back. Idempotent."""
+
+    hidden = True
+
+
+class OpsReviewUnhideView(_OpsReviewFlagView):
+    """Show a hidden review again. Idempotent."""
+
+    hidden = False
