@@ -1,0 +1,275 @@
+"""The operators' console for the mall.
+
+Catalog edits made here invalidate the catalog cache like the API's (mall/cache.py). Counters
+(sold_count, review_count, rating_sum) are read-only: they move with F() in services only, and
+a product or SKU is saved with only the fields the form changed, so a save never writes back a
+stale counter or stock level that an order moved in the meantime. SKUs are deactivated, not
+deleted (order lines point at them). Review visibility changes only through the hide/unhide
+actions, which move the product's counters.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+
+from core.errors import InvalidInput
+
+from .cache import catalog_invalidate
+from .models import Category, Order, OrderEvent, OrderItem, Product, Refund, Review, Sku
+from .selectors.catalog import average_rating_text
+from .services import catalog as catalog_services
+from .services import reviews as review_services
+
+
+def _save_changed(obj, form, *, always: tuple[str, ...] = ()) -> None:
+    """Save a new object whole; an existing one with only the fields its form changed."""
+    if obj.pk is None or not form.initial:
+        obj.save()
+        return
+    names = {f.name for f in obj._meta.concrete_fields}
+    fields = [name for name in form.changed_data if name in names]
+    if fields:
+        obj.save(update_fields=[*fields, *always])
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "parent", "sort", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    list_editable = ("sort", "is_active")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        catalog_invalidate()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog_invalidate()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalog_invalidate()
+
+
+class SkuAdminForm(forms.ModelForm):
+    class Meta:
+        model = Sku
+        fields = ("name", "price_fen", "stock", "is_active", "sort")
+
+    def clean_price_fen(self):
+        price = self.cleaned_data["price_fen"]
+        if price is not None and not 1 <= price <= catalog_services.PRICE_MAX_FEN:
+            raise forms.ValidationError(f"Between 1 and {catalog_services.PRICE_MAX_FEN} fen.")
+        return price
+
+    def clean_stock(self):
+        stock = self.cleaned_data["stock"]
+        if stock is not None and not 0 <= stock <= catalog_services.STOCK_MAX:
+            raise forms.ValidationError(f"Between 0 and {catalog_services.STOCK_MAX}.")
+        return stock
+
+
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ("title", "description", "images", "category", "on_shelf", "sort")
+
+    def clean_images(self):
+        try:
+            return catalog_services.validate_image_urls(self.cleaned_data.get("images") or [])
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message)
+
+
+class SkuInline(admin.TabularInline):
+    model = Sku
+    form = SkuAdminForm
+    extra = 1
+    can_delete = False  # deactivate instead: order lines point at SKUs
+    fields = ("name", "price_fen", "stock", "is_active", "sort")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    form = ProductAdminForm
+    inlines = [SkuInline]
+    list_display = ("id", "title", "category", "on_shelf", "price_range", "sold_count", "rating", "updated_at")
+    list_filter = ("on_shelf", "category", "created_at")
+    search_fields = ("title", "description")
+    list_select_related = ("category",)
+    readonly_fields = ("sold_count", "review_count", "rating_sum", "created_at", "updated_at")
+    fields = ("title", "description", "images", "category", "on_shelf", "sort", *readonly_fields)
+    actions = ("put_on_shelf", "take_off_shelf")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("skus")
+
+    @admin.display(description="price (fen)")
+    def price_range(self, obj) -> str:
+        prices = [sku.price_fen for sku in obj.skus.all() if sku.is_active]
+        if not prices:
+            return "—"
+        low, high = min(prices), max(prices)
+        return str(low) if low == high else f"{low}–{high}"
+
+    @admin.display(description="rating")
+    def rating(self, obj) -> str:
+        average = average_rating_text(rating_sum=obj.rating_sum, review_count=obj.review_count)
+        return f"{average} ({obj.review_count})" if average else "—"
+
+    def save_model(self, request, obj, form, change):
+        _save_changed(obj, form, always=("updated_at",))
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Sku:
+            return super().save_formset(request, form, formset, change)
+        for sku_form in formset.forms:
+            if not sku_form.has_changed() or not sku_form.is_valid() or not sku_form.cleaned_data:
+                continue
+            sku = sku_form.save(commit=False)
+            sku.product = form.instance
+            _save_changed(sku, sku_form)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        catalog_invalidate(product_id=form.instance.pk)  # after the SKUs are saved too
+
+    def delete_model(self, request, obj):
+        if not catalog_services.product_delete(product_id=obj.pk):
+            messages.warning(request, f"{obj} has orders: it was taken off the shelf instead.")
+
+    def delete_queryset(self, request, queryset):
+        for product_id in list(queryset.values_list("pk", flat=True)):
+            self.delete_model(request, Product(pk=product_id))
+
+    @admin.action(description="Put on the shelf", permissions=["change"])
+    def put_on_shelf(self, request, queryset):
+        changed = catalog_services.product_set_shelf(product_ids=queryset.values_list("pk", flat=True), on_shelf=True)
+        self.message_user(request, f"{changed} product(s) put on the shelf.")
+
+    @admin.action(description="Take off the shelf", permissions=["change"])
+    def take_off_shelf(self, request, queryset):
+        changed = catalog_services.product_set_shelf(product_ids=queryset.values_list("pk", flat=True), on_shelf=False)
+        self.message_user(request, f"{changed} product(s) taken off the shelf.")
+
+
+# --- orders and refunds -------------------------------------------------------------------
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+    can_delete = False
+    fields = ("product", "sku", "title", "sku_name", "price_fen", "quantity", "amount_fen")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "data")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    fk_name = "order"
+    extra = 0
+    can_delete = False
+    fields = ("no", "amount_fen", "status", "reason", "created_at", "completed_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders are changed only through the order services (status machine, money, ledger)."""
+
+    inlines = [OrderItemInline, RefundInline, OrderEventInline]
+    list_display = ("no", "user", "status", "total_fen", "paid_fen", "refunded_fen", "created_at", "paid_at")
+    list_filter = ("status", "created_at", "paid_at", "shipped_at")
+    search_fields = ("no", "user__username", "user__nickname", "tracking_no", "wechat_transaction_id")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Order._meta.concrete_fields]
+    # Operator actions (ship, refund review) call the lead's services; they are added here:
+    actions: list = []
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ("no", "order", "amount_fen", "status", "requested_by", "reviewed_by", "created_at", "completed_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("no", "order__no", "wechat_refund_id")
+    list_select_related = ("order", "requested_by", "reviewed_by")
+    readonly_fields = [f.name for f in Refund._meta.concrete_fields]
+    # Approve / reject actions call the refund services; they are added here:
+    actions: list = []
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- reviews ------------------------------------------------------------------------------
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("id", "product", "user", "rating", "short_text", "is_hidden", "created_at")
+    list_filter = ("is_hidden", "rating", "created_at")
+    search_fields = ("text", "product__title", "user__nickname", "user__username")
+    list_select_related = ("product", "user")
+    readonly_fields = [f.name for f in Review._meta.concrete_fields]
+    actions = ("hide_reviews", "unhide_reviews")
+
+    @admin.display(description="text")
+    def short_text(self, obj) -> str:
+        return obj.text[:40]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # hide instead: the counters follow
+
+    @admin.action(description="Hide from the product page", permissions=["change"])
+    def hide_reviews(self, request, queryset):
+        with transaction.atomic():
+            changed = review_services.review_set_hidden_many(
+                review_ids=list(queryset.values_list("pk", flat=True)), hidden=True
+            )
+        self.message_user(request, f"{changed} review(s) hidden.")
+
+    @admin.action(description="Show on the product page", permissions=["change"])
+    def unhide_reviews(self, request, queryset):
+        with transaction.atomic():
+            changed = review_services.review_set_hidden_many(
+                review_ids=list(queryset.values_list("pk", flat=True)), hidden=False
+            )
+        self.message_user(request, f"{changed} review(s) shown again.")
