@@ -1,0 +1,210 @@
+"""The books in the operators' console: read-only, filterable, exportable.
+
+Nothing here can add, change or delete a ledger row: money moves only through
+`ledger.services.ledger_post`.
+"""
+from __future__ import annotations
+
+import csv
+
+from django.contrib import admin
+from django.db.models import Q, Sum
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .models import Account, Entry, LedgerTransaction
+
+
+def yuan(fen: int | None) -> str:
+    """12345 -> "123.45", without floats."""
+    if fen is None:
+        return "-"
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _cell(value) -> str | int:
+    """Plain values; text that a spreadsheet would run as a formula is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int):
+        return int(value)
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    lines = (writer.writerow([_cell(v) for v in row]) for row in rows)
+    response = StreamingHttpResponse(
+        _chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _chain(*iterables):
+    for it in iterables:
+        yield from it
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View and export only."""
+
+    show_full_result_count = False  # no second COUNT(*) over a big table
+    csv_fields: tuple[str, ...] = ()
+    actions = ["export_csv"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Export the selected rows as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        name = f"{self.model._meta.model_name}-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
+        rows = queryset.order_by("pk").values_list(*self.csv_fields).iterator(chunk_size=2000)
+        return csv_response(name, list(self.csv_fields), rows)
+
+
+class OwnerTypeFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "owner_type"
+
+    def lookups(self, request, model_admin):
+        return [("user", "a user"), ("thing", "a campaign or other thing"), ("platform", "the platform")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "user":
+            return queryset.filter(owner__isnull=False)
+        if self.value() == "thing":
+            return queryset.filter(owner__isnull=True).exclude(ref="")
+        if self.value() == "platform":
+            return queryset.filter(owner__isnull=True, ref="")
+        return queryset
+
+
+def _user_link(user) -> str:
+    if user is None:
+        return "-"
+    url = reverse("admin:accounts_user_change", args=[user.pk])
+    return format_html('<a href="{}">{}</a>', url, user)
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("code", "kind", "owner_link", "ref", "allow_negative", "balance", "created_at", "entries_link")
+    list_filter = ("kind", OwnerTypeFilter, "allow_negative", "created_at")
+    list_select_related = ("owner",)
+    search_fields = ("code", "ref", "=owner__id", "owner__username", "owner__nickname")
+    date_hierarchy = "created_at"
+    ordering = ("code",)
+    fields = ("code", "kind", "owner_link", "ref", "allow_negative", "balance_fen", "balance", "created_at",
+              "entries_link")
+    readonly_fields = fields
+    csv_fields = ("id", "code", "kind", "owner_id", "ref", "allow_negative", "balance_fen", "created_at")
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_link(self, obj):
+        return _user_link(obj.owner)
+
+    @admin.display(description="balance (yuan)", ordering="balance_fen")
+    def balance(self, obj):
+        return yuan(obj.balance_fen)
+
+    @admin.display(description="entries")
+    def entries_link(self, obj):
+        url = reverse("admin:ledger_entry_changelist")
+        return format_html('<a href="{}?account__id__exact={}">entries</a>', url, obj.pk)
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ("account", "amount_fen", "amount", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="amount (yuan)")
+    def amount(self, obj):
+        return yuan(obj.amount_fen)
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "idempotency_key", "moved", "memo", "cause", "created_by", "created_at")
+    list_filter = ("kind", "cause_type", "created_at")
+    list_select_related = ("created_by",)
+    search_fields = ("=id", "idempotency_key", "cause_id", "memo", "kind")
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    fields = ("kind", "idempotency_key", "memo", "cause_type", "cause_id", "created_by", "created_at", "moved")
+    readonly_fields = fields
+    inlines = [EntryInline]
+    csv_fields = ("id", "kind", "idempotency_key", "memo", "cause_type", "cause_id", "created_by_id", "created_at")
+
+    def get_queryset(self, request):
+        positive = Q(entries__amount_fen__gt=0)
+        return super().get_queryset(request).annotate(
+            moved_fen=Sum("entries__amount_fen", filter=positive, default=0)
+        )
+
+    @admin.display(description="moved (yuan)", ordering="moved_fen")
+    def moved(self, obj):
+        return yuan(obj.moved_fen)
+
+    @admin.display(description="cause")
+    def cause(self, obj):
+        return f"{obj.cause_type}:{obj.cause_id}" if obj.cause_type else "-"
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "transaction_link", "kind", "account", "amount_fen", "amount", "created_at")
+    list_filter = ("account__kind", "transaction__kind", "created_at")
+    list_select_related = ("account", "transaction")
+    search_fields = ("account__code", "transaction__idempotency_key", "=transaction__id", "=account__owner__id")
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    fields = ("transaction_link", "kind", "account", "amount_fen", "amount", "created_at")
+    readonly_fields = fields
+    csv_fields = ("id", "transaction_id", "transaction__kind", "transaction__idempotency_key", "account__code",
+                  "amount_fen", "created_at")
+
+    @admin.display(description="transaction", ordering="transaction_id")
+    def transaction_link(self, obj):
+        url = reverse("admin:ledger_ledgertransaction_change", args=[obj.transaction_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.transaction_id)
+
+    @admin.display(description="kind", ordering="transaction__kind")
+    def kind(self, obj):
+        return obj.transaction.kind
+
+    @admin.display(description="amount (yuan)", ordering="amount_fen")
+    def amount(self, obj):
+        return yuan(obj.amount_fen)
