@@ -102,8 +102,11 @@ def sign_valid(data: dict[str, Any], api_key: str | None = None) -> bool:
 
 
 def to_xml(data: dict[str, Any], *, api_key: str | None = None, signed: bool = True) -> str:
+    """WeChat XML of `data`: signed with `api_key` (default ours), or as given (with any `sign` it has)."""
     fields = {k: v for k, v in data.items() if k != "sign" and v is not None and v != ""}
-    return dict_to_xml(fields, sign(fields, api_key) if signed else None)
+    if signed:
+        return dict_to_xml(fields, sign(fields, api_key))
+    return dict_to_xml(fields, data.get("sign") or None)
 
 
 def parse_xml(body: bytes | str) -> dict[str, str]:
@@ -139,6 +142,12 @@ class FenxiaoWeChatPay(WeChatPay):
     def __init__(self, *, base_url: str, **kwargs):
         super().__init__(**kwargs)
         self.API_BASE_URL = base_url  # instance attribute: wechatpy reads self.API_BASE_URL per call
+
+    def __enter__(self) -> FenxiaoWeChatPay:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._http.close()  # no idle keep-alive connections left behind
 
     def _handle_result(self, res):
         res.encoding = "utf-8"
@@ -202,9 +211,12 @@ def pay_client() -> FenxiaoWeChatPay:
     )
 
 
-def _call(what: str, fn, *args, **kwargs) -> dict[str, str]:
+def _call(what: str, method: str, **kwargs) -> dict[str, str]:
+    """Call wechatpy's `client.<method>` (e.g. "order.create") on a fresh client; map failures."""
     try:
-        return fn(*args, **kwargs)
+        with pay_client() as client:
+            api, name = method.split(".")
+            return getattr(getattr(client, api), name)(**kwargs)
     except requests.Timeout:
         logger.warning("wechat pay: %s timed out", what)
         raise WechatTimeout(extra={"call": what})
@@ -244,9 +256,8 @@ def pay_unified_order_jsapi(
     notify_url: str | None = None, attach: str = "",
 ) -> dict[str, str]:
     """JSAPI unified order (统一下单). Returns WeChat's checked answer (with prepay_id)."""
-    client = pay_client()
     data = _call(
-        "pay.unifiedorder", client.order.create,
+        "pay.unifiedorder", "order.create",
         trade_type="JSAPI", body=_bytes_cut(description, 127), total_fee=amount_fen,
         notify_url=notify_url or settings.WECHAT_PAY_NOTIFY_URL, client_ip=client_ip, user_id=openid,
         out_trade_no=out_trade_no, attach=attach or None,
@@ -259,11 +270,12 @@ def pay_unified_order_jsapi(
 
 def pay_jsapi_params(*, prepay_id: str) -> dict[str, str]:
     """The signed parameters for WeixinJSBridge.invoke('getBrandWCPayRequest', ...)."""
-    return pay_client().jsapi.get_jsapi_params(prepay_id)
+    with pay_client() as client:
+        return client.jsapi.get_jsapi_params(prepay_id)
 
 
 def pay_order_query(*, out_trade_no: str, expect_amount_fen: int | None = None) -> dict[str, str]:
-    data = _call("pay.orderquery", pay_client().order.query, out_trade_no=out_trade_no)
+    data = _call("pay.orderquery", "order.query", out_trade_no=out_trade_no)
     _expect(data, "out_trade_no", out_trade_no, code="wechat_bad_response")
     if expect_amount_fen is not None:
         _expect(data, "total_fee", expect_amount_fen)
@@ -271,7 +283,7 @@ def pay_order_query(*, out_trade_no: str, expect_amount_fen: int | None = None) 
 
 
 def pay_order_close(*, out_trade_no: str) -> dict[str, str]:
-    return _call("pay.closeorder", pay_client().order.close, out_trade_no=out_trade_no)
+    return _call("pay.closeorder", "order.close", out_trade_no=out_trade_no)
 
 
 def pay_refund(
@@ -280,7 +292,7 @@ def pay_refund(
 ) -> dict[str, str]:
     """Apply for a refund (申请退款). Safe to repeat with the same out_refund_no."""
     data = _call(
-        "pay.refund", pay_client().refund.apply,
+        "pay.refund", "refund.apply",
         total_fee=total_fen, refund_fee=refund_fen, out_refund_no=out_refund_no, out_trade_no=out_trade_no,
         refund_desc=_bytes_cut(reason, 80) or None, notify_url=notify_url or settings.WECHAT_REFUND_NOTIFY_URL,
     )
@@ -292,7 +304,7 @@ def pay_refund(
 
 
 def pay_refund_query(*, out_refund_no: str) -> dict[str, str]:
-    data = _call("pay.refundquery", pay_client().refund.query, out_refund_no=out_refund_no)
+    data = _call("pay.refundquery", "refund.query", out_refund_no=out_refund_no)
     return data
 
 
@@ -301,7 +313,7 @@ def pay_transfer(
 ) -> dict[str, str]:
     """Transfer to a user's WeChat balance (企业付款到零钱). Safe to repeat with the same number."""
     data = _call(
-        "pay.transfer", pay_client().transfer.transfer,
+        "pay.transfer", "transfer.transfer",
         user_id=openid, amount=amount_fen, desc=_bytes_cut(description, 99),
         client_ip=settings.WECHAT_SERVER_IP, check_name="FORCE_CHECK" if real_name else "NO_CHECK",
         real_name=real_name or None, out_trade_no=partner_trade_no,
@@ -313,7 +325,7 @@ def pay_transfer(
 
 
 def pay_transfer_query(*, partner_trade_no: str) -> dict[str, str]:
-    data = _call("pay.gettransferinfo", pay_client().transfer.query, out_trade_no=partner_trade_no)
+    data = _call("pay.gettransferinfo", "transfer.query", out_trade_no=partner_trade_no)
     _expect(data, "partner_trade_no", partner_trade_no, code="wechat_bad_response")
     return data
 
@@ -323,7 +335,7 @@ def pay_redpack(
 ) -> dict[str, str]:
     """Send a cash red pack (现金红包). Safe to repeat with the same mch_billno."""
     data = _call(
-        "pay.sendredpack", pay_client().redpack.send,
+        "pay.sendredpack", "redpack.send",
         user_id=openid, total_amount=amount_fen, send_name=_bytes_cut(send_name, 32),
         act_name=_bytes_cut(act_name, 32), wishing=_bytes_cut(wishing, 128), remark=_bytes_cut(remark, 256),
         client_ip=settings.WECHAT_SERVER_IP, out_trade_no=mch_billno,
@@ -385,7 +397,8 @@ def refund_notification_parse(*, body: bytes) -> dict[str, str]:
         raise InvalidInput("The notification is for another merchant.", code="merchant_mismatch",
                            extra={"appid": data.get("appid", ""), "mch_id": data.get("mch_id", "")})
     try:
-        info = pay_client().parse_refund_notify_result(data)
+        with pay_client() as client:
+            info = client.parse_refund_notify_result(data)
     except Exception:  # noqa: BLE001 - a wrong key yields garbage: bad padding, bad XML, anything
         raise InvalidSignature("The refund notification's req_info does not decrypt with our key.")
     if not isinstance(info, dict) or not all(isinstance(v, str | int) or v is None for v in info.values()):

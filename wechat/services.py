@@ -189,7 +189,7 @@ def payment_create(
             out_trade_no=out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
             openid=payment.openid, client_ip=client_ip, attach=attach,
         )
-    except WechatError as exc:
+    except (WechatError, WechatTimeout) as exc:
         _record_error(WechatPayment, payment.pk, exc)
         err_code = exc.extra.get("err_code", "")
         if err_code == "ORDERPAID":
@@ -304,7 +304,7 @@ def payment_close(*, out_trade_no: str) -> WechatPayment:
                        extra={"status": payment.status})
     try:
         pay.pay_order_close(out_trade_no=out_trade_no)
-    except WechatError as exc:
+    except (WechatError, WechatTimeout) as exc:
         err_code = exc.extra.get("err_code", "")
         if err_code == "ORDERPAID":
             payment_query(out_trade_no=out_trade_no)
@@ -357,7 +357,7 @@ def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, rea
     try:
         answer = pay.pay_refund(out_trade_no=out_trade_no, out_refund_no=out_refund_no, total_fen=payment.amount_fen,
                                 refund_fen=amount_fen, reason=reason)
-    except WechatError as exc:
+    except (WechatError, WechatTimeout) as exc:
         _record_error(WechatRefund, refund.pk, exc)
         if exc.extra.get("err_code") and not _uncertain(exc) and exc.code not in RETRYABLE_CODES:
             _transition(WechatRefund, refund.pk, RefundStatus.FAILED, source="refund",
@@ -467,7 +467,7 @@ def transfer_create(
     try:
         answer = pay.pay_transfer(partner_trade_no=partner_trade_no, openid=openid, amount_fen=amount_fen,
                                   description=transfer.description, real_name=real_name)
-    except WechatError as exc:
+    except (WechatError, WechatTimeout) as exc:
         _record_error(WechatTransfer, transfer.pk, exc)
         data = {"code": exc.code, "err_code": exc.extra.get("err_code", "")}
         if _uncertain(exc) or not exc.extra.get("err_code"):
@@ -533,7 +533,7 @@ def redpack_send(
         answer = pay.pay_redpack(mch_billno=mch_billno, openid=openid, amount_fen=amount_fen,
                                  send_name=redpack.send_name, act_name=redpack.act_name, wishing=redpack.wishing,
                                  remark=redpack.remark or redpack.act_name)
-    except WechatError as exc:
+    except (WechatError, WechatTimeout) as exc:
         _record_error(WechatRedpack, redpack.pk, exc)
         target = RedpackStatus.UNKNOWN if _uncertain(exc) or not exc.extra.get("err_code") else RedpackStatus.FAILED
         logger.warning("wechat pay: red pack %s -> %s (%s)", mch_billno, target, exc.code)

@@ -1,3 +1,4 @@
 from .mp_views import mp_urlpatterns
+from .pay_views import pay_urlpatterns
 
-urlpatterns: list = [*mp_urlpatterns]
+urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns]
