@@ -97,9 +97,24 @@ HOW_TO_READ = """\
   not a valid figure.
 - **postings/s** is `ledger.services.ledger_post` called in a loop (1-fen transfers between
   two wallets, each a locked, balanced, idempotent transaction) with no HTTP in front.
+  Each posting is one commit, so with `synchronous_commit=on` the WAL flush to disk often sets the pace.
   *Distinct accounts* shows how postings scale with processes; *shared accounts* shows the
   cost of row-lock contention, since both processes queue on the same two account rows.
 """
+
+
+def noisy_note(meta: dict) -> list[str]:
+    """A warning above the figures when the machine was already busy when the run started."""
+    load = float(meta["load_start"].split()[0])
+    if load < 0.5 * meta["cores"]:
+        return []
+    return [
+        f"**Noisy run:** the 1-minute load average was {load:.2f} on {meta['cores']} core(s) before the bench "
+        "started (other work was running), so the absolute figures below are low and jumpy. Compare the "
+        "*ratio to bare* column: the bare endpoint and the others were measured in the same run, under the "
+        "same load.",
+        "",
+    ]
 
 
 def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
@@ -131,6 +146,7 @@ def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
         "",
         f"Load: `{m['wrk_command']}` per endpoint, after a {m['warmup']} s warm-up run of the same command.",
         "",
+        *noisy_note(m),
         *http_table(http_rows),
         "",
     ]

@@ -83,6 +83,7 @@ DJANGO_ENV = {
     "THROTTLE_USER": "100000000/s",
     "THROTTLE_ANON": "100000000/s",
     "PYTHONDONTWRITEBYTECODE": "1",
+    "STATIC_ROOT": str(WORK / "static"),  # an empty directory: WhiteNoise warns when it is missing
 }
 
 
@@ -414,7 +415,7 @@ def audit_ledger() -> bool:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
-    WORK.mkdir(exist_ok=True)
+    (WORK / "static").mkdir(parents=True, exist_ok=True)
     ensure_wrk()
     seed = prepare_data()
     meta = machine_and_versions()

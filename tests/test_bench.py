@@ -66,3 +66,26 @@ def test_endpoints_are_well_formed_and_routed():
             resolve(endpoint["path"])
         except Resolver404:
             pytest.fail(f"bench endpoint {endpoint['name']!r} has no route: {endpoint['path']}")
+
+
+def _meta(load_start: str) -> dict:
+    return {
+        "date": "2025-01-01 00:00 UTC", "cpu_model": "Test CPU", "cores": 2, "memory": "1.0 GiB", "os": "Debian",
+        "load_start": load_start, "load_end": "0.10 0.10 0.10", "python": "3.11", "django": "5.2", "drf": "3.16",
+        "gunicorn": "23", "psycopg": "3.2", "postgres": "15", "redis": "7", "wrk": "wrk 4.1.0",
+        "connections": 16, "warmup": 2, "ledger_seconds": 10, "server": "gunicorn", "wrk_command": "wrk URL",
+        "audit": "balanced", "load_note": "quiet",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("load", "noisy"), [("0.20 0.10 0.05", False), ("3.50 2.00 1.00", True)])
+def test_render_writes_every_section_and_warns_on_a_busy_machine(load, noisy):
+    rows = [{"name": "bare", "path": "/livez", "baseline": True, "note": "ceiling", **report.parse_wrk(_wrk_output())}]
+    report.add_ratios(rows)
+    ledger = [{"name": "single process", "processes": 1, "accounts": "a+b", "rate": 123.4, "errors": {}}]
+    text = report.render(_meta(load), rows, ledger)
+    for heading in ("## Machine and versions", "## HTTP endpoints", "## Ledger postings", "## How to read this"):
+        assert heading in text
+    assert "| single process | 1 | a+b | 123 | 0 |" in text
+    assert "Test CPU" in text
+    assert ("**Noisy run:**" in text) is noisy
