@@ -1,4 +1,5 @@
 """Helpers for the order tests: catalog rows, an address, the sandbox round trip."""
+
 from __future__ import annotations
 
 import requests
@@ -42,3 +43,15 @@ def sandbox_fault(base_url: str, endpoint: str, mode: str, times: int = 1) -> No
         f"{base_url}/wechat-sandbox/faults/", json={"endpoint": endpoint, "mode": mode, "times": times}, timeout=10
     )
     res.raise_for_status()
+
+
+def place(client, sku, quantity=1) -> str:
+    res = client.post("/api/v1/orders/", order_payload((sku, quantity)), format="json")
+    assert res.status_code == 201, res.json()
+    return res.json()["no"]
+
+
+def pay(client, no) -> dict:
+    res = client.post(f"/api/v1/orders/{no}/pay/")
+    assert res.status_code == 200, res.json()
+    return res.json()

@@ -1,5 +1,6 @@
 """Paying orders through the WeChat sandbox over real HTTP: exactly once, forged notices refused,
 lost notices recovered, expired orders closed, money paid after close given back."""
+
 from __future__ import annotations
 
 import threading
@@ -11,39 +12,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from ledger.models import Account, LedgerTransaction
-from mall.hooks import OrderMoment, register_order_handler, unregister_order_handler
 from mall.models import Order, OrderStatus, Product, Refund, RefundStatus, Sku
 from wechat.models import PaymentStatus, WechatPayment
 from wechat.pay import to_xml
 from wechat.sandbox.models import SandboxPrepay
 from wechat.sandbox.pay_views import WRONG_KEY, payment_notification
 
-from .orders_helpers import make_sku, order_payload, sandbox_confirm, sandbox_fault, sandbox_refund_confirm
-
-
-@pytest.fixture
-def moments():
-    """Records every published order moment (what a subscriber such as commissions would see)."""
-    seen: list[tuple[str, str]] = []
-    handlers = {}
-    for moment in OrderMoment:
-        handlers[moment] = (lambda m: lambda order, **data: seen.append((m.value, order.no)))(moment)
-        register_order_handler(moment, handlers[moment])
-    yield seen
-    for moment, fn in handlers.items():
-        unregister_order_handler(moment, fn)
-
-
-def _place(client, sku, quantity=1) -> str:
-    res = client.post("/api/v1/orders/", order_payload((sku, quantity)), format="json")
-    assert res.status_code == 201, res.json()
-    return res.json()["no"]
-
-
-def _pay(client, no) -> dict:
-    res = client.post(f"/api/v1/orders/{no}/pay/")
-    assert res.status_code == 200, res.json()
-    return res.json()
+from .orders_helpers import make_sku, pay, place, sandbox_confirm, sandbox_fault, sandbox_refund_confirm
 
 
 def _cash() -> int:
@@ -52,18 +27,22 @@ def _cash() -> int:
 
 
 def _notify(base_url: str, fields: dict) -> requests.Response:
-    return requests.post(f"{base_url}/api/v1/wechat/pay/notify/", data=to_xml(fields, signed=False).encode(),
-                         headers={"Content-Type": "text/xml"}, timeout=30)
+    return requests.post(
+        f"{base_url}/api/v1/wechat/pay/notify/",
+        data=to_xml(fields, signed=False).encode(),
+        headers={"Content-Type": "text/xml"},
+        timeout=30,
+    )
 
 
 def test_pay_then_notification_marks_the_order_paid_once(wechat_sandbox, user_client, moments):
     sku = make_sku(price_fen=2500, stock=5)
-    no = _place(user_client, sku, 2)
-    params = _pay(user_client, no)
+    no = place(user_client, sku, 2)
+    params = pay(user_client, no)
     assert params["prepay_id"]
     assert params["jsapi"]["package"] == f"prepay_id={params['prepay_id']}"
     assert set(params["jsapi"]) >= {"appId", "timeStamp", "nonceStr", "signType", "paySign"}
-    assert _pay(user_client, no)["prepay_id"] == params["prepay_id"]  # paying again resumes the same prepay
+    assert pay(user_client, no)["prepay_id"] == params["prepay_id"]  # paying again resumes the same prepay
 
     answer = sandbox_confirm(wechat_sandbox.url, params["prepay_id"])
     assert answer["return_code"] == "SUCCESS"
@@ -83,8 +62,8 @@ def test_pay_then_notification_marks_the_order_paid_once(wechat_sandbox, user_cl
 @pytest.mark.postgres
 def test_same_notification_20_times_at_once_and_again_later(wechat_sandbox, user_client, moments):
     sku = make_sku(price_fen=990, stock=5)
-    no = _place(user_client, sku)
-    prepay_id = _pay(user_client, no)["prepay_id"]
+    no = place(user_client, sku)
+    prepay_id = pay(user_client, no)["prepay_id"]
     sandbox_fault(wechat_sandbox.url, "pay.notify", "duplicate_notify")
     sandbox_confirm(wechat_sandbox.url, prepay_id)  # several copies at once from the sandbox
     fields = payment_notification(SandboxPrepay.objects.get(prepay_id=prepay_id))
@@ -126,8 +105,8 @@ def test_same_notification_20_times_at_once_and_again_later(wechat_sandbox, user
 )
 def test_forged_notifications_are_refused_and_change_nothing(wechat_sandbox, user_client, moments, forge, caplog):
     sku = make_sku(price_fen=3000, stock=5)
-    no = _place(user_client, sku)
-    prepay_id = _pay(user_client, no)["prepay_id"]
+    no = place(user_client, sku)
+    prepay_id = pay(user_client, no)["prepay_id"]
     # The shopper has paid at WeChat, but only the forged notification reaches us.
     SandboxPrepay.objects.filter(prepay_id=prepay_id).update(
         trade_state="SUCCESS", transaction_id="4200000000202611230000000001", time_end="20261123120000"
@@ -151,8 +130,8 @@ def test_forged_notifications_are_refused_and_change_nothing(wechat_sandbox, use
 def test_lost_notification_is_recovered_by_the_query_job(wechat_sandbox, user_client, moments, settings):
     settings.MALL_PAYMENT_QUERY_AFTER_MINUTES = 0
     sku = make_sku(price_fen=1200, stock=5)
-    no = _place(user_client, sku)
-    prepay_id = _pay(user_client, no)["prepay_id"]
+    no = place(user_client, sku)
+    prepay_id = pay(user_client, no)["prepay_id"]
     sandbox_fault(wechat_sandbox.url, "pay.notify", "bad_signature")  # the one notification never gets through
     sandbox_confirm(wechat_sandbox.url, prepay_id)
     assert Order.objects.get(no=no).status == OrderStatus.PENDING_PAYMENT
@@ -168,10 +147,10 @@ def test_lost_notification_is_recovered_by_the_query_job(wechat_sandbox, user_cl
 
 def test_expired_orders_close_return_stock_and_close_the_wechat_order(wechat_sandbox, user_client, moments):
     sku = make_sku(price_fen=800, stock=5)
-    with_payment = _place(user_client, sku, 2)
-    prepay_id = _pay(user_client, with_payment)["prepay_id"]
-    without_payment = _place(user_client, sku, 1)
-    fresh = _place(user_client, sku, 1)
+    with_payment = place(user_client, sku, 2)
+    prepay_id = pay(user_client, with_payment)["prepay_id"]
+    without_payment = place(user_client, sku, 1)
+    fresh = place(user_client, sku, 1)
     Order.objects.filter(no__in=[with_payment, without_payment]).update(
         pay_deadline=timezone.now() - timedelta(minutes=1), created_at=timezone.now() - timedelta(minutes=31)
     )
@@ -193,8 +172,8 @@ def test_expired_orders_close_return_stock_and_close_the_wechat_order(wechat_san
 
 def test_money_paid_after_the_order_closed_is_refunded_automatically(wechat_sandbox, user_client, moments):
     sku = make_sku(price_fen=1500, stock=5)
-    no = _place(user_client, sku)
-    prepay_id = _pay(user_client, no)["prepay_id"]
+    no = place(user_client, sku)
+    prepay_id = pay(user_client, no)["prepay_id"]
     sandbox_fault(wechat_sandbox.url, "pay.closeorder", "http_error")  # closing at WeChat fails...
     assert user_client.post(f"/api/v1/orders/{no}/cancel/").status_code == 200
     answer = sandbox_confirm(wechat_sandbox.url, prepay_id)  # ...and the shopper pays anyway
