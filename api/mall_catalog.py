@@ -242,7 +242,7 @@ class ProductListView(APIView):
             rows = list(qs[(page - 1) * size : page * size]) if (page - 1) * size < count else []
 
             def link(number: int) -> str:
-                return f"{base}?{urlencode({**params, 'page': number})}"
+                return f"{base}?{urlencode(sorted({**params, 'page': str(number)}.items()))}"
 
             return _json(
                 {
@@ -299,10 +299,21 @@ class OpsReviewOutput(ReviewOutput):
     is_hidden = serializers.BooleanField()
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: a number or boolean is refused, not turned into a string."""
+
+    default_error_messages = {"strict": "Must be a JSON string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("strict")
+        return super().to_internal_value(data)
+
+
 class ReviewCreateInput(serializers.Serializer):
     order_item_id = StrictIntegerField(min_value=1, max_value=2**62)
     rating = StrictIntegerField(min_value=1, max_value=5)
-    text = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False)
+    text = StrictCharField(max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False)
     images = serializers.ListField(
         child=serializers.URLField(max_length=512), required=False, default=list, max_length=9
     )

@@ -62,6 +62,21 @@ class SkuAdminForm(forms.ModelForm):
         model = Sku
         fields = ("name", "price_fen", "stock", "is_active", "sort")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The stock level the operator saw travels with the form, so a change is applied as a
+        # delta to the live stock (orders may have taken some meanwhile) and an untouched field
+        # writes nothing.
+        self.fields["stock"].show_hidden_initial = True
+
+    def stock_seen(self) -> int | None:
+        field = self.fields["stock"]
+        raw = field.hidden_widget().value_from_datadict(self.data, self.files, self.add_initial_prefix("stock"))
+        try:
+            return field.to_python(raw)
+        except forms.ValidationError:
+            return None
+
     def clean_price_fen(self):
         price = self.cleaned_data["price_fen"]
         if price is not None and not 1 <= price <= catalog_services.PRICE_MAX_FEN:
@@ -134,7 +149,18 @@ class ProductAdmin(admin.ModelAdmin):
                 continue
             sku = sku_form.save(commit=False)
             sku.product = form.instance
-            _save_changed(sku, sku_form)
+            if sku.pk is None:
+                sku.save()
+                continue
+            names = [n for n in sku_form.changed_data if n in SkuAdminForm.Meta.fields and n != "stock"]
+            if names:
+                sku.save(update_fields=names)
+            seen = sku_form.stock_seen()
+            if "stock" in sku_form.changed_data and seen is not None and sku.stock != seen:
+                try:
+                    catalog_services.sku_adjust_stock(sku_id=sku.pk, delta=sku.stock - seen)
+                except (InvalidInput, catalog_services.InsufficientStock) as exc:
+                    messages.error(request, f"{sku.name}: stock not changed ({exc.message})")
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def save_related(self, request, form, formsets, change):
