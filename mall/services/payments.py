@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import DomainError, InvalidInput
@@ -80,7 +81,8 @@ def payments_reconcile() -> dict:
     now = timezone.now()
     waited = now - timedelta(minutes=settings.MALL_PAYMENT_QUERY_AFTER_MINUTES)
     pending = list(
-        Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, created_at__lte=waited)
+        Order.objects.filter(status=OrderStatus.PENDING_PAYMENT)
+        .filter(Q(created_at__lte=waited) | Q(pay_deadline__lte=now))
         .order_by("pay_deadline")
         .values_list("no", "pay_deadline")[:BATCH]
     )
@@ -91,7 +93,10 @@ def payments_reconcile() -> dict:
     )
     queried = paid = closed = errors = 0
     for no, deadline in pending:
-        if no in with_payment:
+        has_payment = no in with_payment
+        if deadline > now:
+            if not has_payment:
+                continue
             queried += 1
             try:
                 payment = wechat_services.payment_query(out_trade_no=no)
@@ -99,19 +104,19 @@ def payments_reconcile() -> dict:
                 errors += 1
                 logger.warning("mall reconcile: query %s failed: %s", no, exc.code)
                 continue
-            if payment.status == PaymentStatus.PAID:
-                paid += 1
+            paid += payment.status == PaymentStatus.PAID
+            continue
+        if has_payment:
+            # Close at WeChat first, so it cannot be paid any more. If WeChat says it was
+            # paid meanwhile, payment_close asks for the details and the order becomes paid.
+            try:
+                order_payment_close(order_no=no)
+            except DomainError as exc:
+                errors += 1
+                logger.warning("mall reconcile: close %s failed: %s", no, exc.code)
                 continue
-        if deadline <= now:
-            if no in with_payment:
-                try:
-                    order_payment_close(order_no=no)  # first make sure it cannot be paid any more
-                except DomainError as exc:
-                    errors += 1
-                    logger.warning("mall reconcile: close %s failed: %s", no, exc.code)
-                    continue
-            if order_close_expired(order_no=no) is not None:
-                closed += 1
+        if order_close_expired(order_no=no) is not None:
+            closed += 1
     return {"pending": len(pending), "queried": queried, "paid": paid, "closed": closed, "errors": errors}
 
 

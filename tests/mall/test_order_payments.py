@@ -195,3 +195,19 @@ def test_money_paid_after_the_order_closed_is_refunded_automatically(wechat_sand
     assert _cash() == 0
     assert ("paid", no) not in moments
     assert Sku.objects.get(pk=sku.pk).stock == 5
+
+
+def test_expired_order_whose_unified_order_timed_out_still_closes(wechat_sandbox, user_client, settings):
+    settings.WECHAT_HTTP_TIMEOUT = 0.5
+    sku = make_sku(price_fen=800, stock=5)
+    no = place(user_client, sku)
+    sandbox_fault(wechat_sandbox.url, "pay.unifiedorder", "timeout")
+    res = user_client.post(f"/api/v1/orders/{no}/pay/")
+    assert res.status_code == 504
+    assert res.json()["code"] == "wechat_timeout"
+    assert Order.objects.get(no=no).status == OrderStatus.PENDING_PAYMENT
+    Order.objects.filter(no=no).update(pay_deadline=timezone.now() - timedelta(seconds=1))
+    call_command("run_job", "mall.reconcile_payments")
+    assert Order.objects.get(no=no).status == OrderStatus.CLOSED
+    assert WechatPayment.objects.get(out_trade_no=no).status == PaymentStatus.CLOSED
+    assert Sku.objects.get(pk=sku.pk).stock == 5
