@@ -29,11 +29,32 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def add_ratios(rows: list[dict]) -> None:
-    """Set each measured row's `ratio` to its rps over the baseline row's rps (None when unknown)."""
+def baseline_rps(rows: list[dict]) -> float | None:
+    """The baseline's requests/s: the mean of its first run and, when there was one, its run at the end."""
     base = next((r for r in rows if r.get("baseline") and r.get("rps")), None)
+    if base is None:
+        return None
+    runs = [base["rps"], *([base["rps_again"]] if base.get("rps_again") else [])]
+    return sum(runs) / len(runs)
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Set each measured row's `ratio` to its rps over the baseline's rps (None when unknown)."""
+    base = baseline_rps(rows)
     for row in rows:
-        row["ratio"] = row["rps"] / base["rps"] if base and row.get("rps") is not None else None
+        row["ratio"] = row["rps"] / base if base and row.get("rps") is not None else None
+
+
+def drift_note(rows: list[dict]) -> list[str]:
+    base = next((r for r in rows if r.get("baseline") and r.get("rps_again")), None)
+    if base is None:
+        return []
+    return [
+        f"Drift check: the baseline gave {base['rps']:,.0f} requests/s first and {base['rps_again']:,.0f} when "
+        f"run again after the other endpoints; ratios divide by their mean, {baseline_rps(rows):,.0f}. A wide "
+        "gap means the machine's load changed during the run.",
+        "",
+    ]
 
 
 def _num(value, fmt: str) -> str:
@@ -149,6 +170,7 @@ def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
         *noisy_note(m),
         *http_table(http_rows),
         "",
+        *drift_note(http_rows),
     ]
     lines += [f"- *{r['name']}*: {r['note']}" for r in http_rows if r.get("note")]
     lines += [

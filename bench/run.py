@@ -347,6 +347,12 @@ def bench_http(token: str) -> list[dict]:
             (WORK / f"wrk-{slug(endpoint['name'])}.txt").write_text(output)
             row.update(report.parse_wrk(output))
             log(f"  {row['rps']:,.0f} req/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms")
+        # The baseline once more at the end: the ratios use both figures, and their gap shows the drift.
+        base = next((r for r in rows if r.get("baseline") and "rps" in r), None)
+        if base and len(rows) > 1:
+            log(f"{base['name']}: again, {SECONDS} s (drift check)")
+            base["rps_again"] = report.parse_wrk(run_wrk(port, base, token, SECONDS))["rps"]
+            log(f"  {base['rps_again']:,.0f} req/s")
     finally:
         stop_gunicorn(proc)
     report.add_ratios(rows)

@@ -44,6 +44,14 @@ def test_ratios_are_against_the_baseline_and_failed_rows_have_none():
     assert [r["ratio"] for r in rows] == [0.25, 1.0, None]
 
 
+def test_ratios_use_the_mean_of_both_baseline_runs_and_the_report_shows_the_drift():
+    rows = [{"name": "bare", "rps": 1500.0, "rps_again": 2500.0, "baseline": True}, {"name": "api", "rps": 500.0}]
+    report.add_ratios(rows)
+    assert [r["ratio"] for r in rows] == [0.75, 0.25]
+    assert "1,500 requests/s first and 2,500" in "\n".join(report.drift_note(rows))
+    assert report.drift_note([{"name": "bare", "rps": 1.0, "baseline": True}]) == []
+
+
 def test_report_flags_errors_and_failed_prechecks():
     ok = {"name": "bare", "path": "/livez", "baseline": True, **report.parse_wrk(_wrk_output())}
     bad = {"name": "me", "path": "/api/v1/me/", "auth": True, **report.parse_wrk(_wrk_output(status=12))}
