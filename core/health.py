@@ -27,16 +27,23 @@ def _database():
     return {"vendor": connection.vendor}
 
 
+_redis_clients: dict[str, object] = {}
+
+
+def _redis_ping(url: str) -> None:
+    """PING over a pooled client (one pool per URL and process): no new connection per check."""
+    import redis
+
+    client = _redis_clients.get(url)
+    if client is None:
+        client = _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    client.ping()
+
+
 def _redis():
     if not settings.REDIS_AVAILABLE:
         return {"configured": False}
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        client.ping()
-    finally:
-        client.close()
+    _redis_ping(settings.REDIS_URL)
     return {"configured": True}
 
 
@@ -45,8 +52,12 @@ def _celery(*, ping_workers: bool):
         return {"mode": "eager"}
     from config.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=1)
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis://", "rediss://")):
+        _redis_ping(broker)
+    else:  # pragma: no cover - other brokers: a kombu connection round trip
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
     result = {"mode": "broker", "broker": True}
     if ping_workers:  # a broadcast round trip: only on request (?workers=1), it waits for answers
         result["workers"] = len(app.control.ping(timeout=0.5) or [])
