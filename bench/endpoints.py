@@ -34,4 +34,16 @@ ENDPOINTS: list[dict] = [
         "auth": True,
         "note": "DRF, Bearer token lookup (1 query), user throttle in Redis, ledger balances (1 query)",
     },
+    {
+        "name": "product list",
+        "path": "/api/v1/products/",
+        "note": "public catalog, first page of 20 of 41 products; pre-rendered JSON from the versioned "
+        "catalog cache in Redis (one MGET), anonymous throttle in Redis, no DB query on a hit",
+    },
+    {
+        "name": "product detail",
+        "path": "/api/v1/products/900001/",  # bench/seed_catalog.py BENCH_PRODUCT_ID
+        "note": "public product with 4 SKUs and the review summary; pre-rendered JSON from the catalog "
+        "cache in Redis (one MGET), anonymous throttle in Redis, no DB query on a hit",
+    },
 ]

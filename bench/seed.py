@@ -10,6 +10,8 @@ from _django import setup
 
 setup()
 
+from seed_catalog import seed_catalog  # noqa: E402
+
 from accounts.models import User  # noqa: E402
 from accounts.services import token_issue  # noqa: E402
 from ledger.models import AccountKind  # noqa: E402
@@ -35,7 +37,8 @@ def main() -> None:
             legs=[(outside, -FUNDING_FEN), (wallet, FUNDING_FEN)],
         )
         wallets[name] = wallet.pk
-    print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets}))
+    product_id = seed_catalog()
+    print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 
 if __name__ == "__main__":
