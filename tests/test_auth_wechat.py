@@ -12,6 +12,7 @@ from accounts.models import AuthToken, User
 from tests.factories import UserFactory
 from wechat.sandbox.faults import fault_arm
 from wechat.sandbox.models import SandboxFault, SandboxOAuthCode
+from wechat.sandbox.mp_views import sandbox_wait_idle
 
 LOGIN = "/api/v1/auth/wechat/"
 
@@ -138,6 +139,7 @@ def test_sandbox_timeout_is_504_and_creates_nothing(wechat_sandbox, api_client):
     fault_arm(endpoint="oauth.access_token", mode="timeout")
 
     res = api_client.post(LOGIN, {"code": code}, format="json")
+    assert sandbox_wait_idle()  # the sandbox's late answer is done before we look
 
     assert res.status_code == 504 and res.json()["code"] == "wechat_timeout"
     assert User.objects.count() == 0 and AuthToken.objects.count() == 0
@@ -161,6 +163,7 @@ def test_userinfo_timeout_is_504_and_creates_nothing(wechat_sandbox, api_client)
     fault_arm(endpoint="oauth.userinfo", mode="timeout")
 
     res = api_client.post(LOGIN, {"code": code}, format="json")
+    assert sandbox_wait_idle()
 
     assert res.status_code == 504
     assert User.objects.count() == 0

@@ -10,6 +10,7 @@ from wechat.errors import InvalidOAuthCode, WechatError, WechatTimeout
 from wechat.oauth import api_base_url, oauth_identity_from_code
 from wechat.sandbox.faults import fault_arm
 from wechat.sandbox.models import SandboxAccessToken, SandboxOAuthCode
+from wechat.sandbox.mp_views import sandbox_wait_idle
 
 
 def issue_code(sandbox, openid: str, **fields) -> str:
@@ -110,6 +111,7 @@ def test_timeout_and_http_error(wechat_sandbox):
     fault_arm(endpoint="oauth.access_token", mode="timeout")
     with pytest.raises(WechatTimeout):
         oauth_identity_from_code(code=issue_code(wechat_sandbox, "o-7"))
+    assert sandbox_wait_idle()
 
     fault_arm(endpoint="oauth.access_token", mode="http_error")
     with pytest.raises(WechatError) as exc:

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -59,14 +60,43 @@ def _wx_ok(payload: dict) -> JsonResponse:
     return JsonResponse(payload, json_dumps_params={"ensure_ascii": False})
 
 
+_sleepers = 0
+_sleepers_done = threading.Condition()
+
+
+class _AfterTimeoutResponse(HttpResponse):
+    """The answer to a call the client has already given up on. Once it is fully closed
+    (request_finished has run), the sleeper counts as done: see `sandbox_wait_idle`."""
+
+    def close(self):
+        global _sleepers
+        try:
+            super().close()
+        finally:
+            with _sleepers_done:
+                _sleepers -= 1
+                _sleepers_done.notify_all()
+
+
+def sandbox_wait_idle(timeout: float = 30.0) -> bool:
+    """Wait until every timeout the sandbox is acting out has finished its request, so a
+    test can end without a late request touching the next test's database."""
+    with _sleepers_done:
+        return _sleepers_done.wait_for(lambda: _sleepers == 0, timeout=timeout)
+
+
 def _fault(endpoint: str) -> HttpResponse | None:
-    """Act out an armed fault: a timeout sleeps and then answers normally (the client has gone)."""
+    """Act out an armed fault. A timeout sleeps past the client's timeout and then answers
+    504 without doing the work (so a late answer changes nothing)."""
+    global _sleepers
     fault = fault_take(endpoint)
     if fault is None:
         return None
     if fault.mode == FaultMode.TIMEOUT:
+        with _sleepers_done:
+            _sleepers += 1
         sleep_past_client_timeout()
-        return None
+        return _AfterTimeoutResponse("sandbox timeout", status=504, content_type="text/plain")
     if fault.mode == FaultMode.FAIL:
         code = int(fault.err_code) if fault.err_code.lstrip("-").isdigit() else -1
         return _wx_error(code, "system error (sandbox fault)")
