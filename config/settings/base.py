@@ -184,6 +184,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "mall.models.OrderStatus",
+        "RefundStatusEnum": "mall.models.RefundStatus",
+    },
 }
 
 # --- WeChat credentials ---------------------------------------------------
