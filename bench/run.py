@@ -21,6 +21,7 @@ Exits 1 when an endpoint fails its 200 check or the ledger audit fails (the repo
 from __future__ import annotations
 
 import datetime
+import fcntl
 import http.client
 import json
 import os
@@ -422,6 +423,13 @@ def audit_ledger() -> bool:
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
     (WORK / "static").mkdir(parents=True, exist_ok=True)
+    # One bench at a time per checkout: a second one would drop the database under the first.
+    lock = open(WORK / "lock", "w")  # held (not closed) until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another make bench is running in this checkout; waiting for it to finish")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     ensure_wrk()
     seed = prepare_data()
     meta = machine_and_versions()
