@@ -25,8 +25,8 @@ ENDPOINTS: list[dict] = [
     {
         "name": "health",
         "path": "/api/v1/health/",
-        "note": "DRF view, no auth/throttle; SELECT 1, then a new connection each to Redis (PING) and to the Celery "
-        "broker (workers are not pinged without ?workers=1)",
+        "note": "DRF view, no auth/throttle; SELECT 1, and a PING each to Redis and the Celery broker over pooled "
+        "clients (workers are not pinged without ?workers=1)",
     },
     {
         "name": "me",
