@@ -77,6 +77,8 @@ DJANGO_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1",
     "DATABASE_URL": DATABASE_URL,
     "REDIS_URL": REDIS_URL,
+    "CELERY_BROKER_URL": REDIS_URL,  # health checks the broker: ours, whatever the shell exported
+    "CELERY_TASK_ALWAYS_EAGER": "0",
     "LOG_LEVEL": "WARNING",
     # Throttles stay on, as in production, but never trigger. A per-second window keeps
     # DRF's per-client request history (pickled to Redis on every request) about one
