@@ -110,7 +110,12 @@ class MpClient(WeChatClient):
         return result
 
 
+    def close(self) -> None:
+        self._http.close()
+
+
 def mp_client() -> MpClient:
+    """A client for the current mode; close() it when done (its HTTP session)."""
     return MpClient()
 
 
@@ -172,11 +177,15 @@ def qr_ticket_create(*, scene_str: str, expire_seconds: int | None = None) -> di
             "action_name": "QR_STR_SCENE",
             "action_info": {"scene": {"scene_str": scene_str}},
         }
-    with _translated("qrcode.create"):
-        res = mp_client().qrcode.create(payload)
-        ticket, url = res["ticket"], res["url"]
-        if not isinstance(ticket, str) or not ticket:
-            raise ValueError("empty ticket")
+    client = mp_client()
+    try:
+        with _translated("qrcode.create"):
+            res = client.qrcode.create(payload)
+            ticket, url = res["ticket"], res["url"]
+            if not isinstance(ticket, str) or not ticket:
+                raise ValueError("empty ticket")
+    finally:
+        client.close()
     return {
         "ticket": ticket,
         "url": url,
@@ -209,9 +218,13 @@ def template_message_send(*, openid: str, template_id: str, data: Mapping, url: 
     if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
         raise InvalidInput("url must be an http(s) URL.", extra={"field": "url"})
     payload = _template_data(data)
-    with _translated("message.template.send"):
-        res = mp_client().message.send_template(openid, template_id, payload, url=url)
-        return int(res["msgid"])
+    client = mp_client()
+    try:
+        with _translated("message.template.send"):
+            res = client.message.send_template(openid, template_id, payload, url=url)
+            return int(res["msgid"])
+    finally:
+        client.close()
 
 
 # --- the message endpoint -------------------------------------------------------------

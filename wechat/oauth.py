@@ -109,14 +109,21 @@ def _clean_text(value, limit: int) -> str:
 
 def oauth_identity_from_code(*, code: str) -> WechatIdentity:
     """Exchange a one-time OAuth `code` for the user's identity (openid, unionid, nickname, avatar)."""
-    if not isinstance(code, str) or not _CODE_RE.match(code):
+    if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
         raise InvalidOAuthCode(extra={"reason": "malformed"})
 
     oauth = _OAuth(base_url=api_base_url(), timeout=float(settings.WECHAT_HTTP_TIMEOUT))
+    try:
+        return _identity(oauth, code)
+    finally:
+        oauth._http.close()
+
+
+def _identity(oauth: _OAuth, code: str) -> WechatIdentity:
     with _translated("access_token"):
         token = oauth.fetch_access_token(code)
         openid, access_token = token["openid"], token["access_token"]
-    if not isinstance(openid, str) or not _OPENID_RE.match(openid) or not isinstance(access_token, str):
+    if not isinstance(openid, str) or not _OPENID_RE.fullmatch(openid) or not isinstance(access_token, str):
         logger.warning("wechat oauth: unusable openid/access_token in the token answer")
         raise WechatError("WeChat answered something we do not understand.", extra={"step": "access_token"})
     unionid = _clean_text(token.get("unionid"), 64)

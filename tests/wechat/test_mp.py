@@ -375,6 +375,21 @@ def test_token_endpoint_failure_is_a_wechat_error(wechat_sandbox):
     assert SandboxTemplateMessage.objects.count() == 0
 
 
+@pytest.mark.redis
+def test_the_token_lives_in_redis_with_an_expiry(wechat_sandbox):
+    from django.core.cache import cache
+
+    from wechat.mp import mp_client
+
+    template_message_send(openid="o-1", template_id="T", data={"a": "b"})
+
+    key = mp_client().access_token_key
+    assert cache.get(key) == SandboxAccessToken.objects.get(kind="mp").token
+    redis_key = cache.make_and_validate_key(key)
+    ttl = cache._cache.get_client(redis_key).ttl(redis_key)
+    assert 0 < ttl <= 7200 - 300
+
+
 def test_sandbox_refuses_a_wrong_access_token(wechat_sandbox):
     res = requests.post(
         f"{wechat_sandbox.url}/wechat-sandbox/api/cgi-bin/message/template/send?access_token=forged",

@@ -81,7 +81,7 @@ def test_concurrent_exchanges_of_one_code_one_wins(wechat_sandbox):
     assert SandboxAccessToken.objects.filter(kind="oauth").count() == 1
 
 
-@pytest.mark.parametrize("code", ["", "a b", "x" * 129, "ünïcode", None, 123, b"bytes"])
+@pytest.mark.parametrize("code", ["", "a b", "abc\n", "x" * 129, "ünïcode", None, 123, b"bytes"])
 def test_malformed_codes_raise_before_any_call(settings, code):
     settings.WECHAT_SANDBOX_BASE_URL = "http://127.0.0.1:9"  # a call out would be a WechatError instead
     with pytest.raises(InvalidOAuthCode):

@@ -137,10 +137,10 @@ def oauth_code_issue(request):
     if data is None:
         return _bad_request("Send a JSON object.")
     openid = data.get("openid")
-    if not isinstance(openid, str) or not _ID_RE.match(openid):
+    if not isinstance(openid, str) or not _ID_RE.fullmatch(openid):
         return _bad_request("openid must be 1-64 characters of [A-Za-z0-9_-].")
     unionid = data.get("unionid") or ""
-    if not isinstance(unionid, str) or (unionid and not _ID_RE.match(unionid)):
+    if not isinstance(unionid, str) or (unionid and not _ID_RE.fullmatch(unionid)):
         return _bad_request("unionid must be 1-64 characters of [A-Za-z0-9_-].")
     nickname, avatar = data.get("nickname") or "", data.get("avatar") or ""
     if not isinstance(nickname, str) or len(nickname) > 64 or not isinstance(avatar, str) or len(avatar) > 512:
@@ -207,7 +207,7 @@ def mp_push(request):
     if data is None:
         return _bad_request("Send a JSON object.")
     openid = data.get("openid")
-    if not isinstance(openid, str) or not _ID_RE.match(openid):
+    if not isinstance(openid, str) or not _ID_RE.fullmatch(openid):
         return _bad_request("openid must be 1-64 characters of [A-Za-z0-9_-].")
     built = _push_xml(openid=openid, data=data)
     if isinstance(built, str):
@@ -411,7 +411,7 @@ def cgi_template_send(request):
     if data is None:
         return _wx_error(47001, "data format error")
     touser, template_id = data.get("touser"), data.get("template_id")
-    if not isinstance(touser, str) or not _ID_RE.match(touser):
+    if not isinstance(touser, str) or not _ID_RE.fullmatch(touser):
         return _wx_error(40003, "invalid openid")
     if not isinstance(template_id, str) or not template_id:
         return _wx_error(40037, "invalid template_id")
