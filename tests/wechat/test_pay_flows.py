@@ -333,3 +333,10 @@ def test_hook_failure_rolls_back_and_wechat_retries(wechat_sandbox):
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PREPAID
     assert payment.notify_count == 0  # rolled back with the rest
+
+
+def test_admin_lists_wechat_records_read_only(client, operator):
+    client.force_login(operator)
+    for model in ("wechatpayment", "wechatrefund", "wechattransfer", "wechatredpack", "wechatevent"):
+        assert client.get(f"/admin/wechat/{model}/").status_code == 200, model
+        assert client.get(f"/admin/wechat/{model}/add/").status_code == 403, model
