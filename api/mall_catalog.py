@@ -171,6 +171,8 @@ def product_detail(product, distribution: dict[str, int]) -> dict:
 class CategoryListView(APIView):
     """Active categories (for the filter menu), in display order."""
 
+    pagination_class = Pagination  # (the schema shows the paginated shape)
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -217,6 +219,7 @@ class ProductListView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        operation_id="v1_products_list",
         parameters=[ProductListQuery],
         responses={200: ProductPageOutput},
         tags=["mall"],
@@ -323,12 +326,16 @@ class ProductReviewsView(APIView):
     """GET: a product's visible reviews, newest first (public). POST: the buyer of a completed
     order line reviews it, once per line (409 `already_reviewed`, `order_not_completed`)."""
 
+    pagination_class = Pagination  # (the schema shows the paginated shape)
+
     def get_permissions(self):
-        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+        request = getattr(self, "request", None)
+        return [AllowAny()] if request is not None and request.method == "GET" else [IsAuthenticated()]
 
     def get_authenticators(self):
         # Reading reviews is public: do not spend a token lookup on it.
-        return [] if self.request.method == "GET" else super().get_authenticators()
+        request = getattr(self, "request", None)  # None while the OpenAPI schema is generated
+        return [] if request is not None and request.method == "GET" else super().get_authenticators()
 
     @extend_schema(responses={200: ReviewOutput(many=True)}, tags=["mall"])
     def get(self, request, pk: int):
@@ -361,6 +368,8 @@ class OpsReviewQuery(serializers.Serializer):
 
 class OpsReviewListView(APIView):
     """Every review (also hidden ones), newest first; `?product=` and `?is_hidden=true|false`."""
+
+    pagination_class = Pagination  # (the schema shows the paginated shape)
 
     permission_classes = [HasModelPerm]
     required_perm = "mall.view_review"

@@ -147,6 +147,8 @@ class OpsProductListView(_OpsProductPerms, APIView):
     """GET: every product (also off the shelf); filters `on_shelf`, `has_stock`, `category`, `q`.
     POST: create a product with its SKUs."""
 
+    pagination_class = Pagination  # (the schema shows the paginated shape)
+
     @extend_schema(parameters=[OpsProductQuery], responses={200: OpsProductOutput(many=True)}, tags=["ops"])
     def get(self, request):
         query = OpsProductQuery(data=request.query_params)
