@@ -49,6 +49,7 @@ MP_ORIGINAL_ID = "gh_sandbox00001"
 _ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 QR_ACTIONS = {"QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"}
 PUSH_EVENTS = {"subscribe", "unsubscribe", "SCAN", "CLICK", "VIEW"}
+PUSH_TIMEOUT_SECONDS = 5.0  # WeChat waits 5 seconds for the message endpoint's answer
 
 
 def _wx_error(errcode: int, errmsg: str) -> JsonResponse:
@@ -231,7 +232,7 @@ def mp_push(request):
     url = f"{settings.PUBLIC_BASE_URL}/api/v1/wechat/mp/?{urlencode(params)}"
     try:
         res = requests.post(
-            url, data=body.encode("utf-8"), headers={"Content-Type": "text/xml"}, timeout=settings.WECHAT_HTTP_TIMEOUT
+            url, data=body.encode("utf-8"), headers={"Content-Type": "text/xml"}, timeout=PUSH_TIMEOUT_SECONDS
         )
     except requests.RequestException as exc:
         return JsonResponse({"sent": kind, "error": type(exc).__name__}, status=502)
