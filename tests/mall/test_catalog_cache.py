@@ -360,3 +360,42 @@ def test_invalidation_bumps_again_after_commit(transactional_db, api_client):
         catalog_cache.catalog_invalidate(product_id=product.pk)
         inside = cache.get(key)
     assert cache.get(key) == inside + 1
+
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there: every call fails to connect
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+}
+
+
+def test_an_unreachable_cache_renders_from_the_database_and_invalidation_does_not_raise(settings):
+    settings.CACHES = DEAD_REDIS
+    calls = []
+
+    def build() -> bytes:
+        calls.append(1)
+        return b'{"fresh": true}'
+
+    assert catalog_cache.catalog_detail_cached(product_id=1, build=build) == (b'{"fresh": true}', False)
+    assert catalog_cache.catalog_list_cached(params={"page": "2"}, build=build) == (b'{"fresh": true}', False)
+    assert len(calls) == 2
+    catalog_cache.catalog_invalidate(product_id=1)
+    catalog_cache.catalog_invalidate()
+
+
+@pytest.mark.redis
+def test_entries_and_versions_live_in_redis(api_client, product, settings):
+    """With Redis, every web process shares the entries and the version numbers."""
+    import redis
+
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    warm(api_client, detail(product.pk))
+    keys = {k.decode() for k in raw.keys("*mall:cat:*")}
+    assert any(k.endswith(f"mall:cat:d{product.pk}") for k in keys)
+    version_key = next(k for k in keys if k.endswith(f"mall:cat:P{product.pk}"))
+    before = int(raw.get(version_key))
+    catalog_cache.catalog_invalidate(product_id=product.pk)
+    assert int(raw.get(version_key)) > before
