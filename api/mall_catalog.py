@@ -12,14 +12,16 @@ integer (45). Prices are integer fen.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers, throttling
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
@@ -31,6 +33,38 @@ from mall.selectors import reviews as review_selectors
 from mall.services import reviews as review_services
 
 _renderer = JSONRenderer()
+
+
+class CatalogRate:
+    """The catalog pages' rate limit: per client IP at the `anon` rate, in fixed windows.
+
+    The counter is incremented in the same Redis round trip that reads the cached page
+    (mall/cache.py), and checked before any database work. DRF's default throttles keep a
+    pickled list of request times per client and cost a GET and a SET each — twice, as the
+    user and the anon throttle both key anonymous requests by IP — which would be most of a
+    cached page's cost. A fixed window lets a client make up to twice the rate across a window
+    boundary: fine for public, cached, read-only pages. 429 `throttled` when over."""
+
+    def __init__(self, request):
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get("anon")
+        self.key: str | None = None
+        self.ttl = 60
+        if not rate:
+            return
+        number, period = rate.split("/")
+        self.limit, window = int(number), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+        self.now = time.time()
+        self.slot = int(self.now // window)
+        self.window = window
+        self.key = f"throttle:catalog:{throttling.BaseThrottle().get_ident(request)}:{window}:{self.slot}"
+        self.ttl = window + 1
+
+    def check(self, count: int) -> None:
+        if self.key is not None and count > self.limit:
+            raise exceptions.Throttled(wait=(self.slot + 1) * self.window - self.now)
+
+    def kwargs(self) -> dict:
+        return {"count_key": self.key, "count_ttl": self.ttl, "check_count": self.check if self.key else None}
 
 
 def _json(data) -> bytes:
@@ -217,6 +251,7 @@ class ProductListView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # CatalogRate, in the cache's round trip
 
     @extend_schema(
         operation_id="v1_products_list",
@@ -256,8 +291,8 @@ class ProductListView(APIView):
                 }
             )
 
-        body, hit = catalog_selectors.catalog_list_cached(params=key, build=build)
-        return _bytes_response(body, hit=hit)
+        page = catalog_selectors.catalog_list_cached(params=key, build=build, **CatalogRate(request).kwargs())
+        return _bytes_response(page.body, hit=page.hit)
 
 
 class ProductDetailView(APIView):
@@ -265,6 +300,7 @@ class ProductDetailView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # CatalogRate, in the cache's round trip
 
     @extend_schema(responses={200: ProductDetailOutput}, tags=["mall"])
     def get(self, request, pk: int):
@@ -273,8 +309,8 @@ class ProductDetailView(APIView):
             distribution = catalog_selectors.product_review_distribution(product_id=pk)
             return _json(product_detail(product, distribution))
 
-        body, hit = catalog_selectors.catalog_detail_cached(product_id=pk, build=build)
-        return _bytes_response(body, hit=hit)
+        page = catalog_selectors.catalog_detail_cached(product_id=pk, build=build, **CatalogRate(request).kwargs())
+        return _bytes_response(page.body, hit=page.hit)
 
 
 # --- reviews ------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ with a conditional UPDATE and answers ``out_of_stock`` when it is gone.
 Without Redis the LocMemCache is per process: invalidation reaches only the process that made
 the change. That is fine for a single-process development server; production runs with Redis.
 
+A cache hit costs one Redis round trip (one pipeline: the caller's rate counter, the version
+numbers and the entry) and no database query.
+
 Cache errors never break a page: a failed read renders from the database, a failed write or
 bump is logged (and the TTL bounds how long a missed bump can show old data).
 """
@@ -49,8 +52,10 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 
 try:  # the Redis client is installed with the project; keep the module importable without it
@@ -127,33 +132,109 @@ def _current_versions(found: dict, keys: list[str]) -> tuple[int, ...] | None:
     return tuple(versions)
 
 
-def _cached(entry_key: str, version_keys: list[str], ttl: int, build: Callable[[], bytes]) -> tuple[bytes, bool]:
+class Page(NamedTuple):
+    body: bytes
+    hit: bool  # served from the cache
+    count: int  # the value of `count_key` after this request's increment (0 when not counted)
+
+
+def _redis_client(backend: RedisCache):
+    """One redis-py client per cache backend instance (Django builds a new one, with its table
+    of response callbacks, for every operation; the client is thread-safe over its pool)."""
+    client = getattr(backend, "_catalog_client", None)
+    if client is None:
+        client = backend._cache.get_client(write=True)
+        backend._catalog_client = client
+    return client
+
+
+def _fetch(keys: list[str], count_key: str | None, count_ttl: int) -> tuple[dict, int]:
+    """Read `keys` and, with `count_key`, increment that counter — in ONE round trip on Redis."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        pipe = _redis_client(backend).pipeline(transaction=False)
+        if count_key:
+            full_count_key = backend.make_and_validate_key(count_key)
+            pipe.incr(full_count_key).expire(full_count_key, count_ttl)
+        pipe.mget([backend.make_and_validate_key(k) for k in keys])
+        results = pipe.execute()
+        loads = backend._cache._serializer.loads
+        found = {k: loads(v) for k, v in zip(keys, results[-1], strict=True) if v is not None}
+        return found, int(results[0]) if count_key else 0
+    found = backend.get_many(keys)
+    count = 0
+    if count_key:
+        if backend.add(count_key, 1, timeout=count_ttl):
+            count = 1
+        else:
+            try:
+                count = backend.incr(count_key)
+            except ValueError:  # expired in between
+                count = 1
+    return found, count
+
+
+def _cached(
+    entry_key: str,
+    version_keys: list[str],
+    ttl: int,
+    build: Callable[[], bytes],
+    count_key: str | None,
+    count_ttl: int,
+    check_count: Callable[[int], None] | None,
+) -> Page:
     try:
-        found = cache.get_many([*version_keys, entry_key])
+        found, count = _fetch([*version_keys, entry_key], count_key, count_ttl)
     except CACHE_ERRORS:
         logger.exception("catalog cache: read failed; rendering from the database")
-        return build(), False
+        return Page(build(), False, 0)
+    if check_count is not None:
+        check_count(count)  # may raise (throttled) before any database work
     versions = _current_versions(found, version_keys)
     entry = found.get(entry_key)
     if versions is not None and isinstance(entry, tuple) and len(entry) == 2 and tuple(entry[0]) == versions:
-        return entry[1], True
+        return Page(entry[1], True, count)
     body = build()
     if versions is not None:
         try:
             cache.set(entry_key, (versions, body), timeout=ttl)
         except CACHE_ERRORS:
             logger.exception("catalog cache: write failed")
-    return body, False
+    return Page(body, False, count)
 
 
-def catalog_detail_cached(*, product_id: int, build: Callable[[], bytes]) -> tuple[bytes, bool]:
-    """The product detail page's bytes, from the cache or from `build()`. Returns (bytes, was_cached).
+def catalog_detail_cached(
+    *,
+    product_id: int,
+    build: Callable[[], bytes],
+    count_key: str | None = None,
+    count_ttl: int = 60,
+    check_count: Callable[[int], None] | None = None,
+) -> Page:
+    """The product detail page's bytes, from the cache or from `build()` (which may raise, e.g.
+    NotFound; nothing is cached then).
 
-    `build` may raise (e.g. NotFound); nothing is cached then.
+    With `count_key`, a request counter (the caller's rate limit) is incremented in the same
+    round trip, and `check_count(count)` runs before any database work.
     """
-    return _cached(_detail_key(product_id), [GEN_KEY, _product_key(product_id)], DETAIL_TTL, build)
+    return _cached(
+        _detail_key(product_id),
+        [GEN_KEY, _product_key(product_id)],
+        DETAIL_TTL,
+        build,
+        count_key,
+        count_ttl,
+        check_count,
+    )
 
 
-def catalog_list_cached(*, params: Mapping[str, str], build: Callable[[], bytes]) -> tuple[bytes, bool]:
+def catalog_list_cached(
+    *,
+    params: Mapping[str, str],
+    build: Callable[[], bytes],
+    count_key: str | None = None,
+    count_ttl: int = 60,
+    check_count: Callable[[int], None] | None = None,
+) -> Page:
     """A product list page's bytes, keyed by its (validated, canonical) query parameters."""
-    return _cached(_list_key(params), [GEN_KEY, LIST_GEN_KEY], LIST_TTL, build)
+    return _cached(_list_key(params), [GEN_KEY, LIST_GEN_KEY], LIST_TTL, build, count_key, count_ttl, check_count)

@@ -379,8 +379,12 @@ def test_an_unreachable_cache_renders_from_the_database_and_invalidation_does_no
         calls.append(1)
         return b'{"fresh": true}'
 
-    assert catalog_cache.catalog_detail_cached(product_id=1, build=build) == (b'{"fresh": true}', False)
-    assert catalog_cache.catalog_list_cached(params={"page": "2"}, build=build) == (b'{"fresh": true}', False)
+    assert catalog_cache.catalog_detail_cached(product_id=1, build=build) == (b'{"fresh": true}', False, 0)
+    assert catalog_cache.catalog_list_cached(params={"page": "2"}, build=build, count_key="c") == (
+        b'{"fresh": true}',
+        False,
+        0,
+    )
     assert len(calls) == 2
     catalog_cache.catalog_invalidate(product_id=1)
     catalog_cache.catalog_invalidate()
@@ -399,3 +403,37 @@ def test_entries_and_versions_live_in_redis(api_client, product, settings):
     before = int(raw.get(version_key))
     catalog_cache.catalog_invalidate(product_id=product.pk)
     assert int(raw.get(version_key)) > before
+
+
+# --- rate limit (counted in the same cache round trip) ------------------------------------
+
+
+@pytest.fixture
+def three_per_day(settings):  # a day-long window: the test never straddles two
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "3/day"},
+    }
+
+
+def test_catalog_pages_are_rate_limited_per_client_ip(api_client, product, three_per_day):
+    for _ in range(2):
+        assert api_client.get(detail(product.pk)).status_code == 200
+    assert api_client.get(LIST).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        res = api_client.get(detail(product.pk))
+    assert res.status_code == 429
+    assert res.json()["code"] == "throttled"
+    assert 0 <= int(res["Retry-After"]) <= 86400
+    assert ctx.captured_queries == []
+    assert api_client.get(LIST).status_code == 429
+    # another client is not affected
+    assert api_client.get(detail(product.pk), REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+def test_a_throttled_miss_does_no_database_work(api_client, product, three_per_day):
+    for _ in range(3):
+        api_client.get(LIST, {"q": "x"})
+    with CaptureQueriesContext(connection) as ctx:
+        assert api_client.get(LIST, {"q": "never cached"}).status_code == 429
+    assert ctx.captured_queries == []
