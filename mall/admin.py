@@ -13,13 +13,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.template.response import TemplateResponse
 
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 
 from .cache import catalog_invalidate
 from .models import Category, Order, OrderEvent, OrderItem, Product, Refund, Review, Sku
 from .selectors.catalog import average_rating_text
 from .services import catalog as catalog_services
+from .services import orders as order_services
+from .services import refunds as refund_services
 from .services import reviews as review_services
 
 
@@ -224,6 +227,45 @@ class RefundInline(admin.TabularInline):
         return False
 
 
+class ShipForm(forms.Form):
+    carrier = forms.CharField(max_length=32)
+    tracking_no = forms.RegexField(r"^[A-Za-z0-9\-]{4,64}$", max_length=64)
+
+
+class ReviewNoteForm(forms.Form):
+    reason = forms.CharField(max_length=200, required=False, label="Note")
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=200)
+
+
+def _action_with_form(modeladmin, request, queryset, *, form_class, action, title, intro, submit_label, apply,
+                      max_selected=None):
+    """An admin action that asks for a form first, then calls a service per selected row.
+    Each row succeeds or fails on its own; failures are reported with their error code."""
+    if max_selected is not None and queryset.count() > max_selected:
+        modeladmin.message_user(request, f"Select at most {max_selected}.", messages.ERROR)
+        return None
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        done = 0
+        for obj in queryset:
+            try:
+                apply(obj, form.cleaned_data)
+                done += 1
+            except DomainError as exc:
+                modeladmin.message_user(request, f"{obj}: {exc.code}: {exc.message}", messages.ERROR)
+        if done:
+            modeladmin.message_user(request, f"{title}: {done} done.", messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request), "title": title, "intro": intro, "form": form,
+        "queryset": queryset, "action": action, "submit_label": submit_label, "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/mall/action_form.html", context)
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     """Orders are changed only through the order services (status machine, money, ledger)."""
@@ -235,8 +277,18 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Order._meta.concrete_fields]
-    # Operator actions (ship, refund review) call the lead's services; they are added here:
-    actions: list = []
+    actions = ("ship_orders",)
+
+    @admin.action(description="Ship selected orders (carrier and tracking number)", permissions=["change"])
+    def ship_orders(self, request, queryset):
+        return _action_with_form(
+            self, request, queryset, form_class=ShipForm, action="ship_orders", title="Ship orders",
+            intro="Each order is shipped with the same carrier; give one order at a time a tracking number.",
+            submit_label="Ship", max_selected=1,
+            apply=lambda order, data: order_services.order_ship(
+                operator=request.user, order_no=order.no, carrier=data["carrier"], tracking_no=data["tracking_no"]
+            ),
+        )
 
     def has_add_permission(self, request):
         return False
@@ -252,8 +304,27 @@ class RefundAdmin(admin.ModelAdmin):
     search_fields = ("no", "order__no", "wechat_refund_id")
     list_select_related = ("order", "requested_by", "reviewed_by")
     readonly_fields = [f.name for f in Refund._meta.concrete_fields]
-    # Approve / reject actions call the refund services; they are added here:
-    actions: list = []
+    actions = ("approve_refunds", "reject_refunds")
+
+    @admin.action(description="Approve selected refunds (WeChat pays them back)", permissions=["change"])
+    def approve_refunds(self, request, queryset):
+        return _action_with_form(
+            self, request, queryset, form_class=ReviewNoteForm, action="approve_refunds", title="Approve refunds",
+            intro="WeChat will be asked to pay these amounts back to the buyers.", submit_label="Approve",
+            apply=lambda refund, data: refund_services.refund_approve(
+                operator=request.user, refund_id=refund.pk, note=data["reason"]
+            ),
+        )
+
+    @admin.action(description="Reject selected refunds (with a reason)", permissions=["change"])
+    def reject_refunds(self, request, queryset):
+        return _action_with_form(
+            self, request, queryset, form_class=RejectForm, action="reject_refunds", title="Reject refunds",
+            intro="The orders go back to where they were; the buyers see the reason.", submit_label="Reject",
+            apply=lambda refund, data: refund_services.refund_reject(
+                operator=request.user, refund_id=refund.pk, note=data["reason"]
+            ),
+        )
 
     def has_add_permission(self, request):
         return False
