@@ -1,6 +1,7 @@
 """The operators' console for users, their tokens and follows."""
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -24,6 +25,7 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("-id",)
     date_hierarchy = "date_joined"
     readonly_fields = ("avatar_preview", "last_login", "date_joined")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # WeChat avatars are https
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         ("WeChat", {"fields": ("openid", "unionid", "nickname", "avatar_url", "avatar_preview")}),

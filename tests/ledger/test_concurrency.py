@@ -123,3 +123,26 @@ def test_same_key_twenty_times_at_once_posts_once():
     assert Account.objects.get(pk=wallet.pk).balance_fen == 40  # a second move would have been refused or gone to -20
     assert Account.objects.get(pk=other.pk).balance_fen == 60
     assert ledger_audit()["ok"]
+
+
+def test_same_key_with_different_accounts_at_once_posts_once():
+    """No shared row lock to queue on: the unique key decides, and the losers get the winner's transaction."""
+    outside = account_get_or_create(kind=AccountKind.WECHAT_EXTERNAL)
+    wallets = [account_get_or_create(kind=AccountKind.USER_WALLET, owner=UserFactory()) for _ in range(10)]
+    sources = [account_get_or_create(kind=AccountKind.CAMPAIGN_ESCROW, ref=f"crowdfund:{i}") for i in range(10)]
+    for source in sources:
+        ledger_post(kind="test.seed", idempotency_key=f"seed:{source.pk}", legs=[(outside, -10), (source, 10)])
+
+    def work(i: int):
+        return ledger_post(kind="test.race", idempotency_key="one-key", legs=[(sources[i], -10), (wallets[i], 10)])
+
+    results = _in_threads(10, work)
+    errors = [r for _, r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    assert Counter(r.created for _, r in results) == {True: 1, False: 9}
+    winner = LedgerTransaction.objects.get(idempotency_key="one-key")
+    assert {r.transaction.pk for _, r in results} == {winner.pk}
+    moved = [w for w in wallets if Account.objects.get(pk=w.pk).balance_fen == 10]
+    assert len(moved) == 1
+    assert sum(Account.objects.get(pk=s.pk).balance_fen for s in sources) == 90
+    assert ledger_audit()["ok"]
