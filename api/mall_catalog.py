@@ -59,8 +59,11 @@ class CatalogRate:
         self.key = f"throttle:catalog:{throttling.BaseThrottle().get_ident(request)}:{window}:{self.slot}"
         self.ttl = window + 1
 
+    def over(self, count: int) -> bool:
+        return self.key is not None and count > self.limit
+
     def check(self, count: int) -> None:
-        if self.key is not None and count > self.limit:
+        if self.over(count):
             raise exceptions.Throttled(wait=(self.slot + 1) * self.window - self.now)
 
     def kwargs(self) -> dict:
@@ -302,6 +305,21 @@ class ProductDetailView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []  # CatalogRate, in the cache's round trip
 
+    def dispatch(self, request, *args, **kwargs):
+        """Fast path: a GET that the catalog cache can answer is answered here, as plain Django,
+        before DRF wraps the request (content negotiation, authenticators, permissions, the
+        exception handler). That machinery is most of a cache hit's cost. Anything else — a
+        miss, a 404, a throttled client, another method — goes through DRF as usual."""
+        if request.method == "GET":
+            rate = CatalogRate(request)
+            page = catalog_selectors.catalog_detail_cached(
+                product_id=kwargs["pk"], build=None, count_key=rate.key, count_ttl=rate.ttl
+            )
+            if page.hit and not rate.over(page.count):
+                return _bytes_response(page.body, hit=True)
+            request.catalog_count = page.count  # counted once: get() checks it, does not count again
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(responses={200: ProductDetailOutput}, tags=["mall"])
     def get(self, request, pk: int):
         def build() -> bytes:
@@ -309,7 +327,13 @@ class ProductDetailView(APIView):
             distribution = catalog_selectors.product_review_distribution(product_id=pk)
             return _json(product_detail(product, distribution))
 
-        page = catalog_selectors.catalog_detail_cached(product_id=pk, build=build, **CatalogRate(request).kwargs())
+        rate = CatalogRate(request)
+        counted = getattr(request._request, "catalog_count", None)
+        if counted is None:
+            page = catalog_selectors.catalog_detail_cached(product_id=pk, build=build, **rate.kwargs())
+        else:
+            rate.check(counted)
+            page = catalog_selectors.catalog_detail_cached(product_id=pk, build=build)
         return _bytes_response(page.body, hit=page.hit)
 
 

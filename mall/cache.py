@@ -178,22 +178,25 @@ def _cached(
     entry_key: str,
     version_keys: list[str],
     ttl: int,
-    build: Callable[[], bytes],
+    build: Callable[[], bytes] | None,
     count_key: str | None,
     count_ttl: int,
     check_count: Callable[[int], None] | None,
 ) -> Page:
+    """With build=None, a miss returns Page(None, False, count) instead of rendering."""
     try:
         found, count = _fetch([*version_keys, entry_key], count_key, count_ttl)
     except CACHE_ERRORS:
         logger.exception("catalog cache: read failed; rendering from the database")
-        return Page(build(), False, 0)
+        return Page(build() if build is not None else None, False, 0)
     if check_count is not None:
         check_count(count)  # may raise (throttled) before any database work
     versions = _current_versions(found, version_keys)
     entry = found.get(entry_key)
     if versions is not None and isinstance(entry, tuple) and len(entry) == 2 and tuple(entry[0]) == versions:
         return Page(entry[1], True, count)
+    if build is None:
+        return Page(None, False, count)
     body = build()
     if versions is not None:
         try:
@@ -206,13 +209,13 @@ def _cached(
 def catalog_detail_cached(
     *,
     product_id: int,
-    build: Callable[[], bytes],
+    build: Callable[[], bytes] | None,
     count_key: str | None = None,
     count_ttl: int = 60,
     check_count: Callable[[int], None] | None = None,
 ) -> Page:
     """The product detail page's bytes, from the cache or from `build()` (which may raise, e.g.
-    NotFound; nothing is cached then).
+    NotFound; nothing is cached then). With build=None, a miss returns a Page with body None.
 
     With `count_key`, a request counter (the caller's rate limit) is incremented in the same
     round trip, and `check_count(count)` runs before any database work.
