@@ -43,6 +43,8 @@ def add_ratios(rows: list[dict]) -> None:
     base = baseline_rps(rows)
     for row in rows:
         row["ratio"] = row["rps"] / base if base and row.get("rps") is not None else None
+        if row.get("baseline") and row["ratio"] is not None:
+            row["ratio"] = 1.0  # by definition: its rps cell shows the mean of its runs
 
 
 def drift_note(rows: list[dict]) -> list[str]:
@@ -81,8 +83,11 @@ def http_table(rows: list[dict]) -> list[str]:
     ]
     for r in rows:
         request = f"`{r.get('method', 'GET')} {r['path']}`" + (" (Bearer)" if r.get("auth") else "")
+        rps = _num(r.get("rps"), ",.0f")
+        if r.get("baseline") and r.get("rps_again"):
+            rps = f"{baseline_rps(rows):,.0f} ({r['rps']:,.0f}, then {r['rps_again']:,.0f})"
         lines.append(
-            f"| {r['name']} | {request} | {_num(r.get('rps'), ',.0f')} | {_num(r.get('p50_ms'), '.1f')} "
+            f"| {r['name']} | {request} | {rps} | {_num(r.get('p50_ms'), '.1f')} "
             f"| {_num(r.get('p99_ms'), '.1f')} | {_num(r.get('ratio'), '.2f')} | {_errors_cell(r)} |"
         )
     return lines
@@ -125,13 +130,13 @@ HOW_TO_READ = """\
 
 
 def noisy_note(meta: dict) -> list[str]:
-    """A warning above the figures when the machine was already busy when the run started."""
-    load = float(meta["load_start"].split()[0])
+    """A warning above the figures when the machine was busy before the run or after it (other work)."""
+    load = max(float(meta[key].split()[0]) for key in ("load_start", "load_end") if meta.get(key))
     if load < 0.5 * meta["cores"]:
         return []
     return [
-        f"**Noisy run:** the 1-minute load average was {load:.2f} on {meta['cores']} core(s) before the bench "
-        "started (other work was running), so the absolute figures below are low and jumpy. Compare the "
+        f"**Noisy run:** the 1-minute load average reached {load:.2f} on {meta['cores']} core(s) before or after "
+        "the bench (other work was running), so the absolute figures below are low and jumpy. Compare the "
         "*ratio to bare* column: the bare endpoint and the others were measured in the same run, under the "
         "same load.",
         "",

@@ -45,9 +45,14 @@ def test_ratios_are_against_the_baseline_and_failed_rows_have_none():
 
 
 def test_ratios_use_the_mean_of_both_baseline_runs_and_the_report_shows_the_drift():
-    rows = [{"name": "bare", "rps": 1500.0, "rps_again": 2500.0, "baseline": True}, {"name": "api", "rps": 500.0}]
+    measured = report.parse_wrk(_wrk_output())
+    rows = [
+        {"name": "bare", "path": "/livez", **measured, "rps": 1500.0, "rps_again": 2500.0, "baseline": True},
+        {"name": "api", "path": "/api", **measured, "rps": 500.0},
+    ]
     report.add_ratios(rows)
-    assert [r["ratio"] for r in rows] == [0.75, 0.25]
+    assert [r["ratio"] for r in rows] == [1.0, 0.25]
+    assert "| 2,000 (1,500, then 2,500) |" in "\n".join(report.http_table(rows))
     assert "1,500 requests/s first and 2,500" in "\n".join(report.drift_note(rows))
     assert report.drift_note([{"name": "bare", "rps": 1.0, "baseline": True}]) == []
 
@@ -76,22 +81,26 @@ def test_endpoints_are_well_formed_and_routed():
             pytest.fail(f"bench endpoint {endpoint['name']!r} has no route: {endpoint['path']}")
 
 
-def _meta(load_start: str) -> dict:
+def _meta(load_start: str, load_end: str) -> dict:
     return {
         "date": "2025-01-01 00:00 UTC", "cpu_model": "Test CPU", "cores": 2, "memory": "1.0 GiB", "os": "Debian",
-        "load_start": load_start, "load_end": "0.10 0.10 0.10", "python": "3.11", "django": "5.2", "drf": "3.16",
+        "load_start": load_start, "load_end": load_end, "python": "3.11", "django": "5.2", "drf": "3.16",
         "gunicorn": "23", "psycopg": "3.2", "postgres": "15", "redis": "7", "wrk": "wrk 4.1.0",
         "connections": 16, "warmup": 2, "ledger_seconds": 10, "server": "gunicorn", "wrk_command": "wrk URL",
         "audit": "balanced", "load_note": "quiet",
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(("load", "noisy"), [("0.20 0.10 0.05", False), ("3.50 2.00 1.00", True)])
-def test_render_writes_every_section_and_warns_on_a_busy_machine(load, noisy):
+@pytest.mark.parametrize(
+    ("load_start", "load_end", "noisy"),
+    [("0.20 0.10 0.05", "0.30 0.10 0.05", False), ("3.50 2.00 1.00", "0.30 0.10 0.05", True),
+     ("0.20 0.10 0.05", "2.50 1.00 0.50", True)],
+)  # fmt: skip
+def test_render_writes_every_section_and_warns_on_a_busy_machine(load_start, load_end, noisy):
     rows = [{"name": "bare", "path": "/livez", "baseline": True, "note": "ceiling", **report.parse_wrk(_wrk_output())}]
     report.add_ratios(rows)
     ledger = [{"name": "single process", "processes": 1, "accounts": "a+b", "rate": 123.4, "errors": {}}]
-    text = report.render(_meta(load), rows, ledger)
+    text = report.render(_meta(load_start, load_end), rows, ledger)
     for heading in ("## Machine and versions", "## HTTP endpoints", "## Ledger postings", "## How to read this"):
         assert heading in text
     assert "| single process | 1 | a+b | 123 | 0 |" in text
