@@ -23,6 +23,13 @@ Moments and their keyword data:
 * REFUNDED   — order; `refund` (the mall.Refund that succeeded) and `amount_fen`.
                 Fired for every successful refund, partial or full.
 * CLOSED     — order (cancelled or timed out before payment).
+
+Attribution: one higher app (distributors) may register an *attributor* with
+`set_attributor(fn)`. `order_create` calls `fn(user=, share_code=, hint=)` inside its
+transaction before the order is saved; it returns the snapshot stored in
+`Order.attribution` (who gets credit: level-1 and level-2 distributors, the link, the
+binding) or None. `hint` is what the HTTP layer passes through (the signed attribution
+cookie); the mall does not interpret it.
 """
 from __future__ import annotations
 
@@ -52,6 +59,21 @@ def register_order_handler(moment: OrderMoment, fn: Callable) -> None:
 def unregister_order_handler(moment: OrderMoment, fn: Callable) -> None:
     if fn in _handlers[OrderMoment(moment)]:
         _handlers[OrderMoment(moment)].remove(fn)
+
+
+_attributor: Callable | None = None
+
+
+def set_attributor(fn: Callable | None) -> None:
+    global _attributor
+    _attributor = fn
+
+
+def attribute(*, user, share_code: str, hint: str) -> dict:
+    """The attribution snapshot for a new order ({} when nobody gets credit)."""
+    if _attributor is None:
+        return {}
+    return _attributor(user=user, share_code=share_code, hint=hint) or {}
 
 
 def publish(moment: OrderMoment, order, **data) -> None:

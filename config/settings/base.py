@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "mall",
+    "distributors",
     "api",
 ]
 if WECHAT_SANDBOX:

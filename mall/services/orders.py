@@ -21,7 +21,7 @@ from ledger.models import AccountKind
 from ledger.services import account_get_or_create, ledger_post
 
 from ..errors import OrderNotPayable, OutOfStock, SkuUnavailable
-from ..hooks import OrderMoment, publish
+from ..hooks import OrderMoment, attribute, publish
 from ..models import Order, OrderEvent, OrderItem, OrderStatus, Product, Sku
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,13 @@ def _validate_items(items: Sequence[dict]) -> list[tuple[int, int]]:
 
 @transaction.atomic
 def order_create(
-    *, user, items: Sequence[dict], address: dict[str, str], share_code: str = "", buyer_note: str = ""
+    *,
+    user,
+    items: Sequence[dict],
+    address: dict[str, str],
+    share_code: str = "",
+    buyer_note: str = "",
+    attribution_hint: str = "",
 ) -> Order:
     """Create an order: prices snapshotted, stock taken with a conditional UPDATE (never oversold)."""
     wanted = _validate_items(items)
@@ -135,6 +141,7 @@ def order_create(
         taken = Sku.objects.filter(pk=sku_id, stock__gte=quantity).update(stock=F("stock") - quantity)
         if not taken:
             raise OutOfStock(extra={"sku_id": sku_id})  # the atomic block returns what was taken
+    attribution = attribute(user=user, share_code=share_code, hint=attribution_hint)
     now = timezone.now()
     for _ in range(5):
         try:
@@ -145,6 +152,7 @@ def order_create(
                     total_fen=total,
                     address=address,
                     share_code=share_code,
+                    attribution=attribution,
                     buyer_note=buyer_note,
                     pay_deadline=now + timedelta(minutes=settings.MALL_PAY_MINUTES),
                 )

@@ -1,0 +1,233 @@
+"""The distribution network: settings, distributors and their recruiter tree, tiers,
+share links, clicks (daily aggregates), customer bindings (锁粉)."""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class RecruitmentMode(models.TextChoices):
+    OPEN = "open", "Anyone may become a distributor"
+    APPLICATION = "application", "By application and operator review"
+    PURCHASE = "purchase", "Automatically after paying at least a threshold in completed orders"
+
+
+class BindingMode(models.TextChoices):
+    PERMANENT = "permanent", "Permanent: the first distributor keeps the customer"
+    DAYS = "days", "For N days, then the next click binds anew"
+    LAST_CLICK = "last_click", "Last click wins (after the protection period)"
+
+
+class DistributionSettings(models.Model):
+    """The operator's distribution settings: one row (pk=1)."""
+
+    recruitment_mode = models.CharField(max_length=16, choices=RecruitmentMode.choices,
+                                        default=RecruitmentMode.APPLICATION)
+    recruitment_threshold_fen = models.BigIntegerField(default=0)
+    binding_mode = models.CharField(max_length=16, choices=BindingMode.choices, default=BindingMode.DAYS)
+    binding_days = models.PositiveIntegerField(default=30)
+    protection_days = models.PositiveIntegerField(default=7, help_text="No takeover within this many days")
+    levels = models.PositiveSmallIntegerField(default=2)
+    self_purchase_commission = models.BooleanField(default=False)
+    # Commission and withdrawal defaults (read by the commissions app).
+    default_level1_bps = models.PositiveIntegerField(default=1000)
+    default_level2_bps = models.PositiveIntegerField(default=500)
+    freeze_days = models.PositiveIntegerField(default=7)
+    withdrawal_min_fen = models.BigIntegerField(default=100)
+    withdrawal_fee_bps = models.PositiveIntegerField(default=0)
+    withdrawal_min_fee_fen = models.BigIntegerField(default=0)
+    withdrawal_daily_count = models.PositiveIntegerField(default=3)
+    withdrawal_daily_amount_fen = models.BigIntegerField(default=5_000_000)
+    transfer_max_fen = models.BigIntegerField(default=2_000_000, help_text="Largest single WeChat transfer")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "distribution settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="distribution_settings_singleton"),
+            models.CheckConstraint(condition=Q(levels__in=[1, 2]), name="distribution_levels_1_or_2"),
+            models.CheckConstraint(
+                condition=Q(default_level1_bps__lte=10000 - F("default_level2_bps")),
+                name="distribution_default_rates_within_100pct",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "distribution settings"
+
+
+class Tier(models.Model):
+    name = models.CharField(max_length=32, unique=True)
+    rank = models.PositiveIntegerField(unique=True, help_text="Higher is better; rank 0 is the entry tier")
+    level1_bps = models.PositiveIntegerField(null=True, blank=True, help_text="Overrides the default")
+    level2_bps = models.PositiveIntegerField(null=True, blank=True, help_text="Overrides the default")
+    # Upgrade conditions (0 = not required); `match` says whether all or any must hold.
+    min_own_gmv_fen = models.BigIntegerField(default=0)
+    min_team_gmv_fen = models.BigIntegerField(default=0)
+    min_order_count = models.PositiveIntegerField(default=0)
+    min_invited_count = models.PositiveIntegerField(default=0)
+    match = models.CharField(max_length=3, choices=[("all", "all"), ("any", "any")], default="all")
+
+    class Meta:
+        ordering = ["rank"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DistributorStatus(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    FROZEN = "frozen", "Frozen"
+
+
+class Distributor(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="distributor")
+    status = models.CharField(max_length=16, choices=DistributorStatus.choices, default=DistributorStatus.PENDING)
+    real_name = models.CharField(max_length=32)
+    phone = models.CharField(max_length=20)
+    invite_code = models.CharField(max_length=12, unique=True)
+    inviter = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="invitees")
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="distributors")
+    reason = models.CharField(max_length=200, blank=True, default="", help_text="Last rejection or freeze reason")
+    applied_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    tier_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "-applied_at"]), models.Index(fields=["inviter", "status"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(inviter=F("pk")), name="distributor_not_own_inviter"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.real_name} ({self.invite_code})"
+
+
+class DistributorEvent(models.Model):
+    """Status changes, tier changes and other notable moments of a distributor."""
+
+    distributor = models.ForeignKey(Distributor, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32)
+    from_value = models.CharField(max_length=32, blank=True, default="")
+    to_value = models.CharField(max_length=32, blank=True, default="")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.distributor_id} {self.kind} {self.from_value}→{self.to_value}"
+
+
+class TargetType(models.TextChoices):
+    PRODUCT = "product", "Product"
+    CROWDFUND = "crowdfund", "Crowdfund"
+    RED_ENVELOPE = "red_envelope", "Red envelope"
+    STORE = "store", "Store"
+    RECRUIT = "recruit", "Recruitment invite"
+
+
+class ShareLink(models.Model):
+    code = models.CharField(max_length=12, unique=True)
+    distributor = models.ForeignKey(Distributor, on_delete=models.PROTECT, related_name="links")
+    target_type = models.CharField(max_length=16, choices=TargetType.choices)
+    target_id = models.BigIntegerField(default=0, help_text="0 for the store and recruitment links")
+    channel = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Running totals, moved with F() by the counter flush and the order hooks.
+    clicks = models.BigIntegerField(default=0)
+    unique_visitors = models.BigIntegerField(default=0)
+    orders = models.BigIntegerField(default=0)
+    gmv_fen = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["distributor", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["distributor", "target_type", "target_id", "channel"], name="share_link_one_per_target"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class LinkDailyStat(models.Model):
+    """Per link and day: page views, unique visitors, orders, GMV. Updated incrementally."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="daily")
+    distributor = models.ForeignKey(Distributor, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    clicks = models.BigIntegerField(default=0)
+    unique_visitors = models.BigIntegerField(default=0)
+    orders = models.BigIntegerField(default=0)
+    gmv_fen = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["link", "day"], name="link_daily_unique")]
+        indexes = [models.Index(fields=["distributor", "day"])]
+
+    def __str__(self) -> str:
+        return f"link {self.link_id} {self.day}"
+
+
+class DistributorDailyStat(models.Model):
+    """Per distributor and day: the figures the stats endpoint and leaderboards read."""
+
+    distributor = models.ForeignKey(Distributor, on_delete=models.CASCADE, related_name="daily")
+    day = models.DateField()
+    clicks = models.BigIntegerField(default=0)
+    unique_visitors = models.BigIntegerField(default=0)
+    orders = models.BigIntegerField(default=0)
+    gmv_fen = models.BigIntegerField(default=0)
+    new_customers = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["distributor", "day"], name="distributor_daily_unique")]
+        indexes = [models.Index(fields=["day", "distributor"])]
+
+    def __str__(self) -> str:
+        return f"distributor {self.distributor_id} {self.day}"
+
+
+class CustomerBinding(models.Model):
+    """锁粉: the customer's current distributor. One row per customer; history in BindingEvent."""
+
+    customer = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="binding")
+    distributor = models.ForeignKey(Distributor, on_delete=models.PROTECT, related_name="bindings")
+    link = models.ForeignKey(ShareLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=16, help_text="click, scan, order")
+    bound_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="None: permanent")
+    protected_until = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["distributor", "-bound_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.distributor_id}"
+
+
+class BindingEvent(models.Model):
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    from_distributor = models.ForeignKey(Distributor, null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="+")
+    to_distributor = models.ForeignKey(Distributor, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    kind = models.CharField(max_length=16, help_text="bound, rebound, kept, expired")
+    link = models.ForeignKey(ShareLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.kind} {self.from_distributor_id}→{self.to_distributor_id}"
