@@ -1,0 +1,335 @@
+"""Distributors: applying, operator review, the recruiter tree, tiers.
+
+Status machine (every change locks the row, checks TRANSITIONS, writes a DistributorEvent):
+
+    pending ──approve──▶ approved ──freeze──▶ frozen ──unfreeze──▶ approved
+       └──reject──▶ rejected ──(apply again)──▶ pending / approved
+
+The recruiter tree: each distributor has at most one inviter, set once. Changes to the tree
+are serialised by locking the settings row, and a new inviter is refused when the
+distributor is among the inviter's ancestors, so no chain can loop — also when two people
+name each other at the same moment.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from core.errors import InvalidInput, InvalidTransition, NotFound
+from mall.models import Order, OrderStatus
+
+from ..codes import INVITE_CODE_LENGTH, code_generate, code_normalise
+from ..errors import AlreadyApplied, InvalidInviteCode, InviteCycle, SelfReferral, ThresholdNotMet
+from ..models import (
+    DistributionSettings,
+    Distributor,
+    DistributorEvent,
+    DistributorStatus,
+    RecruitmentMode,
+    Tier,
+)
+from .settings import distribution_settings_get
+
+logger = logging.getLogger(__name__)
+
+S = DistributorStatus
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.APPROVED, S.REJECTED}),
+    S.APPROVED: frozenset({S.FROZEN}),
+    S.FROZEN: frozenset({S.APPROVED}),
+    S.REJECTED: frozenset({S.PENDING, S.APPROVED}),
+}
+MAX_TREE_DEPTH = 10_000  # a guard for the ancestor walk; real trees are far shallower
+
+
+def _event(distributor: Distributor, *, kind: str, from_value: str = "", to_value: str = "", reason: str = "",
+           actor=None) -> None:
+    DistributorEvent.objects.create(distributor=distributor, kind=kind, from_value=from_value, to_value=to_value,
+                                    reason=reason[:200], actor=actor)
+
+
+def _transition(distributor: Distributor, to: str, *, kind: str, actor=None, reason: str = "", **fields) -> Distributor:
+    if to not in TRANSITIONS[distributor.status]:
+        raise InvalidTransition(
+            f"A distributor who is {distributor.status} cannot become {to}.",
+            extra={"from": distributor.status, "to": to},
+        )
+    _event(distributor, kind=kind, from_value=distributor.status, to_value=to, reason=reason, actor=actor)
+    distributor.status = to
+    for name, value in fields.items():
+        setattr(distributor, name, value)
+    distributor.save(update_fields=["status", *fields])
+    return distributor
+
+
+def _lock_tree() -> None:
+    """Serialise changes to the recruiter tree (rare writes; reads never wait)."""
+    DistributionSettings.objects.get_or_create(pk=1)
+    DistributionSettings.objects.select_for_update().get(pk=1)
+
+
+def distributor_ancestor_ids(*, distributor_id: int) -> list[int]:
+    """The inviter, the inviter's inviter, … (nearest first)."""
+    ids: list[int] = []
+    current = Distributor.objects.filter(pk=distributor_id).values_list("inviter_id", flat=True).first()
+    while current is not None and len(ids) < MAX_TREE_DEPTH:
+        if current in ids:  # pragma: no cover - a loop would be a bug; stop rather than spin
+            logger.error("recruiter tree loop at %s", current)
+            break
+        ids.append(current)
+        current = Distributor.objects.filter(pk=current).values_list("inviter_id", flat=True).first()
+    return ids
+
+
+def _inviter_for(*, user, invite_code: str | None) -> Distributor | None:
+    if not invite_code:
+        return None
+    code = code_normalise(invite_code)
+    inviter = Distributor.objects.filter(invite_code=code, status=S.APPROVED).first() if code else None
+    if inviter is None:
+        raise InvalidInviteCode()
+    if inviter.user_id == user.pk:
+        raise SelfReferral()
+    return inviter
+
+
+def user_completed_purchases_fen(*, user) -> int:
+    """What the user paid for completed orders, less what was refunded."""
+    totals = Order.objects.filter(user=user, completed_at__isnull=False).exclude(status=OrderStatus.REFUNDED).aggregate(
+        paid=Sum("paid_fen"), refunded=Sum("refunded_fen")
+    )
+    return (totals["paid"] or 0) - (totals["refunded"] or 0)
+
+
+def _initial_status(*, user, settings: DistributionSettings) -> str:
+    if settings.recruitment_mode == RecruitmentMode.OPEN:
+        return S.APPROVED
+    if settings.recruitment_mode == RecruitmentMode.PURCHASE:
+        spent = user_completed_purchases_fen(user=user)
+        if spent < settings.recruitment_threshold_fen:
+            raise ThresholdNotMet(extra={"needed_fen": settings.recruitment_threshold_fen, "spent_fen": spent})
+        return S.APPROVED
+    return S.PENDING
+
+
+def _entry_tier() -> Tier | None:
+    return Tier.objects.order_by("rank").first()
+
+
+@transaction.atomic
+def distributor_apply(*, user, real_name: str, phone: str, invite_code: str | None = None) -> Distributor:
+    """Become a distributor: `pending` or `approved` by the recruitment mode."""
+    settings = distribution_settings_get()
+    _lock_tree()
+    existing = Distributor.objects.select_for_update().filter(user=user).first()
+    inviter = _inviter_for(user=user, invite_code=invite_code)
+    status = _initial_status(user=user, settings=settings)
+    now = timezone.now()
+    if existing is not None:
+        if existing.status != S.REJECTED:
+            raise AlreadyApplied(extra={"status": existing.status})
+        existing.real_name, existing.phone = real_name, phone
+        existing.save(update_fields=["real_name", "phone"])
+        if inviter is not None and existing.inviter_id is None:
+            _set_inviter(existing, inviter)
+        return _transition(existing, status, kind="reapplied", actor=user,
+                           approved_at=now if status == S.APPROVED else None)
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                distributor = Distributor.objects.create(
+                    user=user, real_name=real_name, phone=phone, invite_code=code_generate(INVITE_CODE_LENGTH),
+                    inviter=inviter, status=status, tier=_entry_tier(),
+                    approved_at=now if status == S.APPROVED else None,
+                )
+            break
+        except IntegrityError as exc:
+            if Distributor.objects.filter(user=user).exists():
+                raise AlreadyApplied() from exc
+            continue  # an invite code collision: draw again
+    else:  # pragma: no cover
+        raise RuntimeError("could not draw a unique invite code")
+    _event(distributor, kind="applied", to_value=status, actor=user)
+    if inviter is not None:
+        _event(distributor, kind="inviter_set", to_value=str(inviter.pk), actor=user)
+    if status == S.APPROVED and inviter is not None:
+        transaction.on_commit(lambda: tier_evaluate_by_id(distributor_id=inviter.pk))
+    return distributor
+
+
+def _set_inviter(distributor: Distributor, inviter: Distributor) -> None:
+    if inviter.pk == distributor.pk:
+        raise SelfReferral()
+    if distributor.pk in distributor_ancestor_ids(distributor_id=inviter.pk):
+        raise InviteCycle()
+    updated = Distributor.objects.filter(pk=distributor.pk, inviter__isnull=True).update(inviter=inviter)
+    if not updated:
+        raise InvalidTransition("The inviter is set once and cannot change.", code="inviter_already_set")
+    distributor.inviter = inviter
+    _event(distributor, kind="inviter_set", to_value=str(inviter.pk))
+
+
+@transaction.atomic
+def distributor_set_inviter(*, user, invite_code: str) -> Distributor:
+    """A distributor who joined without an inviter names one, once."""
+    _lock_tree()
+    distributor = Distributor.objects.select_for_update().filter(user=user).first()
+    if distributor is None:
+        raise NotFound("You are not a distributor.", code="not_a_distributor")
+    if distributor.inviter_id is not None:
+        raise InvalidTransition("The inviter is set once and cannot change.", code="inviter_already_set")
+    _set_inviter(distributor, _inviter_for(user=user, invite_code=invite_code))
+    return distributor
+
+
+def _lock(distributor_id: int) -> Distributor:
+    distributor = Distributor.objects.select_for_update().filter(pk=distributor_id).first()
+    if distributor is None:
+        raise NotFound("Distributor not found.")
+    return distributor
+
+
+@transaction.atomic
+def distributor_approve(*, actor, distributor_id: int) -> Distributor:
+    distributor = _transition(_lock(distributor_id), S.APPROVED, kind="approved", actor=actor,
+                              approved_at=timezone.now(), reviewed_by=actor, reason="")
+    if distributor.inviter_id:
+        inviter_id = distributor.inviter_id
+        transaction.on_commit(lambda: tier_evaluate_by_id(distributor_id=inviter_id))
+    return distributor
+
+
+def _required_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("A reason is required.", extra={"fields": {"reason": ["This field is required."]}})
+    return reason[:200]
+
+
+@transaction.atomic
+def distributor_reject(*, actor, distributor_id: int, reason: str) -> Distributor:
+    reason = _required_reason(reason)
+    return _transition(_lock(distributor_id), S.REJECTED, kind="rejected", actor=actor, reason=reason,
+                       reviewed_by=actor)
+
+
+@transaction.atomic
+def distributor_freeze(*, actor, distributor_id: int, reason: str) -> Distributor:
+    reason = _required_reason(reason)
+    return _transition(_lock(distributor_id), S.FROZEN, kind="frozen", actor=actor, reason=reason)
+
+
+@transaction.atomic
+def distributor_unfreeze(*, actor, distributor_id: int) -> Distributor:
+    return _transition(_lock(distributor_id), S.APPROVED, kind="unfrozen", actor=actor, reason="")
+
+
+# --- purchase-mode recruitment --------------------------------------------------------------
+
+
+def on_order_completed_recruit(order, **data) -> None:
+    """Purchase mode: a pending applicant whose completed purchases reach the threshold is approved."""
+    settings = distribution_settings_get()
+    if settings.recruitment_mode != RecruitmentMode.PURCHASE:
+        return
+    distributor = Distributor.objects.select_for_update().filter(user_id=order.user_id, status=S.PENDING).first()
+    if distributor is None:
+        return
+    if user_completed_purchases_fen(user=order.user) >= settings.recruitment_threshold_fen:
+        _transition(distributor, S.APPROVED, kind="approved_by_purchase", approved_at=timezone.now(),
+                    reason=f"completed order {order.no}")
+
+
+# --- tiers -------------------------------------------------------------------------------------
+
+_BROUGHT = ("completed", "partially_refunded")
+
+
+def distributor_figures(*, distributor_id: int) -> dict[str, int]:
+    """The figures tier conditions look at: own GMV and orders (orders the distributor brought,
+    completed, net of refunds), team GMV (orders brought by level-1 invitees), invited count."""
+    own = Order.objects.filter(attribution__distributor_id=distributor_id, completed_at__isnull=False).exclude(
+        status=OrderStatus.REFUNDED
+    )
+    own_totals = own.aggregate(paid=Sum("paid_fen"), refunded=Sum("refunded_fen"))
+    invitee_ids = list(
+        Distributor.objects.filter(inviter_id=distributor_id, status=S.APPROVED).values_list("pk", flat=True)
+    )
+    team_totals = (
+        Order.objects.filter(attribution__distributor_id__in=invitee_ids, completed_at__isnull=False)
+        .exclude(status=OrderStatus.REFUNDED)
+        .aggregate(paid=Sum("paid_fen"), refunded=Sum("refunded_fen"))
+        if invitee_ids
+        else {"paid": 0, "refunded": 0}
+    )
+    return {
+        "own_gmv_fen": (own_totals["paid"] or 0) - (own_totals["refunded"] or 0),
+        "order_count": own.count(),
+        "team_gmv_fen": (team_totals["paid"] or 0) - (team_totals["refunded"] or 0),
+        "invited_count": len(invitee_ids),
+    }
+
+
+def tier_qualifies(tier: Tier, figures: dict[str, int]) -> bool:
+    checks = [
+        (tier.min_own_gmv_fen, figures["own_gmv_fen"]),
+        (tier.min_team_gmv_fen, figures["team_gmv_fen"]),
+        (tier.min_order_count, figures["order_count"]),
+        (tier.min_invited_count, figures["invited_count"]),
+    ]
+    required = [(need, have) for need, have in checks if need]
+    if not required:
+        return True
+    met = [have >= need for need, have in required]
+    return all(met) if tier.match == "all" else any(met)
+
+
+@transaction.atomic
+def tier_evaluate_by_id(*, distributor_id: int) -> Tier | None:
+    """Upgrade the distributor to the best tier whose conditions hold (never downgrade)."""
+    distributor = Distributor.objects.select_for_update().select_related("tier").filter(pk=distributor_id).first()
+    if distributor is None or distributor.status != S.APPROVED:
+        return None
+    current_rank = distributor.tier.rank if distributor.tier else -1
+    candidates = list(Tier.objects.filter(rank__gt=current_rank).order_by("-rank"))
+    if not candidates:
+        return distributor.tier
+    figures = distributor_figures(distributor_id=distributor_id)
+    for tier in candidates:
+        if tier_qualifies(tier, figures):
+            _event(distributor, kind="tier_upgraded", from_value=distributor.tier.name if distributor.tier else "",
+                   to_value=tier.name, reason=", ".join(f"{k}={v}" for k, v in figures.items()))
+            Distributor.objects.filter(pk=distributor.pk).update(tier=tier, tier_changed_at=timezone.now())
+            return tier
+    return distributor.tier
+
+
+def tiers_evaluate_all() -> dict:
+    """Beat job: evaluate every approved distributor below the top tier."""
+    top = Tier.objects.order_by("-rank").first()
+    if top is None:
+        return {"evaluated": 0, "upgraded": 0}
+    ids = list(
+        Distributor.objects.filter(status=S.APPROVED)
+        .filter(Q(tier__isnull=True) | Q(tier__rank__lt=top.rank))
+        .values_list("pk", "tier_id")
+    )
+    upgraded = 0
+    for distributor_id, tier_id in ids:
+        tier = tier_evaluate_by_id(distributor_id=distributor_id)
+        upgraded += tier is not None and tier.pk != tier_id
+    return {"evaluated": len(ids), "upgraded": upgraded}
+
+
+def on_order_completed_tiers(order, **data) -> None:
+    """After a completed order, the distributor who brought it and their inviter may move up."""
+    distributor_id = (order.attribution or {}).get("distributor_id")
+    if not distributor_id:
+        return
+    inviter_id = Distributor.objects.filter(pk=distributor_id).values_list("inviter_id", flat=True).first()
+    for target in (distributor_id, inviter_id):
+        if target:
+            transaction.on_commit(lambda target=target: tier_evaluate_by_id(distributor_id=target))
