@@ -13,6 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/venv.sh
 venv: $(STAMP)
 
 run: $(STAMP)
+	@bash scripts/fonts.sh
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py load_demo
 	DEBUG=$${DEBUG:-1} CELERY_TASK_ALWAYS_EAGER=$${CELERY_TASK_ALWAYS_EAGER:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
@@ -21,6 +22,7 @@ services:
 	bash scripts/ensure_services.sh
 
 test: $(STAMP) services
+	@bash scripts/fonts.sh
 	bash scripts/test.sh
 
 worker: $(STAMP)
