@@ -208,6 +208,15 @@ WECHAT_REFUND_NOTIFY_URL = env(
     "WECHAT_REFUND_NOTIFY_URL", default=f"{PUBLIC_BASE_URL}/api/v1/wechat/refund/notify/"
 )
 
+# The mini-program (小程序码 for share links); defaults to the official account's credentials.
+WECHAT_MINIPROGRAM_APPID = env("WECHAT_MINIPROGRAM_APPID", default=WECHAT_APPID)
+WECHAT_MINIPROGRAM_SECRET = env("WECHAT_MINIPROGRAM_SECRET", default=WECHAT_SECRET)
+WECHAT_MINIPROGRAM_PAGE = env("WECHAT_MINIPROGRAM_PAGE", default="")  # "" = the mini-program's home page
+
+# --- Share links, QR codes, posters (distributors/qr.py, poster.py) -------------
+FONT_PATH = env("FONT_PATH", default="")  # a CJK .ttf/.ttc; default: fonts-wqy-microhei (scripts/fonts.sh)
+SHARE_LINK_MP_QR = env.bool("SHARE_LINK_MP_QR", default=True)  # official-account QR (mp_qr_url) on links
+
 # --- Security (production) ------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
