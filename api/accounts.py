@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from api.distribution import distributor_brief
 from api.pagination import Pagination
 from api.throttling import LoginRateThrottle
 from ledger.selectors import user_balances
@@ -32,7 +33,7 @@ def me_payload(user) -> dict:
         "nickname": user.nickname,
         "avatar_url": user.avatar_url,
         "is_staff": user.is_staff,
-        "distributor": None,  # the distributors app fills this in once it exists (issue 4)
+        "distributor": distributor_brief(user),
         "balances": {
             "available_fen": balances["user_wallet"],
             "frozen_fen": balances["user_frozen"],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import accounts, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
+from . import accounts, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -33,6 +33,19 @@ urlpatterns = [
     path("ops/reviews/", mall_catalog.OpsReviewListView.as_view(), name="ops-reviews"),
     path("ops/reviews/<int:pk>/hide/", mall_catalog.OpsReviewHideView.as_view(), name="ops-review-hide"),
     path("ops/reviews/<int:pk>/unhide/", mall_catalog.OpsReviewUnhideView.as_view(), name="ops-review-unhide"),
+    path("distributors/apply/", distribution.DistributorApplyView.as_view(), name="distributor-apply"),
+    path("distributors/me/", distribution.DistributorMeView.as_view(), name="distributor-me"),
+    path("distributors/me/inviter/", distribution.DistributorInviterView.as_view(), name="distributor-inviter"),
+    path("distributors/me/team/", distribution.DistributorTeamView.as_view(), name="distributor-team"),
+    path("distributors/me/customers/", distribution.DistributorCustomersView.as_view(), name="distributor-customers"),
+    path("ops/distributors/", distribution.OpsDistributorListView.as_view(), name="ops-distributors"),
+    path("ops/distributors/<int:pk>/approve/", distribution.OpsDistributorApproveView.as_view()),
+    path("ops/distributors/<int:pk>/reject/", distribution.OpsDistributorRejectView.as_view()),
+    path("ops/distributors/<int:pk>/freeze/", distribution.OpsDistributorFreezeView.as_view()),
+    path("ops/distributors/<int:pk>/unfreeze/", distribution.OpsDistributorUnfreezeView.as_view()),
+    path("ops/settings/distribution/", distribution.OpsDistributionSettingsView.as_view(), name="ops-settings"),
+    path("ops/tiers/", distribution.OpsTierListView.as_view(), name="ops-tiers"),
+    path("ops/tiers/<int:pk>/", distribution.OpsTierDetailView.as_view(), name="ops-tier-detail"),
     *wechat.urlpatterns,
     *wechat_mp.urlpatterns,
 ]

@@ -188,6 +188,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "mall.models.OrderStatus",
         "RefundStatusEnum": "mall.models.RefundStatus",
+        "DistributorStatusEnum": "distributors.models.DistributorStatus",
     },
 }
 

@@ -63,3 +63,20 @@ def distributor_summary(*, distributor: Distributor) -> dict[str, int]:
         "team_level2": team["level2"],
         "bound_customers": distributor_customers(distributor=distributor).count(),
     }
+
+
+def tier_list() -> QuerySet:
+    from ..models import Tier
+
+    return Tier.objects.order_by("rank")
+
+
+def tier_get(*, tier_id: int):
+    from core.errors import NotFound
+
+    from ..models import Tier
+
+    tier = Tier.objects.filter(pk=tier_id).first()
+    if tier is None:
+        raise NotFound("Tier not found.")
+    return tier
