@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import StrictIntegerField
+from api.fields import StrictCharField, StrictIntegerField
 from api.pagination import Pagination
 from distributors.errors import NotADistributor
 from distributors.models import DistributorStatus
@@ -80,7 +80,7 @@ def _my_distributor(request):
 
 
 class ApplyInput(serializers.Serializer):
-    real_name = serializers.CharField(max_length=32)
+    real_name = StrictCharField(max_length=32)
     phone = serializers.RegexField(PHONE_RE, max_length=20)
     invite_code = serializers.CharField(max_length=12, required=False, allow_blank=True, allow_null=True)
 

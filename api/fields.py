@@ -18,3 +18,14 @@ class MoneyField(StrictIntegerField):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 10**10)
         super().__init__(**kwargs)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField would take 123 as "123")."""
+
+    default_error_messages = {"strict": "Must be a JSON string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("strict")
+        return super().to_internal_value(data)

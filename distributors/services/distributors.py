@@ -58,6 +58,8 @@ def _transition(distributor: Distributor, to: str, *, kind: str, actor=None, rea
             extra={"from": distributor.status, "to": to},
         )
     _event(distributor, kind=kind, from_value=distributor.status, to_value=to, reason=reason, actor=actor)
+    # The row keeps the last rejection or freeze reason; approving clears it.
+    fields.setdefault("reason", reason[:200] if to in (S.REJECTED, S.FROZEN) else "")
     distributor.status = to
     for name, value in fields.items():
         setattr(distributor, name, value)
@@ -195,7 +197,7 @@ def _lock(distributor_id: int) -> Distributor:
 @transaction.atomic
 def distributor_approve(*, actor, distributor_id: int) -> Distributor:
     distributor = _transition(_lock(distributor_id), S.APPROVED, kind="approved", actor=actor,
-                              approved_at=timezone.now(), reviewed_by=actor, reason="")
+                              approved_at=timezone.now(), reviewed_by=actor)
     if distributor.inviter_id:
         inviter_id = distributor.inviter_id
         transaction.on_commit(lambda: tier_evaluate_by_id(distributor_id=inviter_id))
@@ -224,7 +226,7 @@ def distributor_freeze(*, actor, distributor_id: int, reason: str) -> Distributo
 
 @transaction.atomic
 def distributor_unfreeze(*, actor, distributor_id: int) -> Distributor:
-    return _transition(_lock(distributor_id), S.APPROVED, kind="unfrozen", actor=actor, reason="")
+    return _transition(_lock(distributor_id), S.APPROVED, kind="unfrozen", actor=actor)
 
 
 # --- purchase-mode recruitment --------------------------------------------------------------
@@ -290,7 +292,9 @@ def tier_qualifies(tier: Tier, figures: dict[str, int]) -> bool:
 @transaction.atomic
 def tier_evaluate_by_id(*, distributor_id: int) -> Tier | None:
     """Upgrade the distributor to the best tier whose conditions hold (never downgrade)."""
-    distributor = Distributor.objects.select_for_update().select_related("tier").filter(pk=distributor_id).first()
+    distributor = (
+        Distributor.objects.select_for_update(of=("self",)).select_related("tier").filter(pk=distributor_id).first()
+    )
     if distributor is None or distributor.status != S.APPROVED:
         return None
     current_rank = distributor.tier.rank if distributor.tier else -1
