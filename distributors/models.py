@@ -231,3 +231,34 @@ class BindingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.kind} {self.from_distributor_id}→{self.to_distributor_id}"
+
+
+class LinkVisitorDay(models.Model):
+    """Who visited a link on a day — the database path's unique-visitor check (without Redis).
+
+    One row per (link, day, visitor); inserting a row that is already there is how a repeat
+    visit is recognised. Rows older than a few days are purged by the counter flush job."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    visitor = models.CharField(max_length=48)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "day", "visitor"], name="link_visitor_day_unique"),
+        ]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"link {self.link_id} {self.day} {self.visitor}"
+
+
+class ClickFlushBatch(models.Model):
+    """A batch of Redis click counters moved into the daily stats: its unique key, written in
+    the same transaction as the counts, makes applying one batch twice impossible."""
+
+    key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key
