@@ -55,7 +55,7 @@ class OpsDistributorOutput(DistributorOutput):
 
 def distributor_brief(user) -> dict | None:
     """The `distributor` field of /api/v1/me/: null, or status, tier and invite code."""
-    distributor = distributor_selectors.distributor_for_user(user=user)
+    distributor = distributor_selectors.distributor_brief_for_user(user=user)
     if distributor is None:
         return None
     return {

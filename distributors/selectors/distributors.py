@@ -13,6 +13,13 @@ def distributor_for_user(*, user) -> Distributor | None:
     return Distributor.objects.select_related("tier", "inviter__user").filter(user=user).first()
 
 
+def distributor_brief_for_user(*, user) -> Distributor | None:
+    """Just the distributor row and its tier (for /me): no user or inviter joins."""
+    if user is None or not user.is_authenticated:
+        return None
+    return Distributor.objects.select_related("tier").filter(user=user).first()
+
+
 def distributor_list(*, status: str | None = None) -> QuerySet[Distributor]:
     qs = Distributor.objects.select_related("user", "tier", "inviter__user")
     if status:
