@@ -262,3 +262,27 @@ class ClickFlushBatch(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class DistributorCustomerStat(models.Model):
+    """Per distributor and paying customer: orders and GMV the distributor brought from them.
+
+    Written by the order hooks (distributors/services/stats.py) with F() only. The first paid
+    order creates the row (a *new customer* on that day); `orders >= 2` is a repeat customer.
+    A fully refunded order takes its order back; refunds take their amount off `gmv_fen`."""
+
+    distributor = models.ForeignKey(Distributor, on_delete=models.CASCADE, related_name="customer_stats")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    orders = models.BigIntegerField(default=0)
+    gmv_fen = models.BigIntegerField(default=0)
+    first_paid_at = models.DateTimeField()
+    last_paid_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["distributor", "customer"], name="distributor_customer_stat_unique"),
+        ]
+        indexes = [models.Index(fields=["distributor", "orders"], name="dist_customer_stat_orders")]
+
+    def __str__(self) -> str:
+        return f"distributor {self.distributor_id} customer {self.customer_id}: {self.orders}"
