@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import accounts, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
+from .distribution_links import urlpatterns as share_link_urls
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -48,4 +49,5 @@ urlpatterns = [
     path("ops/tiers/<int:pk>/", distribution.OpsTierDetailView.as_view(), name="ops-tier-detail"),
     *wechat.urlpatterns,
     *wechat_mp.urlpatterns,
+    *share_link_urls,
 ]

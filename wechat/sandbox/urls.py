@@ -1,4 +1,5 @@
 from .mp_views import mp_urlpatterns
 from .pay_views import pay_urlpatterns
+from .wxa_views import wxa_urlpatterns
 
-urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns]
+urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns, *wxa_urlpatterns]
