@@ -11,6 +11,7 @@ from api.auth import HasModelPerm
 from api.fields import MoneyField, StrictIntegerField
 from api.idempotency import idempotent
 from api.pagination import Pagination
+from distributors.services.attribution import ATTRIBUTION_COOKIE
 from mall.models import OrderStatus, RefundStatus
 from mall.selectors import orders as order_selectors
 from mall.services import orders as order_services
@@ -139,7 +140,10 @@ class OrderListCreateView(APIView):
     def post(self, request):
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        order = order_services.order_create(user=request.user, **data.validated_data)
+        order = order_services.order_create(
+            user=request.user, attribution_hint=request.COOKIES.get(ATTRIBUTION_COOKIE, "")[:256],
+            **data.validated_data,
+        )
         order = order_selectors.order_get_for_user(user=request.user, no=order.no)
         return Response(OrderOutput(order).data, status=201)
 

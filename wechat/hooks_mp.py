@@ -14,6 +14,12 @@ is the full scene string and `message` the wechatpy event. It may return a text 
 reply to the user instead of the default welcome. WeChat may deliver one event up to
 three times; the message endpoint drops repeats it has seen, but handlers should still
 be idempotent.
+
+Text messages: `register_text_handler(name, fn)` adds `fn(openid=..., content=...,
+message=...)`; handlers are asked in registration order and the first that returns a
+non-empty text answers the user (None: not mine). Without an answer the default reply is
+sent. Text handlers are asked again when WeChat repeats a message, so they must only read
+or make idempotent changes.
 """
 from __future__ import annotations
 
@@ -48,3 +54,27 @@ def scene_handler_for(scene: str) -> tuple[str, SceneHandler] | None:
     if not matches:
         return None
     return max(matches, key=lambda item: len(item[0]))
+
+
+TextHandler = Callable[..., Any]
+_text_handlers: dict[str, TextHandler] = {}
+
+
+def register_text_handler(name: str, fn: TextHandler) -> TextHandler:
+    """Ask `fn` about every text message (registering a name again replaces its handler)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("a text handler needs a non-empty name")
+    with _lock:
+        _text_handlers[name] = fn
+    return fn
+
+
+def unregister_text_handler(name: str) -> None:
+    with _lock:
+        _text_handlers.pop(name, None)
+
+
+def text_handlers() -> list[tuple[str, TextHandler]]:
+    """The registered (name, handler) pairs, in registration order."""
+    with _lock:
+        return list(_text_handlers.items())

@@ -31,7 +31,7 @@ from wechatpy.session import SessionStorage
 from core.errors import InvalidInput
 
 from .errors import InvalidSignature, WechatError, WechatTimeout
-from .hooks_mp import scene_handler_for
+from .hooks_mp import scene_handler_for, text_handlers
 from .oauth import api_base_url
 
 logger = logging.getLogger(__name__)
@@ -291,6 +291,19 @@ def _dispatch_scene(*, message, event: str) -> str | None:
     return reply if isinstance(reply, str) and reply else None
 
 
+def _dispatch_text(*, message) -> str | None:
+    content = getattr(message, "content", "") or ""
+    for name, handler in text_handlers():
+        try:
+            reply = handler(openid=message.source, content=content, message=message)
+        except Exception:  # noqa: BLE001 - a broken handler must not break the conversation
+            logger.exception("wechat mp: text handler %r failed", name)
+            continue
+        if isinstance(reply, str) and reply:
+            return reply
+    return None
+
+
 def _reply_for(message) -> str | None:
     """The reply text for a parsed message, or None for an empty "success"."""
     if message.type == "event":
@@ -305,7 +318,7 @@ def _reply_for(message) -> str | None:
             return getattr(settings, "WECHAT_MP_WELCOME_TEXT", DEFAULT_WELCOME)
         return None
     if message.type == "text":
-        return getattr(settings, "WECHAT_MP_TEXT_REPLY", DEFAULT_TEXT_REPLY)
+        return _dispatch_text(message=message) or getattr(settings, "WECHAT_MP_TEXT_REPLY", DEFAULT_TEXT_REPLY)
     return None
 
 

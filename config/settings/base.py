@@ -31,6 +31,8 @@ SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-only-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The H5 shop pages (the short link /s/{code} redirects there): defaults to PUBLIC_BASE_URL.
+H5_BASE_URL = env("H5_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
 
 # --- WeChat ---------------------------------------------------------------
 WECHAT_MODE = env("WECHAT_MODE", default="sandbox")
