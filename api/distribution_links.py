@@ -162,6 +162,7 @@ def _not_modified(request, etag: str) -> bool:
 def image_response(request, image: link_selectors.CachedImage) -> HttpResponse:
     if _not_modified(request, image.etag):
         response = HttpResponse(status=304)
+        del response["Content-Type"]
     else:
         response = HttpResponse(image.body, content_type=image.content_type)
     response["ETag"] = image.etag
