@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import accounts, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
 from .distribution_links import urlpatterns as share_link_urls
+from .distribution_stats import urlpatterns as distribution_stats_urls
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -50,4 +51,5 @@ urlpatterns = [
     *wechat.urlpatterns,
     *wechat_mp.urlpatterns,
     *share_link_urls,
+    *distribution_stats_urls,
 ]

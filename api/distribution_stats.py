@@ -1,0 +1,172 @@
+"""Distribution figures: my stats, the distributor leaderboard, the operators' evangelists report.
+
+All of it reads daily aggregates (see distributors/selectors/stats.py), so it stays fast on
+large data. Money is integer fen; ratios are basis points (`*_bps`) or decimal strings.
+"""
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.auth import HasModelPerm
+from api.pagination import Pagination
+from distributors.errors import NotADistributor
+from distributors.selectors import distributors as distributor_selectors
+from distributors.selectors import stats as stats_selectors
+
+RANGE_PARAMETERS = [
+    OpenApiParameter("from", str, required=False, description="First day YYYY-MM-DD (default: 29 days before `to`)"),
+    OpenApiParameter("to", str, required=False, description="Last day YYYY-MM-DD (default: today); at most 366 days"),
+]
+
+
+class DayFiguresOutput(serializers.Serializer):
+    day = serializers.DateField()
+    clicks = serializers.IntegerField()
+    unique_visitors = serializers.IntegerField()
+    orders = serializers.IntegerField()
+    gmv_fen = serializers.IntegerField()
+    new_customers = serializers.IntegerField()
+
+
+class CommissionsOutput(serializers.Serializer):
+    pending_fen = serializers.IntegerField()
+    frozen_fen = serializers.IntegerField()
+    settled_fen = serializers.IntegerField()
+    reversed_fen = serializers.IntegerField()
+
+
+class TeamSizeOutput(serializers.Serializer):
+    level1 = serializers.IntegerField()
+    level2 = serializers.IntegerField()
+
+
+class _WithRange(serializers.Serializer):
+    """Starts with `from` and `to` (days); `from` is a Python keyword, hence get_fields."""
+
+    def get_fields(self):
+        return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
+
+
+class DistributorStatsOutput(_WithRange):
+    clicks = serializers.IntegerField(help_text="Page views of my links")
+    unique_visitors = serializers.IntegerField(help_text="Sum of each link's daily unique visitors")
+    orders = serializers.IntegerField(help_text="Paid orders I brought (fully refunded ones taken back)")
+    gmv_fen = serializers.IntegerField(help_text="What those orders paid, less refunds")
+    new_customers = serializers.IntegerField(help_text="Customers whose first paid order I brought")
+    conversion_bps = serializers.IntegerField(allow_null=True, help_text="orders × 10000 ÷ unique_visitors, floored")
+    conversion_rate = serializers.CharField(allow_null=True, help_text='orders ÷ unique_visitors, e.g. "0.0123"')
+    gmv_per_click_fen = serializers.IntegerField(allow_null=True, help_text="gmv_fen ÷ clicks, floored")
+    epc_fen = serializers.IntegerField(
+        allow_null=True, help_text="Earnings per click: commissions (pending+frozen+settled) ÷ clicks, floored; "
+        "null until the commissions app reports figures, or without clicks"
+    )
+    commissions = CommissionsOutput(allow_null=True, help_text="By status; null until the commissions app exists")
+    team = TeamSizeOutput(help_text="Approved distributors I recruited (level 1) and they recruited (level 2)")
+    bound_customers = serializers.IntegerField(help_text="Customers bound to me now")
+    customers = serializers.IntegerField(help_text="All-time customers with a paid order I brought")
+    repeat_customers = serializers.IntegerField(help_text="All-time customers with two or more such orders")
+    series = DayFiguresOutput(many=True)
+
+
+class DistributorStatsView(APIView):
+    @extend_schema(parameters=RANGE_PARAMETERS, responses={200: DistributorStatsOutput}, tags=["distribution"],
+                   operation_id="distributors_me_stats")
+    def get(self, request):
+        distributor = distributor_selectors.distributor_for_user(user=request.user)
+        if distributor is None:
+            raise NotADistributor()
+        day_from, day_to = stats_selectors.stats_range_parse(
+            date_from=request.query_params.get("from"), date_to=request.query_params.get("to")
+        )
+        stats = stats_selectors.distributor_stats(distributor=distributor, day_from=day_from, day_to=day_to)
+        return Response(DistributorStatsOutput(stats).data)
+
+
+class LeaderboardEntryOutput(serializers.Serializer):
+    rank = serializers.IntegerField()
+    nickname = serializers.CharField()
+    avatar_url = serializers.CharField()
+    orders = serializers.IntegerField()
+    gmv_fen = serializers.IntegerField()
+    conversion_bps = serializers.IntegerField(allow_null=True)
+    evangelist = serializers.BooleanField(help_text="Their links bring orders; they have no paid order of their own")
+    is_me = serializers.BooleanField()
+
+
+class LeaderboardOutput(_WithRange):
+    period = serializers.CharField()
+    by = serializers.CharField()
+    results = LeaderboardEntryOutput(many=True)
+
+
+class LeaderboardView(APIView):
+    """Top 20 approved distributors (logged-in users only); cached for 60 s."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("period", str, enum=list(stats_selectors.LEADERBOARD_PERIODS), required=False,
+                             description="Rolling: today, the last 7 days, the last 30 days (default week)"),
+            OpenApiParameter("by", str, enum=list(stats_selectors.LEADERBOARD_MEASURES), required=False,
+                             description="gmv (default), orders, or conversion (at least "
+                             f"{stats_selectors.LEADERBOARD_MIN_VISITORS} unique visitors)"),
+        ],
+        responses={200: LeaderboardOutput},
+        tags=["distribution"],
+    )
+    def get(self, request):
+        board = stats_selectors.leaderboard(
+            period=request.query_params.get("period") or "week", by=request.query_params.get("by") or "gmv"
+        )
+        me = request.user.pk
+        board["results"] = [{**entry, "is_me": entry["user_id"] == me} for entry in board["results"]]
+        return Response(LeaderboardOutput(board).data)
+
+
+class EvangelistOutput(serializers.Serializer):
+    distributor_id = serializers.IntegerField(source="pk")
+    user_id = serializers.IntegerField()
+    nickname = serializers.CharField(source="user.nickname")
+    avatar_url = serializers.CharField(source="user.avatar_url")
+    status = serializers.CharField()
+    orders = serializers.IntegerField(source="orders_sum")
+    gmv_fen = serializers.IntegerField(source="gmv_sum")
+    clicks = serializers.IntegerField(source="clicks_sum")
+    unique_visitors = serializers.IntegerField(source="visitors_sum")
+    conversion_bps = serializers.SerializerMethodField()
+    evangelist = serializers.SerializerMethodField()
+
+    def get_conversion_bps(self, obj) -> int | None:
+        return stats_selectors.conversion_bps(orders=obj.orders_sum, unique_visitors=obj.visitors_sum)
+
+    def get_evangelist(self, obj) -> bool:
+        return True
+
+
+class OpsEvangelistsView(APIView):
+    """Distributors whose links brought paid orders in the range while they bought nothing
+    themselves, most orders first (paginated)."""
+
+    permission_classes = [HasModelPerm]
+    required_perm = "distributors.view_distributor"
+
+    @extend_schema(parameters=RANGE_PARAMETERS, responses={200: EvangelistOutput(many=True)}, tags=["ops"])
+    def get(self, request):
+        day_from, day_to = stats_selectors.stats_range_parse(
+            date_from=request.query_params.get("from"), date_to=request.query_params.get("to")
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            stats_selectors.evangelist_list(day_from=day_from, day_to=day_to), request, view=self
+        )
+        return paginator.get_paginated_response(EvangelistOutput(page, many=True).data)
+
+
+urlpatterns = [
+    path("distributors/me/stats/", DistributorStatsView.as_view(), name="distributor-stats"),
+    path("leaderboards/distributors/", LeaderboardView.as_view(), name="leaderboard-distributors"),
+    path("ops/reports/evangelists/", OpsEvangelistsView.as_view(), name="ops-report-evangelists"),
+]

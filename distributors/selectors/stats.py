@@ -1,0 +1,240 @@
+"""Reads of the distribution figures: a distributor's stats, leaderboards, evangelists.
+
+Everything here reads the daily aggregates (DistributorDailyStat), the per-customer table
+(DistributorCustomerStat) and small per-distributor lookups (team, bindings); never the Order
+or click rows in bulk. So a distributor's stats cost the same few queries with a hundred orders
+or a million. The one look at Order is "has this person paid for an order of their own?" for
+at most one page of distributors (an indexed lookup by user), which is what tells an
+evangelist apart.
+
+Ratios are integers or strings, never floats: `conversion_bps` (orders per unique visitor in
+basis points, floored) and `conversion_rate` (the same as a decimal string with 4 places, e.g.
+"0.0123"); both are null when there were no unique visitors. Money per click is integer fen,
+floored, null without clicks.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from django.core.cache import cache
+from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from core.errors import InvalidInput
+from mall.models import Order, OrderStatus
+
+from ..models import Distributor, DistributorCustomerStat, DistributorDailyStat, DistributorStatus
+from ..services.stats import commission_totals_for, stats_day
+from .distributors import distributor_customers, distributor_team_size
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+LEADERBOARD_PERIODS = {"day": 1, "week": 7, "month": 30}
+LEADERBOARD_MEASURES = ("gmv", "orders", "conversion")
+LEADERBOARD_SIZE = 20
+LEADERBOARD_CACHE_SECONDS = 60
+# A conversion rank needs this many unique visitors in the period (1 order of 1 visit is no feat).
+LEADERBOARD_MIN_VISITORS = 20
+
+
+def stats_today() -> date:
+    return stats_day(timezone.now())
+
+
+def _parse_day(name: str, raw: str) -> date:
+    if not DATE_RE.match(raw):
+        raise InvalidInput(f"{name} must be a date YYYY-MM-DD.", extra={"fields": {name: ["Use YYYY-MM-DD."]}})
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} is not a valid date.", extra={"fields": {name: ["Not a valid date."]}}) from None
+
+
+def stats_range_parse(*, date_from: str | None, date_to: str | None, today: date | None = None) -> tuple[date, date]:
+    """The inclusive day range of `?from=&to=`: both optional (default: the last 30 days up to
+    today; `from` alone runs to today; `to` alone starts 29 days before it). At most MAX_DAYS
+    days, `from` not after `to`; anything else is `invalid` (400) with the field named."""
+    today = today or stats_today()
+    day_from = _parse_day("from", date_from) if date_from else None
+    day_to = _parse_day("to", date_to) if date_to else None
+    if day_from is None and day_to is None:
+        day_to = today
+    if day_to is None:
+        day_to = today
+    if day_from is None:
+        day_from = day_to - timedelta(days=DEFAULT_DAYS - 1)
+    if day_from > day_to:
+        raise InvalidInput("from is after to.", extra={"fields": {"from": ["Must not be after to."]}})
+    if (day_to - day_from).days + 1 > MAX_DAYS:
+        raise InvalidInput(
+            f"The range is longer than {MAX_DAYS} days.", extra={"fields": {"to": [f"At most {MAX_DAYS} days."]}}
+        )
+    return day_from, day_to
+
+
+def conversion_bps(*, orders: int, unique_visitors: int) -> int | None:
+    return orders * 10000 // unique_visitors if unique_visitors > 0 else None
+
+
+def bps_as_rate(bps: int | None) -> str | None:
+    """Basis points as a decimal ratio string with 4 places (123 → "0.0123")."""
+    if bps is None:
+        return None
+    return f"{bps // 10000}.{bps % 10000:04d}"
+
+
+def distributor_stats(*, distributor: Distributor, day_from: date, day_to: date) -> dict:
+    """The stats page of one distributor for an inclusive day range (a bounded number of queries)."""
+    rows = {
+        row["day"]: row
+        for row in DistributorDailyStat.objects.filter(distributor=distributor, day__gte=day_from, day__lte=day_to)
+        .values("day", "clicks", "unique_visitors", "orders", "gmv_fen", "new_customers")
+        .order_by("day")
+    }
+    names = ("clicks", "unique_visitors", "orders", "gmv_fen", "new_customers")
+    totals = {name: 0 for name in names}
+    series = []
+    day = day_from
+    while day <= day_to:
+        row = rows.get(day)
+        point = {"day": day, **{name: (row[name] if row else 0) for name in names}}
+        for name in names:
+            totals[name] += point[name]
+        series.append(point)
+        day += timedelta(days=1)
+    customers = DistributorCustomerStat.objects.filter(distributor=distributor).aggregate(
+        customers=Count("pk", filter=Q(orders__gte=1)), repeat=Count("pk", filter=Q(orders__gte=2))
+    )
+    bps = conversion_bps(orders=totals["orders"], unique_visitors=totals["unique_visitors"])
+    clicks = totals["clicks"]
+    commissions = commission_totals_for(distributor_id=distributor.pk, day_from=day_from, day_to=day_to)
+    earned = None
+    if commissions is not None:
+        earned = commissions["pending_fen"] + commissions["frozen_fen"] + commissions["settled_fen"]
+    return {
+        "from": day_from,
+        "to": day_to,
+        **totals,
+        "conversion_bps": bps,
+        "conversion_rate": bps_as_rate(bps),
+        "gmv_per_click_fen": totals["gmv_fen"] // clicks if clicks else None,
+        "epc_fen": earned // clicks if earned is not None and clicks else None,
+        "commissions": commissions,
+        "team": distributor_team_size(distributor=distributor),
+        "bound_customers": distributor_customers(distributor=distributor).count(),
+        "customers": customers["customers"],
+        "repeat_customers": customers["repeat"],
+        "series": series,
+    }
+
+
+# --- own purchases (who is an evangelist) -------------------------------------------------------
+
+
+def _own_paid_orders() -> QuerySet[Order]:
+    """Orders a person paid for themselves (fully refunded ones do not count)."""
+    return Order.objects.filter(paid_at__isnull=False).exclude(status=OrderStatus.REFUNDED)
+
+
+def users_with_own_paid_orders(*, user_ids: list[int]) -> set[int]:
+    if not user_ids:
+        return set()
+    return set(_own_paid_orders().filter(user_id__in=user_ids).values_list("user_id", flat=True).distinct())
+
+
+# --- leaderboards -------------------------------------------------------------------------------
+
+
+def leaderboard_range(*, period: str, today: date | None = None) -> tuple[date, date]:
+    """Rolling periods ending today: day = today, week = the last 7 days, month = the last 30."""
+    today = today or stats_today()
+    return today - timedelta(days=LEADERBOARD_PERIODS[period] - 1), today
+
+
+def _leaderboard_rows(*, period: str, by: str, today: date) -> list[dict]:
+    day_from, day_to = leaderboard_range(period=period, today=today)
+    qs = (
+        DistributorDailyStat.objects.filter(
+            day__gte=day_from, day__lte=day_to, distributor__status=DistributorStatus.APPROVED
+        )
+        .values("distributor_id")
+        .annotate(orders_sum=Sum("orders"), gmv_sum=Sum("gmv_fen"), visitors_sum=Sum("unique_visitors"))
+    )
+    if by == "gmv":
+        qs = qs.filter(gmv_sum__gt=0).order_by("-gmv_sum", "-orders_sum", "distributor_id")
+    elif by == "orders":
+        qs = qs.filter(orders_sum__gt=0).order_by("-orders_sum", "-gmv_sum", "distributor_id")
+    else:
+        qs = (
+            qs.filter(orders_sum__gt=0, visitors_sum__gte=LEADERBOARD_MIN_VISITORS)
+            .annotate(bps=ExpressionWrapper(F("orders_sum") * 10000 / F("visitors_sum"),
+                                            output_field=BigIntegerField()))
+            .order_by("-bps", "-orders_sum", "distributor_id")
+        )
+    top = list(qs[:LEADERBOARD_SIZE])
+    people = {
+        d["pk"]: d
+        for d in Distributor.objects.filter(pk__in=[r["distributor_id"] for r in top]).values(
+            "pk", "user_id", "user__nickname", "user__avatar_url"
+        )
+    }
+    buyers = users_with_own_paid_orders(user_ids=[d["user_id"] for d in people.values()])
+    board = []
+    for rank, row in enumerate(top, start=1):
+        person = people[row["distributor_id"]]
+        board.append({
+            "rank": rank,
+            "user_id": person["user_id"],
+            "nickname": person["user__nickname"],
+            "avatar_url": person["user__avatar_url"],
+            "orders": row["orders_sum"],
+            "gmv_fen": row["gmv_sum"],
+            "unique_visitors": row["visitors_sum"],
+            "conversion_bps": conversion_bps(orders=row["orders_sum"], unique_visitors=row["visitors_sum"]),
+            "evangelist": person["user_id"] not in buyers,
+        })
+    return board
+
+
+def leaderboard(*, period: str, by: str, today: date | None = None) -> dict:
+    """Top approved distributors of a rolling period by GMV, orders or conversion; cached 60 s.
+
+    Each entry carries all three figures; `evangelist` is true for someone whose links bring
+    orders while they have no paid order of their own."""
+    if period not in LEADERBOARD_PERIODS:
+        raise InvalidInput("Unknown period.",
+                           extra={"fields": {"period": [f"One of {', '.join(LEADERBOARD_PERIODS)}."]}})
+    if by not in LEADERBOARD_MEASURES:
+        raise InvalidInput("Unknown measure.", extra={"fields": {"by": [f"One of {', '.join(LEADERBOARD_MEASURES)}."]}})
+    today = today or stats_today()
+    key = f"distributors:leaderboard:v1:{period}:{by}:{today.isoformat()}"
+    board = cache.get(key)
+    if board is None:
+        board = _leaderboard_rows(period=period, by=by, today=today)
+        cache.set(key, board, LEADERBOARD_CACHE_SECONDS)
+    day_from, day_to = leaderboard_range(period=period, today=today)
+    return {"period": period, "by": by, "from": day_from, "to": day_to, "results": board}
+
+
+# --- operators: evangelists --------------------------------------------------------------------
+
+
+def evangelist_list(*, day_from: date, day_to: date) -> QuerySet[Distributor]:
+    """Distributors whose links brought paid orders in the range and who have no paid order of
+    their own, most orders brought first. Annotated: orders, gmv_fen, clicks, unique_visitors."""
+    return (
+        Distributor.objects.filter(daily__day__gte=day_from, daily__day__lte=day_to)
+        .annotate(
+            orders_sum=Sum("daily__orders"),
+            gmv_sum=Sum("daily__gmv_fen"),
+            clicks_sum=Sum("daily__clicks"),
+            visitors_sum=Sum("daily__unique_visitors"),
+        )
+        .filter(orders_sum__gt=0)
+        .exclude(Exists(_own_paid_orders().filter(user_id=OuterRef("user_id"))))
+        .select_related("user")
+        .order_by("-orders_sum", "-gmv_sum", "pk")
+    )

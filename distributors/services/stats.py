@@ -1,0 +1,171 @@
+"""The order side of the distribution figures, kept incrementally (never recomputed from Order rows).
+
+Every paid order attributed to a distributor (`Order.attribution["distributor_id"]`, whoever
+*brought* the order, credited with commission or not) moves, in the payment's own transaction:
+
+* DistributorDailyStat (distributor, day of payment): orders +1, gmv_fen +paid, new_customers
+  +1 on the customer's first paid order brought by this distributor;
+* LinkDailyStat (link, day of payment) and the ShareLink totals: orders +1, gmv_fen +paid, when
+  the order came through a link (`attribution["link_id"]`);
+* DistributorCustomerStat (distributor, customer): orders +1, gmv_fen +paid (its row count is
+  the distributor's paying customers; `orders >= 2` the repeat customers).
+
+Refunds (the REFUNDED moment, once per successful refund, partial or full) take the refunded
+amount off the **same rows the payment went to**: the day is the day of `order.paid_at`, which
+the order keeps, so nothing else needs storing. So a day's `gmv_fen` is the net GMV of the orders
+paid that day, and a past day's figure can go down when one of its orders is refunded later.
+When a refund makes the order fully refunded, its order is taken back too (orders −1 on the
+same rows): `orders` counts paid orders that are not fully refunded. `new_customers` is not
+taken back (the customer did come).
+
+Days are calendar days in settings.TIME_ZONE.
+
+Counters move with F() only: an UPDATE … SET col = col + n first; when no row is there yet, an
+INSERT in a savepoint; if a concurrent transaction inserted the same (unique) row first, the
+INSERT fails and the UPDATE is repeated (on PostgreSQL it then sees the committed row).
+
+The clicks side (clicks, unique_visitors) is written by distributors/services/clicks.py.
+
+The commissions app plugs its figures in with `commission_totals_register(fn)`; see
+`commission_totals_for`.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+
+from ..models import Distributor, DistributorCustomerStat, DistributorDailyStat, LinkDailyStat, ShareLink
+
+logger = logging.getLogger(__name__)
+
+COMMISSION_STATUSES = ("pending_fen", "frozen_fen", "settled_fen", "reversed_fen")
+
+
+def stats_day(moment: datetime) -> date:
+    """The calendar day of a moment in the shop's time zone (settings.TIME_ZONE)."""
+    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+
+
+def _bump(model: type[models.Model], *, keys: dict, create: dict | None = None, **deltas: int) -> bool:
+    """Add `deltas` to the row of `model` named by `keys` (unique), creating it with the deltas
+    as its values (plus `create`) when it is not there. Returns True when this call created it."""
+    changes = {name: F(name) + value for name, value in deltas.items()}
+    if model.objects.filter(**keys).update(**changes):
+        return False
+    try:
+        with transaction.atomic():
+            model.objects.create(**keys, **(create or {}), **deltas)
+        return True
+    except IntegrityError:  # a concurrent transaction created it first
+        if not model.objects.filter(**keys).update(**changes):  # pragma: no cover - unique row vanished
+            raise
+        return False
+
+
+def _attributed(order) -> tuple[int, int | None] | None:
+    """(distributor_id, link_id) of an attributed order whose distributor exists, else None."""
+    attribution = order.attribution or {}
+    distributor_id = attribution.get("distributor_id")
+    if not isinstance(distributor_id, int) or isinstance(distributor_id, bool):
+        return None
+    link_id = attribution.get("link_id")
+    if not isinstance(link_id, int) or isinstance(link_id, bool):
+        link_id = None
+    return distributor_id, link_id
+
+
+def stats_order_paid(*, order) -> None:
+    """Count a paid order for the distributor who brought it (call in the payment's transaction)."""
+    found = _attributed(order)
+    if found is None or order.paid_at is None:
+        return
+    distributor_id, link_id = found
+    if not Distributor.objects.filter(pk=distributor_id).exists():
+        logger.warning("stats: order %s names distributor %s, who does not exist", order.no, distributor_id)
+        return
+    amount = order.paid_fen
+    day = stats_day(order.paid_at)
+    # Always the same order of rows (customer, distributor day, link day, link), so concurrent
+    # payments for one distributor wait for each other instead of deadlocking.
+    is_new = _bump(
+        DistributorCustomerStat,
+        keys={"distributor_id": distributor_id, "customer_id": order.user_id},
+        create={"first_paid_at": order.paid_at, "last_paid_at": order.paid_at},
+        orders=1,
+        gmv_fen=amount,
+    )
+    if not is_new:
+        DistributorCustomerStat.objects.filter(
+            distributor_id=distributor_id, customer_id=order.user_id, last_paid_at__lt=order.paid_at
+        ).update(last_paid_at=order.paid_at)
+    _bump(DistributorDailyStat, keys={"distributor_id": distributor_id, "day": day},
+          orders=1, gmv_fen=amount, new_customers=int(is_new))
+    if link_id is not None and ShareLink.objects.filter(pk=link_id).exists():
+        _bump(LinkDailyStat, keys={"link_id": link_id, "day": day}, create={"distributor_id": distributor_id},
+              orders=1, gmv_fen=amount)
+        ShareLink.objects.filter(pk=link_id).update(orders=F("orders") + 1, gmv_fen=F("gmv_fen") + amount)
+
+
+def stats_order_refunded(*, order, amount_fen: int) -> None:
+    """Take a successful refund off the rows its order's payment went to (same day, link, customer)."""
+    found = _attributed(order)
+    if found is None or order.paid_at is None or amount_fen <= 0:
+        return  # not attributed, or never counted (paid after it had closed: PAID never fired)
+    distributor_id, link_id = found
+    day = stats_day(order.paid_at)
+    # This refund made the order fully refunded: its order goes too.
+    orders = -1 if order.refunded_fen >= order.paid_fen > order.refunded_fen - amount_fen else 0
+    changes = {"gmv_fen": F("gmv_fen") - amount_fen, "orders": F("orders") + orders}
+    # Only rows the payment created are touched: no row, nothing was counted.
+    DistributorCustomerStat.objects.filter(distributor_id=distributor_id, customer_id=order.user_id).update(**changes)
+    DistributorDailyStat.objects.filter(distributor_id=distributor_id, day=day).update(**changes)
+    if link_id is not None:
+        LinkDailyStat.objects.filter(link_id=link_id, day=day).update(**changes)
+        ShareLink.objects.filter(pk=link_id).update(**changes)
+
+
+# --- mall hooks ----------------------------------------------------------------------------------
+
+
+def on_order_paid(order, **data) -> None:
+    stats_order_paid(order=order)
+
+
+def on_order_refunded(order, *, amount_fen: int, **data) -> None:
+    stats_order_refunded(order=order, amount_fen=amount_fen)
+
+
+def register_hooks() -> None:
+    """Called once from DistributorsConfig.ready()."""
+    from mall.hooks import OrderMoment, register_order_handler
+
+    register_order_handler(OrderMoment.PAID, on_order_paid)
+    register_order_handler(OrderMoment.REFUNDED, on_order_refunded)
+
+
+# --- the commissions app's figures (a registry: commissions sits above distributors) -------------
+
+CommissionTotals = Callable[..., dict[str, int]]
+_commission_totals: CommissionTotals | None = None
+
+
+def commission_totals_register(fn: CommissionTotals | None) -> None:
+    """The commissions app registers `fn(*, distributor_id: int, day_from: date, day_to: date)`
+    returning {"pending_fen", "frozen_fen", "settled_fen", "reversed_fen"} (integer fen) for
+    the distributor's commissions accrued on those days (inclusive). None unregisters."""
+    global _commission_totals
+    _commission_totals = fn
+
+
+def commission_totals_for(*, distributor_id: int, day_from: date, day_to: date) -> dict[str, int] | None:
+    """The registered commission figures, or None while no commissions app has registered."""
+    if _commission_totals is None:
+        return None
+    totals = _commission_totals(distributor_id=distributor_id, day_from=day_from, day_to=day_to) or {}
+    return {key: int(totals.get(key) or 0) for key in COMMISSION_STATUSES}
