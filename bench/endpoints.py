@@ -46,4 +46,11 @@ ENDPOINTS: list[dict] = [
         "note": "public product with 4 SKUs and the review summary; pre-rendered JSON from the catalog "
         "cache in Redis (one MGET), anonymous throttle in Redis, no DB query on a hit",
     },
+    {
+        "name": "share link QR PNG (cached)",
+        "path": "/api/v1/share-links/BENCHQR2/qr.png",  # bench/seed_links.py BENCH_SHARE_CODE
+        "note": "public QR image of a share link; the pre-check request renders and caches it, then every "
+        "request is a cache hit answered before DRF (one Redis GET, no DB query), with ETag and Cache-Control. "
+        "Generation without the cache: see the share-link images section (bench/qr_gen.py)",
+    },
 ]

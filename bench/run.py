@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import qr_gen, report  # noqa: E402
 from bench.endpoints import ENDPOINTS  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -439,6 +439,7 @@ def main() -> int:
     meta["wrk_command"] = " ".join(wrk_command(SECONDS))
     http_rows = bench_http(seed["token"])
     ledger_rows = bench_ledger(seed["wallets"])
+    qr_rows = qr_gen.run(PY, ROOT, DJANGO_ENV, SECONDS)  # share-link images, no HTTP
     audit_ok = audit_ledger()
     meta["audit"] = "balanced" if audit_ok else "FAILED"
     meta["load_end"] = _load()
@@ -446,7 +447,7 @@ def main() -> int:
         f"the load average was {meta['load_start']} when this run started and {meta['load_end']} when it ended"
     )
 
-    text = report.render(meta, http_rows, ledger_rows)
+    text = report.render(meta, http_rows, ledger_rows) + "\n" + qr_gen.section(qr_rows)
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
     print(text)

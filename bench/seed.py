@@ -11,6 +11,7 @@ from _django import setup
 setup()
 
 from seed_catalog import seed_catalog  # noqa: E402
+from seed_links import seed_share_link  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import token_issue  # noqa: E402
@@ -38,6 +39,7 @@ def main() -> None:
         )
         wallets[name] = wallet.pk
     product_id = seed_catalog()
+    seed_share_link()  # the share link bench/endpoints.py names (BENCH_SHARE_CODE)
     print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 
