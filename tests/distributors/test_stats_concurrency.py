@@ -1,0 +1,75 @@
+"""Concurrent payments for one distributor and day keep the aggregates exact (PostgreSQL row locks)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from distributors.models import DistributorCustomerStat, DistributorDailyStat, LinkDailyStat, ShareLink
+from distributors.services import stats as stats_services
+from mall.models import Order, OrderStatus
+from tests.factories import UserFactory
+from tests.mall.factories import order_for
+from tests.mall.orders_helpers import make_sku
+
+from .test_stats import attribution, make_distributor, make_link, today
+
+THREADS = 16
+
+
+def _run_together(fns) -> list[BaseException]:
+    barrier = threading.Barrier(len(fns))
+    errors: list[BaseException] = []
+
+    def run(fn):
+        try:
+            barrier.wait()
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payments_for_one_distributor_and_day_count_exactly():
+    dist = make_distributor()
+    link = make_link(dist)
+    sku = make_sku(price_fen=1234, stock=1000)
+    customers = [UserFactory() for _ in range(THREADS // 2)]
+    orders = []
+    for i in range(THREADS):  # every customer pays twice, both at the same moment
+        order = order_for(customers[i % len(customers)], sku, 1 + i % 3, status=OrderStatus.PAID)
+        order.attribution = attribution(dist, link)
+        order.save(update_fields=["attribution"])
+        orders.append(order)
+
+    def pay(order_id):
+        def fn():
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=order_id)
+                stats_services.on_order_paid(order, transaction_id="x")
+        return fn
+
+    errors = _run_together([pay(o.pk) for o in orders])
+    assert errors == []
+    gmv = sum(o.paid_fen for o in orders)
+    day = DistributorDailyStat.objects.get(distributor=dist, day=today())
+    assert (day.orders, day.gmv_fen, day.new_customers) == (THREADS, gmv, len(customers))
+    link_day = LinkDailyStat.objects.get(link=link, day=today())
+    assert (link_day.orders, link_day.gmv_fen) == (THREADS, gmv)
+    link.refresh_from_db()
+    assert (link.orders, link.gmv_fen) == (THREADS, gmv)
+    assert sorted(DistributorCustomerStat.objects.filter(distributor=dist).values_list("orders", flat=True)) == [
+        2] * len(customers)
+    assert DistributorDailyStat.objects.count() == LinkDailyStat.objects.count() == 1
+    assert ShareLink.objects.count() == 1
