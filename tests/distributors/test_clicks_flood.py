@@ -1,0 +1,245 @@
+"""A flood of clicks on one link from many visitors, from several threads at once:
+page views and unique visitors exact after the flush (Redis path and database path); two
+flushes at once count once; a flush that dies half-way loses nothing and counts nothing twice."""
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from accounts.services import token_issue
+from core.jobs import job_run
+from distributors.models import ClickFlushBatch, DistributorDailyStat, LinkDailyStat, LinkVisitorDay, ShareLink
+from distributors.services import clicks
+from distributors.services.clicks import VISITOR_COOKIE, click_counters_flush, visitor_token_make
+from tests.factories import UserFactory
+
+from .binding_helpers import distributor, link, settings_set
+
+THREADS = 8
+
+
+def _plan(dist, *, visitors: int, requests_total: int, own: int, rng: random.Random):
+    """Visitors and their request counts: cookie visitors, visitors who arrive without a cookie
+    and keep the one we set, logged-in users, one-off cookieless visitors, and the distributor."""
+    kinds = []
+    n_users = visitors // 6
+    n_fresh = visitors // 6
+    n_oneoff = visitors // 6
+    n_cookie = visitors - n_users - n_fresh - n_oneoff
+    kinds += [("cookie", visitor_token_make(visitor=f"vflood{i}")) for i in range(n_cookie)]
+    kinds += [("fresh", None) for _ in range(n_fresh)]
+    kinds += [("user", token_issue(user=UserFactory())) for _ in range(n_users)]
+    # Every visitor at least once; one-off visitors exactly once; the rest shared out at random.
+    counts = [1] * len(kinds)
+    repeatable = [i for i, (k, _) in enumerate(kinds)]
+    spare = requests_total - own - len(kinds) - n_oneoff
+    assert spare >= 0
+    for _ in range(spare):
+        counts[rng.choice(repeatable)] += 1
+    kinds += [("oneoff", None)] * n_oneoff
+    counts += [1] * n_oneoff
+    own_token = token_issue(user=dist.user)
+    kinds.append(("own", own_token))
+    counts.append(own)
+    assert sum(counts) == requests_total
+    return list(zip(kinds, counts, strict=True)), len(kinds) - 1  # distinct visitors other than the distributor
+
+
+def _flood(code: str, plan, rng: random.Random) -> dict:
+    """Send the plan from THREADS threads at once through Django's full request stack
+    (middleware, URL routing, the view), one test client per thread."""
+    work = defaultdict(list)
+    for n, item in enumerate(rng.sample(plan, len(plan))):
+        work[n % THREADS].append(item)
+    seen = {"status": defaultdict(int), "errors": []}
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(work))
+
+    def run(items):
+        client = Client()
+        try:
+            barrier.wait(timeout=30)
+            for (kind, secret), count in items:
+                extra, cookie = {}, None
+                if kind == "cookie":
+                    cookie = secret
+                if kind in ("user", "own"):
+                    extra["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+                for _ in range(count):
+                    client.cookies.clear()
+                    res = client.get(f"/s/{code}", HTTP_COOKIE=f"{VISITOR_COOKIE}={cookie}" if cookie else "",
+                                     **extra)
+                    with lock:
+                        seen["status"][res.status_code] += 1
+                    if kind == "fresh" and cookie is None:
+                        cookie = res.cookies[VISITOR_COOKIE].value  # the cookie we were given, kept
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            seen["errors"].append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(items,)) for items in work.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    return seen
+
+
+def _assert_exact(share_link: ShareLink, dist, *, page_views: int, unique: int) -> None:
+    today = timezone.localdate()
+    row = LinkDailyStat.objects.get(link=share_link, day=today)
+    assert (row.clicks, row.unique_visitors, row.distributor_id) == (page_views, unique, dist.pk)
+    drow = DistributorDailyStat.objects.get(distributor=dist, day=today)
+    assert (drow.clicks, drow.unique_visitors) == (page_views, unique)
+    share_link.refresh_from_db()
+    assert (share_link.clicks, share_link.unique_visitors) == (page_views, unique)
+
+
+def _run_flood(*, visitors, requests_total, own, seed):
+    settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
+    rng = random.Random(seed)
+    dist = distributor()
+    share_link = link(dist)
+    other = link(distributor())  # another link, clicked a little, must not mix in
+    plan, distinct = _plan(dist, visitors=visitors, requests_total=requests_total, own=own, rng=rng)
+    seen = _flood(share_link.code, plan, rng)
+    assert not seen["errors"], seen["errors"][:3]
+    assert dict(seen["status"]) == {302: requests_total}
+    assert Client().get(f"/s/{other.code}").status_code == 302
+    return dist, share_link, other, distinct
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_flood_redis_counters_flushed_exact():
+    dist, share_link, other, distinct = _run_flood(visitors=300, requests_total=2000, own=60, seed=7)
+    assert not LinkDailyStat.objects.exists()  # nothing in the database until the flush
+    report = job_run(name="distributors.flush_click_counters")
+    assert report["page_views"] == 2000 - 60 + 1 and report["unique_visitors"] == distinct + 1
+    _assert_exact(share_link, dist, page_views=2000 - 60, unique=distinct)
+    _assert_exact(other, other.distributor, page_views=1, unique=1)
+    # Flushing again moves nothing more.
+    assert click_counters_flush()["page_views"] == 0
+    _assert_exact(share_link, dist, page_views=2000 - 60, unique=distinct)
+    assert not LinkVisitorDay.objects.exists()  # the database path was not used
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flood_database_path_exact(monkeypatch):
+    monkeypatch.setattr(clicks, "_redis", lambda: None)  # as if there were no Redis
+    dist, share_link, other, distinct = _run_flood(visitors=150, requests_total=800, own=30, seed=11)
+    _assert_exact(share_link, dist, page_views=800 - 30, unique=distinct)
+    _assert_exact(other, other.distributor, page_views=1, unique=1)
+    assert LinkVisitorDay.objects.filter(link=share_link).count() == distinct
+
+
+def _click(code: str, visitor: str, times: int = 1) -> None:
+    for _ in range(times):
+        assert clicks.click_record(code=code, visitor=visitor) is not None
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_flushes_at_once_count_once():
+    dists = [distributor() for _ in range(3)]
+    links = [link(d, channel=str(n)) for d in dists for n in range(10)]  # 30 links over many shards
+    expected = {}
+    for n, share_link in enumerate(links):
+        for v in range(n % 4 + 1):
+            _click(share_link.code, f"vx{v}", times=2)
+        expected[share_link.pk] = (2 * (n % 4 + 1), n % 4 + 1)
+    barrier = threading.Barrier(2)
+    reports, errors = [], []
+
+    def run():
+        try:
+            barrier.wait(timeout=10)
+            reports.append(click_counters_flush())
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sum(r["page_views"] for r in reports) == sum(pv for pv, _ in expected.values())
+    for share_link in links:
+        share_link.refresh_from_db()
+        assert (share_link.clicks, share_link.unique_visitors) == expected[share_link.pk]
+    for d in dists:
+        mine = [expected[x.pk] for x in links if x.distributor_id == d.pk]
+        row = DistributorDailyStat.objects.get(distributor=d, day=timezone.localdate())
+        assert (row.clicks, row.unique_visitors) == (sum(p for p, _ in mine), sum(u for _, u in mine))
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_flush_that_dies_after_the_commit_does_not_count_twice(monkeypatch):
+    share_link = link(distributor())
+    _click(share_link.code, "va", times=3)
+    _click(share_link.code, "vb")
+    r = clicks._redis()
+    monkeypatch.setattr(r, "done", lambda **kw: 0)  # the process dies before deleting the pending batch
+    assert click_counters_flush()["page_views"] == 4
+    monkeypatch.undo()
+    _click(share_link.code, "vc")  # a new click lands in the live counters meanwhile
+    first = click_counters_flush()
+    assert first["skipped"] == 1 and first["page_views"] == 0  # the left-over batch was already applied
+    second = click_counters_flush()
+    assert second["page_views"] == 1
+    share_link.refresh_from_db()
+    assert (share_link.clicks, share_link.unique_visitors) == (5, 3)
+    assert ClickFlushBatch.objects.count() == 2
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_flush_that_fails_before_the_commit_loses_nothing(monkeypatch):
+    share_link = link(distributor())
+    _click(share_link.code, "va", times=2)
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(clicks, "click_counts_apply", broken)
+    with pytest.raises(RuntimeError):
+        click_counters_flush()
+    monkeypatch.undo()
+    share_link.refresh_from_db()
+    assert share_link.clicks == 0 and not ClickFlushBatch.objects.exists()
+    _click(share_link.code, "vb")
+    assert click_counters_flush()["page_views"] == 2  # the taken batch first
+    assert click_counters_flush()["page_views"] == 1  # then what came in meanwhile
+    share_link.refresh_from_db()
+    assert (share_link.clicks, share_link.unique_visitors) == (3, 2)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_counter_keys_share_one_hash_tag_and_expire():
+    share_link = link(distributor())
+    _click(share_link.code, "va")
+    r = clicks._redis()
+    keys = [k.decode() for k in r.client.keys("fx:*")]
+    tag = clicks._tag(clicks._shard(share_link.code))
+    assert keys and all(tag in k for k in keys), keys
+    for key in keys:
+        assert 0 < r.client.ttl(key) <= clicks.COUNTER_TTL
+
+
+def test_flush_job_is_registered():
+    from core.jobs import job_list
+
+    assert "distributors.flush_click_counters" in {j.name for j in job_list()}
