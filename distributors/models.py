@@ -286,3 +286,18 @@ class DistributorCustomerStat(models.Model):
 
     def __str__(self) -> str:
         return f"distributor {self.distributor_id} customer {self.customer_id}: {self.orders}"
+
+
+class DistributorCustomerTotals(models.Model):
+    """Per distributor: how many customers have a counted paid order it brought (`customers`,
+    DistributorCustomerStat.orders >= 1) and how many have two or more (`repeat_customers`).
+    Moved by the order hooks with F() when a customer's count crosses 1 or 2, so the stats
+    read one row instead of counting the customers."""
+
+    distributor = models.OneToOneField(Distributor, primary_key=True, on_delete=models.CASCADE,
+                                       related_name="customer_totals")
+    customers = models.BigIntegerField(default=0)
+    repeat_customers = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"distributor {self.distributor_id}: {self.customers} customers, {self.repeat_customers} repeat"
