@@ -15,6 +15,7 @@ A cache hit is one cache round trip and no database query; a miss checks the lin
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -30,6 +31,8 @@ from ..errors import NotADistributor
 from ..models import Distributor, ShareLink
 from ..targets import ShareTarget, target_resolve
 
+logger = logging.getLogger(__name__)
+
 IMAGE_CACHE_SECONDS = 7 * 24 * 3600
 WXACODE_CACHE_SECONDS = 30 * 24 * 3600  # unlimited mini-program codes never expire
 WXACODE_RENDER_VERSION = 1
@@ -41,6 +44,23 @@ class CachedImage:
     etag: str  # quoted, strong: '"…"'
     content_type: str
     hit: bool
+
+
+def _cache_get(key: str):
+    """The cached value, or None when missing or when the cache cannot be reached (then the image
+    is rendered every time: slower, still correct)."""
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not take the images down
+        logger.warning("share link images: cache unreachable (get %s)", key, exc_info=True)
+        return None
+
+
+def _cache_set(key: str, value, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception:  # noqa: BLE001
+        logger.warning("share link images: cache unreachable (set %s)", key, exc_info=True)
 
 
 def _etag(body: bytes) -> str:
@@ -110,7 +130,7 @@ def share_link_qr_cached(*, code: str, kind: str) -> CachedImage | None:
     normalised = code_normalise(code)
     if normalised is None or kind not in qr_mod.CONTENT_TYPES:
         return None
-    found = cache.get(_qr_key(kind=kind, code=normalised))
+    found = _cache_get(_qr_key(kind=kind, code=normalised))
     if not (isinstance(found, tuple) and len(found) == 2):
         return None
     etag, body = found
@@ -127,7 +147,7 @@ def share_link_qr(*, code: str, kind: str) -> CachedImage:
     link = share_link_get_by_code(code=code)
     body = qr_mod.qr_render(data=share_link_url(code=link.code), kind=kind)
     etag = _etag(body)
-    cache.set(_qr_key(kind=kind, code=link.code), (etag, body), IMAGE_CACHE_SECONDS)
+    _cache_set(_qr_key(kind=kind, code=link.code), (etag, body), IMAGE_CACHE_SECONDS)
     return CachedImage(body=body, etag=etag, content_type=qr_mod.CONTENT_TYPES[kind], hit=False)
 
 
@@ -151,12 +171,12 @@ def share_link_poster(*, code: str) -> CachedImage:
     link = share_link_get_by_code(code=code)
     content = share_link_poster_content(link=link)
     key = f"share:poster:{link.code}:{poster_mod.poster_version(content)}"
-    found = cache.get(key)
+    found = _cache_get(key)
     if isinstance(found, tuple) and len(found) == 2:
         return CachedImage(body=found[1], etag=found[0], content_type="image/png", hit=True)
     body = poster_mod.poster_render(content)
     etag = _etag(body)
-    cache.set(key, (etag, body), IMAGE_CACHE_SECONDS)
+    _cache_set(key, (etag, body), IMAGE_CACHE_SECONDS)
     return CachedImage(body=body, etag=etag, content_type="image/png", hit=False)
 
 
@@ -175,11 +195,11 @@ def share_link_wxacode(*, code: str) -> CachedImage:
 
     normalised = code_normalise(code)
     if normalised is not None:
-        found = cache.get(_wxacode_key(normalised))
+        found = _cache_get(_wxacode_key(normalised))
         if isinstance(found, tuple) and len(found) == 2:
             return CachedImage(body=found[1], etag=found[0], content_type="image/png", hit=True)
     link = share_link_get_by_code(code=code)
     body = wxacode_unlimited(scene=link.code, page=settings.WECHAT_MINIPROGRAM_PAGE)
     etag = _etag(body)
-    cache.set(_wxacode_key(link.code), (etag, body), WXACODE_CACHE_SECONDS)
+    _cache_set(_wxacode_key(link.code), (etag, body), WXACODE_CACHE_SECONDS)
     return CachedImage(body=body, etag=etag, content_type="image/png", hit=False)

@@ -118,11 +118,22 @@ def _mp_qr_key(code: str) -> str:
     return f"share:mpqr:v1:{code}"
 
 
+def _remember(key: str, value, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception:  # noqa: BLE001
+        logger.warning("share links: cache unreachable (set %s)", key, exc_info=True)
+
+
 def share_link_mp_qr_cached(*, codes: list[str]) -> dict[str, str]:
     """The official-account QR image URLs already known for `codes` (no call to WeChat)."""
     if not codes:
         return {}
-    found = cache.get_many([_mp_qr_key(c) for c in codes])
+    try:
+        found = cache.get_many([_mp_qr_key(c) for c in codes])
+    except Exception:  # noqa: BLE001 - a cache outage leaves the field null, nothing worse
+        logger.warning("share links: cache unreachable (official-account QR URLs)", exc_info=True)
+        return {}
     out = {}
     for code in codes:
         value = found.get(_mp_qr_key(code))
@@ -137,7 +148,11 @@ def share_link_mp_qr(*, link: ShareLink) -> str | None:
     if not settings.SHARE_LINK_MP_QR:
         return None
     key = _mp_qr_key(link.code)
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - without the cache we would ask WeChat on every read: don't
+        logger.warning("share link %s: cache unreachable, no official-account QR", link.code, exc_info=True)
+        return None
     if isinstance(cached, dict) and cached.get("image_url"):
         return cached["image_url"]
     if cached == _MP_QR_FAILED:
@@ -148,12 +163,12 @@ def share_link_mp_qr(*, link: ShareLink) -> str | None:
         ticket = qr_ticket_create(scene_str=mp_scene_for(code=link.code), expire_seconds=MP_QR_EXPIRE_SECONDS)
     except DomainError as exc:
         logger.warning("share link %s: official-account QR failed (%s %s)", link.code, exc.code, exc.extra)
-        cache.set(key, _MP_QR_FAILED, MP_QR_FAILURE_SECONDS)
+        _remember(key, _MP_QR_FAILED, MP_QR_FAILURE_SECONDS)
         return None
     except Exception:  # noqa: BLE001 - whatever went wrong, the link itself must still be answered
         logger.exception("share link %s: official-account QR failed", link.code)
-        cache.set(key, _MP_QR_FAILED, MP_QR_FAILURE_SECONDS)
+        _remember(key, _MP_QR_FAILED, MP_QR_FAILURE_SECONDS)
         return None
     value = {"image_url": ticket["image_url"], "ticket": ticket["ticket"], "url": ticket["url"]}
-    cache.set(key, value, MP_QR_CACHE_SECONDS)
+    _remember(key, value, MP_QR_CACHE_SECONDS)
     return value["image_url"]

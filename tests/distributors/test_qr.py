@@ -190,3 +190,26 @@ def test_only_get_and_head(api_client, link):
     res = api_client.post(_png_url(link.code), {}, format="json")
     assert res.status_code == 405
     assert res.json()["code"] == "method_not_allowed"
+
+
+def test_images_still_render_when_the_cache_is_down(link, settings, caplog):
+    """The image selectors survive a cache outage (they render every time). The HTTP layer's DRF
+    throttles also live in the cache, so the endpoints themselves depend on it like every other."""
+    from core.errors import NotFound
+    from distributors.selectors import links as link_selectors
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    assert link_selectors.share_link_qr_cached(code=link.code, kind=qr_mod.PNG) is None
+    for kind in (qr_mod.PNG, qr_mod.SVG):
+        image = link_selectors.share_link_qr(code=link.code, kind=kind)
+        assert image.hit is False and image.body
+    assert link_selectors.share_link_poster(code=link.code).body.startswith(b"\x89PNG")
+    assert any("cache unreachable" in r.getMessage() for r in caplog.records)
+    with pytest.raises(NotFound):
+        link_selectors.share_link_qr(code="ZZZZZZZZ", kind=qr_mod.PNG)
