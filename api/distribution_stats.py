@@ -45,8 +45,7 @@ class TeamSizeOutput(serializers.Serializer):
 
 
 class _WithRange(serializers.Serializer):
-    """Starts with `from` and `to` (days); `from` is a Python keyword, hence get_fields."""
-
+    # Starts with `from` and `to` (days); `from` is a Python keyword, hence get_fields.
     def get_fields(self):
         return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
 
@@ -83,7 +82,11 @@ class DistributorStatsView(APIView):
             date_from=request.query_params.get("from"), date_to=request.query_params.get("to")
         )
         stats = stats_selectors.distributor_stats(distributor=distributor, day_from=day_from, day_to=day_to)
-        return Response(DistributorStatsOutput(stats).data)
+        # Plain values already (ints, None, dicts of ints): only the days need writing out. Up to
+        # 366 series points through DRF fields would cost more than all the queries together.
+        stats["from"], stats["to"] = day_from.isoformat(), day_to.isoformat()
+        stats["series"] = [{**point, "day": point["day"].isoformat()} for point in stats["series"]]
+        return Response(stats)
 
 
 class LeaderboardEntryOutput(serializers.Serializer):

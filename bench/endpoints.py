@@ -15,6 +15,14 @@ Every request of a run is the same request (wrk replays it), so an endpoint that
 creates something per request needs its own wrk `request` hook; none does yet.
 """
 
+import datetime
+import os
+from zoneinfo import ZoneInfo
+
+# The stats row asks for the last 366 days (the most the endpoint allows), in the shop's days.
+_TODAY = datetime.datetime.now(ZoneInfo(os.environ.get("TIME_ZONE", "Asia/Shanghai"))).date()
+_LAST_366_DAYS = f"from={(_TODAY - datetime.timedelta(days=365)).isoformat()}&to={_TODAY.isoformat()}"
+
 ENDPOINTS: list[dict] = [
     {
         "name": "bare Django JSON (baseline)",
@@ -52,5 +60,14 @@ ENDPOINTS: list[dict] = [
         "note": "public QR image of a share link; the pre-check request renders and caches it, then every "
         "request is a cache hit answered before DRF (one Redis GET, no DB query), with ETag and Cache-Control. "
         "Generation without the cache: see the share-link images section (bench/qr_gen.py)",
+    },
+    {
+        "name": "distributor stats, 1 year",
+        "path": f"/api/v1/distributors/me/stats/?{_LAST_366_DAYS}",  # bench/seed_stats.py
+        "auth": True,
+        "note": "the bench user as a distributor with 100,000 attributed paid orders (20,000 customers, 15,000 "
+        "bound) and 1,000,000 clicks on 50 links over the 366 days asked for: Bearer auth, user throttle, then "
+        "5 small queries (distributor, 366 daily aggregate rows, customer totals row, team counts; the bound "
+        "customers count is cached 60 s) and no Order or click row read; the per-day series has 366 points",
     },
 ]

@@ -12,6 +12,7 @@ setup()
 
 from seed_catalog import seed_catalog  # noqa: E402
 from seed_links import seed_share_link  # noqa: E402
+from seed_stats import seed_stats  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import token_issue  # noqa: E402
@@ -40,6 +41,7 @@ def main() -> None:
         wallets[name] = wallet.pk
     product_id = seed_catalog()
     seed_share_link()  # the share link bench/endpoints.py names (BENCH_SHARE_CODE)
+    seed_stats(user=user)  # bench-user: a distributor with 100k orders, 1M clicks (the stats row)
     print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 

@@ -76,7 +76,7 @@ def test_endpoints_are_well_formed_and_routed():
     for endpoint in ENDPOINTS:
         assert endpoint.get("method", "GET") in {"GET", "POST", "PUT", "PATCH", "DELETE"}
         try:
-            resolve(endpoint["path"])
+            resolve(endpoint["path"].split("?")[0])
         except Resolver404:
             pytest.fail(f"bench endpoint {endpoint['name']!r} has no route: {endpoint['path']}")
 

@@ -24,11 +24,12 @@ from django.utils import timezone
 from core.errors import InvalidInput
 from mall.models import Order, OrderStatus
 
-from ..models import Distributor, DistributorCustomerStat, DistributorDailyStat, DistributorStatus
+from ..models import Distributor, DistributorCustomerTotals, DistributorDailyStat, DistributorStatus
 from ..services.stats import commission_totals_for, stats_day
-from .distributors import distributor_customers, distributor_team_size
+from .distributors import distributor_customers
 
 DEFAULT_DAYS = 30
+BOUND_CACHE_SECONDS = 60
 MAX_DAYS = 366
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -86,6 +87,26 @@ def bps_as_rate(bps: int | None) -> str | None:
     return f"{bps // 10000}.{bps % 10000:04d}"
 
 
+def bound_customers_count(*, distributor: Distributor) -> int:
+    """Customers bound to the distributor now. Counting a big distributor's bindings takes a few
+    milliseconds and bindings change slowly, so the figure is cached for BOUND_CACHE_SECONDS."""
+    key = f"distributors:bound:v1:{distributor.pk}"
+    count = cache.get(key)
+    if count is None:
+        count = distributor_customers(distributor=distributor).count()
+        cache.set(key, count, BOUND_CACHE_SECONDS)
+    return count
+
+
+def team_size(*, distributor: Distributor) -> dict[str, int]:
+    """Approved recruits at level 1 (mine) and level 2 (theirs), in one query."""
+    level1, level2 = Q(inviter=distributor), Q(inviter__inviter=distributor)
+    counts = Distributor.objects.filter(level1 | level2, status=DistributorStatus.APPROVED).aggregate(
+        level1=Count("pk", filter=level1), level2=Count("pk", filter=level2)
+    )
+    return {"level1": counts["level1"], "level2": counts["level2"]}
+
+
 def distributor_stats(*, distributor: Distributor, day_from: date, day_to: date) -> dict:
     """The stats page of one distributor for an inclusive day range (a bounded number of queries)."""
     rows = {
@@ -105,9 +126,8 @@ def distributor_stats(*, distributor: Distributor, day_from: date, day_to: date)
             totals[name] += point[name]
         series.append(point)
         day += timedelta(days=1)
-    customers = DistributorCustomerStat.objects.filter(distributor=distributor).aggregate(
-        customers=Count("pk", filter=Q(orders__gte=1)), repeat=Count("pk", filter=Q(orders__gte=2))
-    )
+    customers = DistributorCustomerTotals.objects.filter(distributor=distributor).values(
+        "customers", "repeat_customers").first() or {"customers": 0, "repeat_customers": 0}
     bps = conversion_bps(orders=totals["orders"], unique_visitors=totals["unique_visitors"])
     clicks = totals["clicks"]
     commissions = commission_totals_for(distributor_id=distributor.pk, day_from=day_from, day_to=day_to)
@@ -123,10 +143,10 @@ def distributor_stats(*, distributor: Distributor, day_from: date, day_to: date)
         "gmv_per_click_fen": totals["gmv_fen"] // clicks if clicks else None,
         "epc_fen": earned // clicks if earned is not None and clicks else None,
         "commissions": commissions,
-        "team": distributor_team_size(distributor=distributor),
-        "bound_customers": distributor_customers(distributor=distributor).count(),
+        "team": team_size(distributor=distributor),
+        "bound_customers": bound_customers_count(distributor=distributor),
         "customers": customers["customers"],
-        "repeat_customers": customers["repeat"],
+        "repeat_customers": customers["repeat_customers"],
         "series": series,
     }
 

@@ -7,8 +7,9 @@ Every paid order attributed to a distributor (`Order.attribution["distributor_id
   +1 on the customer's first paid order brought by this distributor;
 * LinkDailyStat (link, day of payment) and the ShareLink totals: orders +1, gmv_fen +paid, when
   the order came through a link (`attribution["link_id"]`);
-* DistributorCustomerStat (distributor, customer): orders +1, gmv_fen +paid (its row count is
-  the distributor's paying customers; `orders >= 2` the repeat customers).
+* DistributorCustomerStat (distributor, customer): orders +1, gmv_fen +paid; and
+  DistributorCustomerTotals (distributor): customers +1 when the customer's count goes 0 → 1,
+  repeat_customers +1 when it goes 1 → 2 (and back down when a full refund takes one away).
 
 Refunds (the REFUNDED moment, once per successful refund, partial or full) take the refunded
 amount off the **same rows the payment went to**: the day is the day of `order.paid_at`, which
@@ -40,7 +41,14 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
 
-from ..models import Distributor, DistributorCustomerStat, DistributorDailyStat, LinkDailyStat, ShareLink
+from ..models import (
+    Distributor,
+    DistributorCustomerStat,
+    DistributorCustomerTotals,
+    DistributorDailyStat,
+    LinkDailyStat,
+    ShareLink,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +88,42 @@ def _attributed(order) -> tuple[int, int | None] | None:
     return distributor_id, link_id
 
 
+def _customer_move(*, distributor_id: int, customer_id: int, paid_at: datetime | None, orders: int,
+                   gmv_fen: int) -> tuple[bool, int]:
+    """Move one customer's row (locked) and the distributor's customer totals.
+
+    Returns (created, orders before): `created` is the customer's first paid order brought by
+    this distributor ever (a new customer). A customer counts in `customers` while their row
+    has orders >= 1 and in `repeat_customers` while it has orders >= 2; the totals move when
+    the count crosses 1 or 2 (read under the row lock, so concurrent payments see each other)."""
+    keys = {"distributor_id": distributor_id, "customer_id": customer_id}
+    created = False
+    before = DistributorCustomerStat.objects.select_for_update().filter(**keys).values_list("orders", flat=True).first()
+    if before is None:
+        if paid_at is None:
+            return False, 0  # a refund for a customer never counted
+        try:
+            with transaction.atomic():
+                DistributorCustomerStat.objects.create(**keys, orders=orders, gmv_fen=gmv_fen, first_paid_at=paid_at,
+                                                       last_paid_at=paid_at)
+            created, before = True, 0
+        except IntegrityError:  # a concurrent payment of the same customer created it first
+            before = DistributorCustomerStat.objects.select_for_update().filter(**keys).values_list(
+                "orders", flat=True).get()
+    if not created:
+        changes = {"orders": F("orders") + orders, "gmv_fen": F("gmv_fen") + gmv_fen}
+        if paid_at is not None:
+            changes["last_paid_at"] = paid_at
+        DistributorCustomerStat.objects.filter(**keys).update(**changes)
+    after = before + orders
+    customers = (after >= 1) - (before >= 1)
+    repeat = (after >= 2) - (before >= 2)
+    if customers or repeat:
+        _bump(DistributorCustomerTotals, keys={"distributor_id": distributor_id}, customers=customers,
+              repeat_customers=repeat)
+    return created, before
+
+
 def stats_order_paid(*, order) -> None:
     """Count a paid order for the distributor who brought it (call in the payment's transaction)."""
     found = _attributed(order)
@@ -91,24 +135,19 @@ def stats_order_paid(*, order) -> None:
         return
     amount = order.paid_fen
     day = stats_day(order.paid_at)
-    # Always the same order of rows (customer, distributor day, link day, link), so concurrent
-    # payments for one distributor wait for each other instead of deadlocking.
-    is_new = _bump(
-        DistributorCustomerStat,
-        keys={"distributor_id": distributor_id, "customer_id": order.user_id},
-        create={"first_paid_at": order.paid_at, "last_paid_at": order.paid_at},
-        orders=1,
-        gmv_fen=amount,
-    )
-    if not is_new:
-        DistributorCustomerStat.objects.filter(
-            distributor_id=distributor_id, customer_id=order.user_id, last_paid_at__lt=order.paid_at
-        ).update(last_paid_at=order.paid_at)
-    _bump(DistributorDailyStat, keys={"distributor_id": distributor_id, "day": day},
-          orders=1, gmv_fen=amount, new_customers=int(is_new))
-    if link_id is not None and ShareLink.objects.filter(pk=link_id).exists():
+    # Rows are always taken in the same order — customer, customer totals, link day,
+    # distributor day, link — which is also the click flush's order (link days, distributor
+    # days, links), so concurrent payments and flushes wait for each other, never deadlock.
+    is_new, _ = _customer_move(distributor_id=distributor_id, customer_id=order.user_id, paid_at=order.paid_at,
+                               orders=1, gmv_fen=amount)
+    if link_id is not None and not ShareLink.objects.filter(pk=link_id).exists():
+        link_id = None
+    if link_id is not None:
         _bump(LinkDailyStat, keys={"link_id": link_id, "day": day}, create={"distributor_id": distributor_id},
               orders=1, gmv_fen=amount)
+    _bump(DistributorDailyStat, keys={"distributor_id": distributor_id, "day": day},
+          orders=1, gmv_fen=amount, new_customers=int(is_new))
+    if link_id is not None:
         ShareLink.objects.filter(pk=link_id).update(orders=F("orders") + 1, gmv_fen=F("gmv_fen") + amount)
 
 
@@ -123,10 +162,12 @@ def stats_order_refunded(*, order, amount_fen: int) -> None:
     orders = -1 if order.refunded_fen >= order.paid_fen > order.refunded_fen - amount_fen else 0
     changes = {"gmv_fen": F("gmv_fen") - amount_fen, "orders": F("orders") + orders}
     # Only rows the payment created are touched: no row, nothing was counted.
-    DistributorCustomerStat.objects.filter(distributor_id=distributor_id, customer_id=order.user_id).update(**changes)
-    DistributorDailyStat.objects.filter(distributor_id=distributor_id, day=day).update(**changes)
+    _customer_move(distributor_id=distributor_id, customer_id=order.user_id, paid_at=None, orders=orders,
+                   gmv_fen=-amount_fen)
     if link_id is not None:
         LinkDailyStat.objects.filter(link_id=link_id, day=day).update(**changes)
+    DistributorDailyStat.objects.filter(distributor_id=distributor_id, day=day).update(**changes)
+    if link_id is not None:
         ShareLink.objects.filter(pk=link_id).update(**changes)
 
 

@@ -18,6 +18,7 @@ from distributors.models import (
     CustomerBinding,
     Distributor,
     DistributorCustomerStat,
+    DistributorCustomerTotals,
     DistributorDailyStat,
     LinkDailyStat,
     ShareLink,
@@ -137,6 +138,8 @@ def test_paid_orders_count_for_the_distributor_link_and_customer(sku):
     assert LinkDailyStat.objects.get(link=link).orders == 1
     cust.refresh_from_db()
     assert (cust.orders, cust.gmv_fen) == (2, 5970)
+    totals = DistributorCustomerTotals.objects.get(distributor=dist)
+    assert (totals.customers, totals.repeat_customers) == (1, 1)
 
     # Another customer: new.
     paid_order(UserFactory(), sku, distributor=dist, link=link)
@@ -212,6 +215,8 @@ def test_refunds_come_off_the_payment_day_and_a_full_refund_takes_the_order_back
     assert (link.orders, link.gmv_fen) == (1, 1990)
     cust = DistributorCustomerStat.objects.get(distributor=dist)
     assert (cust.orders, cust.gmv_fen) == (1, 1990)  # no longer a repeat customer
+    totals = DistributorCustomerTotals.objects.get(distributor=dist)
+    assert (totals.customers, totals.repeat_customers) == (1, 0)
 
 
 def test_refund_of_an_unattributed_order_changes_nothing(sku, operator):
@@ -286,6 +291,14 @@ def test_incremental_figures_equal_a_recount_from_the_orders(operator):
     assert {
         (r.distributor_id, r.customer_id): [r.orders, r.gmv_fen] for r in DistributorCustomerStat.objects.all()
     } == by_customer
+    per_distributor: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for (dist_id, _), (n, _) in by_customer.items():
+        per_distributor[dist_id][0] += n >= 1
+        per_distributor[dist_id][1] += n >= 2
+    assert {
+        t.distributor_id: [t.customers, t.repeat_customers] for t in DistributorCustomerTotals.objects.all()
+        if t.customers or t.repeat_customers
+    } == {k: v for k, v in per_distributor.items() if v != [0, 0]}
     totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for (link_id, _), (n, fen) in by_link.items():
         totals[link_id][0] += n

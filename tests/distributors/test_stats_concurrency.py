@@ -6,7 +6,13 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from distributors.models import DistributorCustomerStat, DistributorDailyStat, LinkDailyStat, ShareLink
+from distributors.models import (
+    DistributorCustomerStat,
+    DistributorCustomerTotals,
+    DistributorDailyStat,
+    LinkDailyStat,
+    ShareLink,
+)
 from distributors.services import stats as stats_services
 from mall.models import Order, OrderStatus
 from tests.factories import UserFactory
@@ -46,12 +52,15 @@ def test_concurrent_payments_for_one_distributor_and_day_count_exactly():
     link = make_link(dist)
     sku = make_sku(price_fen=1234, stock=1000)
     customers = [UserFactory() for _ in range(THREADS // 2)]
-    orders = []
-    for i in range(THREADS):  # every customer pays twice, both at the same moment
-        order = order_for(customers[i % len(customers)], sku, 1 + i % 3, status=OrderStatus.PAID)
-        order.attribution = attribution(dist, link)
-        order.save(update_fields=["attribution"])
-        orders.append(order)
+
+    def orders_for(n):
+        orders = []
+        for i in range(n):
+            order = order_for(customers[i % len(customers)], sku, 1 + i % 3, status=OrderStatus.PAID)
+            order.attribution = attribution(dist, link)
+            order.save(update_fields=["attribution"])
+            orders.append(order)
+        return orders
 
     def pay(order_id):
         def fn():
@@ -60,16 +69,23 @@ def test_concurrent_payments_for_one_distributor_and_day_count_exactly():
                 stats_services.on_order_paid(order, transaction_id="x")
         return fn
 
-    errors = _run_together([pay(o.pk) for o in orders])
-    assert errors == []
-    gmv = sum(o.paid_fen for o in orders)
+    # Round 1: every customer's first order, all at the same moment. Round 2: two more orders
+    # of every customer at once: the existing rows cross 1 → 2 (a repeat customer) and 2 → 3.
+    first = orders_for(len(customers))
+    assert _run_together([pay(o.pk) for o in first]) == []
+    second = orders_for(THREADS)
+    assert _run_together([pay(o.pk) for o in second]) == []
+    n = len(first) + len(second)
+    gmv = sum(o.paid_fen for o in first + second)
     day = DistributorDailyStat.objects.get(distributor=dist, day=today())
-    assert (day.orders, day.gmv_fen, day.new_customers) == (THREADS, gmv, len(customers))
+    assert (day.orders, day.gmv_fen, day.new_customers) == (n, gmv, len(customers))
     link_day = LinkDailyStat.objects.get(link=link, day=today())
-    assert (link_day.orders, link_day.gmv_fen) == (THREADS, gmv)
+    assert (link_day.orders, link_day.gmv_fen) == (n, gmv)
     link.refresh_from_db()
-    assert (link.orders, link.gmv_fen) == (THREADS, gmv)
+    assert (link.orders, link.gmv_fen) == (n, gmv)
     assert sorted(DistributorCustomerStat.objects.filter(distributor=dist).values_list("orders", flat=True)) == [
-        2] * len(customers)
+        3] * len(customers)
+    totals = DistributorCustomerTotals.objects.get(distributor=dist)
+    assert (totals.customers, totals.repeat_customers) == (len(customers), len(customers))
     assert DistributorDailyStat.objects.count() == LinkDailyStat.objects.count() == 1
     assert ShareLink.objects.count() == 1
