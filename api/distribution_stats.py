@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 from api.auth import HasModelPerm
 from api.pagination import Pagination
 from distributors.errors import NotADistributor
-from distributors.selectors import distributors as distributor_selectors
 from distributors.selectors import stats as stats_selectors
 
 RANGE_PARAMETERS = [
@@ -75,13 +74,12 @@ class DistributorStatsView(APIView):
     @extend_schema(parameters=RANGE_PARAMETERS, responses={200: DistributorStatsOutput}, tags=["distribution"],
                    operation_id="distributors_me_stats")
     def get(self, request):
-        distributor = distributor_selectors.distributor_for_user(user=request.user)
-        if distributor is None:
-            raise NotADistributor()
         day_from, day_to = stats_selectors.stats_range_parse(
             date_from=request.query_params.get("from"), date_to=request.query_params.get("to")
         )
-        stats = stats_selectors.distributor_stats(distributor=distributor, day_from=day_from, day_to=day_to)
+        stats = stats_selectors.distributor_stats_for_user(user=request.user, day_from=day_from, day_to=day_to)
+        if stats is None:
+            raise NotADistributor()
         # Plain values already (ints, None, dicts of ints): only the days need writing out. Up to
         # 366 series points through DRF fields would cost more than all the queries together.
         stats["from"], stats["to"] = day_from.isoformat(), day_to.isoformat()

@@ -18,7 +18,8 @@ import re
 from datetime import date, timedelta
 
 from django.core.cache import cache
-from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import BigIntegerField, Exists, ExpressionWrapper, F, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from core.errors import InvalidInput
@@ -87,50 +88,87 @@ def bps_as_rate(bps: int | None) -> str | None:
     return f"{bps // 10000}.{bps % 10000:04d}"
 
 
-def bound_customers_count(*, distributor: Distributor) -> int:
+def bound_customers_count(*, distributor_id: int) -> int:
     """Customers bound to the distributor now. Counting a big distributor's bindings takes a few
     milliseconds and bindings change slowly, so the figure is cached for BOUND_CACHE_SECONDS."""
-    key = f"distributors:bound:v1:{distributor.pk}"
+    key = f"distributors:bound:v1:{distributor_id}"
     count = cache.get(key)
     if count is None:
-        count = distributor_customers(distributor=distributor).count()
+        count = distributor_customers(distributor=Distributor(pk=distributor_id)).count()
         cache.set(key, count, BOUND_CACHE_SECONDS)
     return count
 
 
-def team_size(*, distributor: Distributor) -> dict[str, int]:
-    """Approved recruits at level 1 (mine) and level 2 (theirs), in one query."""
-    level1, level2 = Q(inviter=distributor), Q(inviter__inviter=distributor)
-    counts = Distributor.objects.filter(level1 | level2, status=DistributorStatus.APPROVED).aggregate(
-        level1=Count("pk", filter=level1), level2=Count("pk", filter=level2)
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _head(*, by: str, value: int) -> dict | None:
+    """The distributor (by "id" or "user_id") with its customer totals and team size, in one
+    query. Plain SQL: this runs on every stats request, and compiling the same query through
+    the ORM (four correlated subqueries) costs several times what PostgreSQL takes to run it."""
+    assert by in ("id", "user_id")
+    distributor, totals = _table(Distributor), _table(DistributorCustomerTotals)
+    # Table names come from our models; values are parameters.
+    sql = (
+        f"SELECT d.id, "  # noqa: S608
+        f"COALESCE((SELECT t.customers FROM {totals} t WHERE t.distributor_id = d.id), 0), "
+        f"COALESCE((SELECT t.repeat_customers FROM {totals} t WHERE t.distributor_id = d.id), 0), "
+        f"(SELECT COUNT(*) FROM {distributor} c WHERE c.inviter_id = d.id AND c.status = %s), "
+        f"(SELECT COUNT(*) FROM {distributor} c JOIN {distributor} m ON c.inviter_id = m.id "
+        f"WHERE m.inviter_id = d.id AND c.status = %s) "
+        f"FROM {distributor} d WHERE d.{by} = %s"
     )
-    return {"level1": counts["level1"], "level2": counts["level2"]}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [DistributorStatus.APPROVED, DistributorStatus.APPROVED, value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    keys = ("pk", "customers", "repeat_customers", "team_level1", "team_level2")
+    return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
 def distributor_stats(*, distributor: Distributor, day_from: date, day_to: date) -> dict:
-    """The stats page of one distributor for an inclusive day range (a bounded number of queries)."""
+    """The stats page of one distributor for an inclusive day range."""
+    return _stats(_head(by="id", value=distributor.pk), day_from=day_from, day_to=day_to)
+
+
+def distributor_stats_for_user(*, user, day_from: date, day_to: date) -> dict | None:
+    """The stats page of the user's own distributor; None when the user is not a distributor.
+
+    Three queries whatever the data: the distributor with its customer totals and team size,
+    the daily rows of the range, and (once a minute) the bound customers count."""
+    head = _head(by="user_id", value=user.pk)
+    return None if head is None else _stats(head, day_from=day_from, day_to=day_to)
+
+
+def _stats(head: dict, *, day_from: date, day_to: date) -> dict:
+    distributor_id = head["pk"]
     rows = {
         row["day"]: row
-        for row in DistributorDailyStat.objects.filter(distributor=distributor, day__gte=day_from, day__lte=day_to)
+        for row in DistributorDailyStat.objects.filter(distributor_id=distributor_id, day__gte=day_from,
+                                                       day__lte=day_to)
         .values("day", "clicks", "unique_visitors", "orders", "gmv_fen", "new_customers")
         .order_by("day")
     }
     names = ("clicks", "unique_visitors", "orders", "gmv_fen", "new_customers")
-    totals = {name: 0 for name in names}
+    totals = dict.fromkeys(names, 0)
     series = []
+    zero = dict.fromkeys(names, 0)
     day = day_from
+    one_day = timedelta(days=1)
     while day <= day_to:
         row = rows.get(day)
-        point = {"day": day, **{name: (row[name] if row else 0) for name in names}}
-        for name in names:
-            totals[name] += point[name]
-        series.append(point)
-        day += timedelta(days=1)
-    customers = DistributorCustomerTotals.objects.filter(distributor=distributor).values(
-        "customers", "repeat_customers").first() or {"customers": 0, "repeat_customers": 0}
+        if row is None:
+            series.append({"day": day, **zero})
+        else:
+            series.append(row)
+            for name in names:
+                totals[name] += row[name]
+        day += one_day
     bps = conversion_bps(orders=totals["orders"], unique_visitors=totals["unique_visitors"])
     clicks = totals["clicks"]
-    commissions = commission_totals_for(distributor_id=distributor.pk, day_from=day_from, day_to=day_to)
+    commissions = commission_totals_for(distributor_id=distributor_id, day_from=day_from, day_to=day_to)
     earned = None
     if commissions is not None:
         earned = commissions["pending_fen"] + commissions["frozen_fen"] + commissions["settled_fen"]
@@ -143,10 +181,10 @@ def distributor_stats(*, distributor: Distributor, day_from: date, day_to: date)
         "gmv_per_click_fen": totals["gmv_fen"] // clicks if clicks else None,
         "epc_fen": earned // clicks if earned is not None and clicks else None,
         "commissions": commissions,
-        "team": team_size(distributor=distributor),
-        "bound_customers": bound_customers_count(distributor=distributor),
-        "customers": customers["customers"],
-        "repeat_customers": customers["repeat_customers"],
+        "team": {"level1": head["team_level1"], "level2": head["team_level2"]},
+        "bound_customers": bound_customers_count(distributor_id=distributor_id),
+        "customers": head["customers"],
+        "repeat_customers": head["repeat_customers"],
         "series": series,
     }
 
