@@ -1,26 +1,63 @@
-"""Throttles on the default cache: Redis when it is there, so limits hold across processes."""
+"""Throttles on the default cache: Redis when it is there, so limits hold across processes.
+
+Fixed windows: each client has one counter per window (`cache.add` then `cache.incr`), so a
+request costs the same whatever the rate. DRF's own throttles keep a list of request times per
+client — up to `rate` entries — and unpickle and rewrite it on every request, which at
+600/min is most of a cheap endpoint's cost. The price: a client may make up to twice the rate
+across a window boundary, which is fine for abuse protection. If the cache cannot be reached
+the request is let through (and logged): throttling must not take the API down.
+"""
+import logging
+
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
+logger = logging.getLogger(__name__)
 
-class _CurrentRates:
-    """Read the rates from the settings when a request comes in, not when the class was
-    imported, so that REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] overrides (tests) take effect."""
+
+class _FixedWindow:
+    """Mixed into DRF's SimpleRateThrottle subclasses (which provide rate, key and ident logic)."""
 
     @property
     def THROTTLE_RATES(self):  # noqa: N802 - the name DRF looks up
+        # Read when a request comes in, not at import, so settings overrides (tests) apply.
         return api_settings.DEFAULT_THROTTLE_RATES
 
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        now = self.timer()
+        slot = int(now // self.duration)
+        key = f"tw{slot}:{self.key}"
+        self._wait = (slot + 1) * self.duration - now
+        try:
+            self.cache.add(key, 0, self.duration + 1)
+            try:
+                count = self.cache.incr(key)
+            except ValueError:  # the counter expired between add and incr
+                self.cache.add(key, 1, self.duration + 1)
+                count = 1
+        except Exception:  # noqa: BLE001 - a cache outage must not block requests
+            logger.exception("throttle: cache unavailable, letting the request through")
+            return True
+        return count <= self.num_requests
 
-class UserRateThrottle(_CurrentRates, throttling.UserRateThrottle):
+    def wait(self):
+        return max(self._wait, 0.0)
+
+
+class UserRateThrottle(_FixedWindow, throttling.UserRateThrottle):
     scope = "user"
 
 
-class AnonRateThrottle(_CurrentRates, throttling.AnonRateThrottle):
+class AnonRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
     scope = "anon"
 
 
-class LoginRateThrottle(_CurrentRates, throttling.AnonRateThrottle):
+class LoginRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
     """Logins are limited per client IP whatever the user."""
 
     scope = "login"

@@ -80,3 +80,17 @@ def test_throttle_history_lives_in_redis(rates, user_client, user):
         assert user_client.get("/api/v1/me/").status_code == 200
     finally:
         client.close()
+
+
+def test_a_cache_outage_lets_requests_through(rates, user_client, settings, caplog):
+    rates(user="1/min")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    assert [user_client.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
+    assert any("letting the request through" in r.getMessage() for r in caplog.records)
+
