@@ -10,6 +10,8 @@ Later issues add rows by appending to ENDPOINTS. Keys:
 - expect:   optional, the status the pre-check insists on before loading (default 200).
 - baseline: exactly one row is the bare Django endpoint; every row's ratio is rps / baseline rps.
 - note:     optional, what the row exercises (printed under the table).
+- lua:      optional, an extra wrk script loaded after bench/wrk.lua (e.g. a `request` hook that
+            varies each request, as bench/short_link.lua does for the short link's visitors).
 
 Every request of a run is the same request (wrk replays it), so an endpoint that
 creates something per request needs its own wrk `request` hook; none does yet.
@@ -60,6 +62,16 @@ ENDPOINTS: list[dict] = [
         "note": "public QR image of a share link; the pre-check request renders and caches it, then every "
         "request is a cache hit answered before DRF (one Redis GET, no DB query), with ETag and Cache-Control. "
         "Generation without the cache: see the share-link images section (bench/qr_gen.py)",
+    },
+    {
+        "name": "short link /s/<code>",
+        "path": "/s/BENCHQR2",  # bench/seed_links.py BENCH_SHARE_CODE
+        "expect": 302,
+        "lua": "bench/short_link.lua",
+        "note": "the share link's redirect: plain Django view; 80 % returning visitors (signed fx_vid cookie "
+        "from a pool of 2,000), 20 % first visits (a new visitor id and cookie); code resolved and the click "
+        "counted (page view + exact unique-visitor SADD) in ONE Redis Lua call, no DB query; sets the signed "
+        "attribution cookie, 302",
     },
     {
         "name": "distributor stats, 1 year",

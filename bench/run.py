@@ -314,6 +314,7 @@ def run_wrk(port: int, endpoint: dict, token: str, seconds: int) -> str:
         "BENCH_METHOD": endpoint.get("method", "GET"),
         "BENCH_BODY": endpoint.get("body", ""),
         "BENCH_AUTHORIZATION": f"Bearer {token}" if endpoint.get("auth") else "",
+        "BENCH_LUA": endpoint.get("lua", ""),  # an extra wrk script (e.g. a request hook), see bench/wrk.lua
     }
     url = f"http://127.0.0.1:{port}{endpoint['path']}"
     done = subprocess.run(

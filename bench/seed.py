@@ -12,6 +12,7 @@ setup()
 
 from seed_catalog import seed_catalog  # noqa: E402
 from seed_links import seed_share_link  # noqa: E402
+from seed_short_link import seed_visitor_pool  # noqa: E402
 from seed_stats import seed_stats  # noqa: E402
 
 from accounts.models import User  # noqa: E402
@@ -42,6 +43,7 @@ def main() -> None:
     product_id = seed_catalog()
     seed_share_link()  # the share link bench/endpoints.py names (BENCH_SHARE_CODE)
     seed_stats(user=user)  # bench-user: a distributor with 100k orders, 1M clicks (the stats row)
+    seed_visitor_pool()  # returning visitors' fx_vid cookies for the GET /s/<code> row
     print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 

@@ -15,6 +15,10 @@ end
 local auth = os.getenv("BENCH_AUTHORIZATION")
 if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 
+-- A row's own script (endpoints.py "lua"), e.g. a `request` hook that varies each request.
+local extra = os.getenv("BENCH_LUA")
+if extra and extra ~= "" then dofile(extra) end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -33,6 +33,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The H5 shop pages (the short link /s/{code} redirects there): defaults to PUBLIC_BASE_URL.
 H5_BASE_URL = env("H5_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
+# /s/{code} click counters: buffered per process and sent to Redis every N ms (0: one Redis call per click).
+CLICKS_WRITE_BEHIND_MS = env.int("CLICKS_WRITE_BEHIND_MS", default=50)
 
 # --- WeChat ---------------------------------------------------------------
 WECHAT_MODE = env("WECHAT_MODE", default="sandbox")

@@ -33,6 +33,7 @@ from django.utils import timezone
 from ..codes import code_normalise
 from ..models import Distributor, DistributorStatus, ShareLink
 from .binding import binding_bind
+from .clicks import CachedKeySigner
 from .settings import distribution_settings_get
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ DEFAULT_COOKIE_DAYS = 30
 MAX_TOKEN_LEN = 128
 _MAX_AGE_MEMO_SECONDS = 30.0
 
-_signer = signing.Signer(salt=ATTRIBUTION_SALT)
+_signer = CachedKeySigner(salt=ATTRIBUTION_SALT)
 _max_age_memo: tuple[float, int] = (0.0, 0)
 
 

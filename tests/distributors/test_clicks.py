@@ -26,6 +26,16 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
+def _click_buffers():
+    """Each test starts and ends with this process's click buffer sent and its entry copies gone."""
+    clicks.click_buffer_drain()
+    clicks._local_entries.clear()
+    yield
+    clicks.click_buffer_drain()
+    clicks._local_entries.clear()
+
+
+@pytest.fixture(autouse=True)
 def _h5(settings):
     settings.H5_BASE_URL = "https://h5.example.com"
     settings_set(binding_mode="days", binding_days=15, protection_days=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import defaultdict
 
 import pytest
@@ -22,6 +23,16 @@ from tests.factories import UserFactory
 from .binding_helpers import distributor, link, settings_set
 
 THREADS = 8
+
+
+@pytest.fixture(autouse=True)
+def _click_buffers():
+    """Each test starts and ends with this process's click buffer sent and its entry copies gone."""
+    clicks.click_buffer_drain()
+    clicks._local_entries.clear()
+    yield
+    clicks.click_buffer_drain()
+    clicks._local_entries.clear()
 
 
 def _plan(dist, *, visitors: int, requests_total: int, own: int, rng: random.Random):
@@ -118,7 +129,9 @@ def _run_flood(*, visitors, requests_total, own, seed):
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_flood_redis_counters_flushed_exact():
+@pytest.mark.parametrize("write_behind_ms", [50, 0], ids=["write-behind", "synchronous"])
+def test_flood_redis_counters_flushed_exact(settings, write_behind_ms):
+    settings.CLICKS_WRITE_BEHIND_MS = write_behind_ms
     dist, share_link, other, distinct = _run_flood(visitors=300, requests_total=2000, own=60, seed=7)
     assert not LinkDailyStat.objects.exists()  # nothing in the database until the flush
     report = job_run(name="distributors.flush_click_counters")
@@ -231,6 +244,7 @@ def test_flush_that_fails_before_the_commit_loses_nothing(monkeypatch):
 def test_counter_keys_share_one_hash_tag_and_expire():
     share_link = link(distributor())
     _click(share_link.code, "va")
+    clicks.click_buffer_drain()
     r = clicks._redis()
     keys = [k.decode() for k in r.client.keys("fx:*")]
     tag = clicks._tag(clicks._shard(share_link.code))
@@ -243,3 +257,71 @@ def test_flush_job_is_registered():
     from core.jobs import job_list
 
     assert "distributors.flush_click_counters" in {j.name for j in job_list()}
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_write_behind_sends_clicks_in_the_background_and_on_drain(settings):
+    settings.CLICKS_WRITE_BEHIND_MS = 60_000  # the sender sleeps: only drain() sends
+    share_link = link(distributor())
+    _click(share_link.code, "va", times=3)
+    r = clicks._redis()
+    pv_key, _ = clicks._counter_keys(clicks._shard(share_link.code), timezone.localdate())
+    field = f"{share_link.pk}:{share_link.distributor_id}"
+    assert r.client.hget(pv_key, field) is None  # still in this process's buffer
+    assert clicks.click_buffer_drain() == 3
+    assert int(r.client.hget(pv_key, field)) == 3
+    settings.CLICKS_WRITE_BEHIND_MS = 20
+    _click(share_link.code, "vb")
+    clicks._click_buffer().wake.set()
+    for _ in range(200):  # the background sender delivers on its own
+        if int(r.client.hget(pv_key, field)) == 4:
+            break
+        time.sleep(0.02)
+    assert int(r.client.hget(pv_key, field)) == 4
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_write_behind_counts_in_the_database_when_redis_fails(settings, monkeypatch):
+    settings.CLICKS_WRITE_BEHIND_MS = 60_000
+    share_link = link(distributor())
+    _click(share_link.code, "va", times=2)
+    _click(share_link.code, "vb")
+    monkeypatch.setattr(clicks, "_redis", lambda: None)  # Redis is gone when the buffer is sent
+    assert clicks.click_buffer_drain() == 3
+    share_link.refresh_from_db()
+    assert (share_link.clicks, share_link.unique_visitors) == (3, 2)
+    assert LinkVisitorDay.objects.filter(link=share_link).count() == 2
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_write_behind_retry_after_an_unclear_failure_counts_once(settings, monkeypatch):
+    settings.CLICKS_WRITE_BEHIND_MS = 60_000
+    share_link = link(distributor())
+    _click(share_link.code, "va", times=2)
+    _click(share_link.code, "vb")
+    from redis.client import Pipeline
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    real_execute = Pipeline.execute
+    calls = []
+
+    def execute_then_time_out(self, *args, **kwargs):
+        result = real_execute(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise RedisTimeout("the answer never came")  # ... but Redis did the work
+        return result
+
+    monkeypatch.setattr(Pipeline, "execute", execute_then_time_out)
+    clicks.click_buffer_drain()
+    assert clicks._click_buffer().retry  # kept for a retry
+    clicks.click_buffer_drain()  # the same batch id again: Redis recognises it
+    assert not clicks._click_buffer().retry
+    monkeypatch.undo()
+    assert click_counters_flush()["page_views"] == 3
+    share_link.refresh_from_db()
+    assert (share_link.clicks, share_link.unique_visitors) == (3, 2)
+    assert not LinkVisitorDay.objects.exists()
