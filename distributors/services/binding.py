@@ -72,12 +72,6 @@ def _event(*, customer_id: int, kind: str, to: Distributor, frm_id: int | None, 
                                 link=link)
 
 
-def _count_new_customer(*, distributor: Distributor, now: datetime) -> None:
-    from .clicks import distributor_daily_add
-
-    distributor_daily_add(distributor_id=distributor.pk, day=timezone.localdate(now), new_customers=1)
-
-
 def binding_bind(*, customer, link: ShareLink | None = None, distributor: Distributor | None = None,
                  source: str, now: datetime | None = None) -> BindResult:
     """Bind `customer` to the link's (or the given) distributor if the rules allow it."""
@@ -106,7 +100,6 @@ def binding_bind(*, customer, link: ShareLink | None = None, distributor: Distri
                         expires_at=expires, protected_until=protected,
                     )
                     _event(customer_id=customer.pk, kind=Outcome.BOUND, to=distributor, frm_id=None, link=link)
-                    _count_new_customer(distributor=distributor, now=now)
                 return BindResult(row, Outcome.BOUND)
             except IntegrityError:  # a simultaneous first bind won: apply the rules to its row
                 row = CustomerBinding.objects.select_for_update().get(customer_id=customer.pk)
@@ -135,5 +128,4 @@ def binding_bind(*, customer, link: ShareLink | None = None, distributor: Distri
         row.protected_until = protected
         row.save(update_fields=["distributor", "link", "source", "bound_at", "expires_at", "protected_until"])
         _event(customer_id=customer.pk, kind=Outcome.REBOUND, to=distributor, frm_id=previous, link=link)
-        _count_new_customer(distributor=distributor, now=now)
         return BindResult(row, Outcome.REBOUND)

@@ -707,14 +707,6 @@ def _upsert(table: str, keys: tuple[str, ...], fixed: tuple[str, ...], adds: tup
             cursor.execute(sql, [v for row in chunk for v in row])
 
 
-def distributor_daily_add(*, distributor_id: int, day: date, **deltas: int) -> None:
-    """Add to one distributor's daily figures (e.g. new_customers=1), creating the row if needed."""
-    columns = tuple(sorted(k for k, v in deltas.items() if v))
-    if columns:
-        _upsert(DistributorDailyStat._meta.db_table, ("distributor_id", "day"), (), columns,
-                [(distributor_id, day, *[deltas[c] for c in columns])])
-
-
 def click_counts_apply(*, day: date, counts: Mapping[tuple[int, int], tuple[int, int]]) -> int:
     """Add page views and unique visitors {(link_id, distributor_id): (pv, uv)} for `day` to
     LinkDailyStat, DistributorDailyStat and the ShareLink totals. Call inside a transaction.

@@ -123,19 +123,19 @@ def test_a_link_object_with_a_stale_status_does_not_bind():
     assert not CustomerBinding.objects.exists()
 
 
-def test_binding_counts_new_customers_per_day_and_lists_them():
+def test_binding_lists_the_distributors_active_customers():
     settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
     a, b = distributor(), distributor()
     customers = [UserFactory() for _ in range(3)]
     for c in customers:
         binding_bind(customer=c, distributor=a, source="click", now=day(0))
-    binding_bind(customer=customers[0], distributor=a, source="click", now=day(0))  # kept: not new
-    binding_bind(customer=customers[1], distributor=b, source="click", now=day(0))  # taken over: new for b
-    today = timezone.localdate(day(0))
-    assert DistributorDailyStat.objects.get(distributor=a, day=today).new_customers == 3
-    assert DistributorDailyStat.objects.get(distributor=b, day=today).new_customers == 1
+    binding_bind(customer=customers[1], distributor=b, source="click", now=day(0))  # taken over by b
     assert {x.customer_id for x in binding_list_for_distributor(distributor=a, now=day(0))} == {
         customers[0].pk, customers[2].pk}
+    assert binding_list_for_distributor(distributor=a, now=day(31)).count() == 0  # expired
+    assert binding_list_for_distributor(distributor=a, active_only=False, now=day(31)).count() == 2
+    # Binding writes no daily figures: new_customers counts first paid orders (the stats hooks).
+    assert not DistributorDailyStat.objects.exists()
 
 
 def test_bad_arguments_are_refused():
