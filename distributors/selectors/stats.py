@@ -15,17 +15,28 @@ floored, null without clicks.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BigIntegerField, Exists, ExpressionWrapper, F, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from core.errors import InvalidInput
 from mall.models import Order, OrderStatus
 
-from ..models import Distributor, DistributorCustomerTotals, DistributorDailyStat, DistributorStatus
+from ..models import (
+    Distributor,
+    DistributorCustomerTotals,
+    DistributorDailyStat,
+    DistributorStatus,
+    LinkDailyStat,
+    ShareLink,
+)
 from ..services.stats import commission_totals_for, stats_day
 from .distributors import distributor_customers
 
@@ -296,3 +307,77 @@ def evangelist_list(*, day_from: date, day_to: date) -> QuerySet[Distributor]:
         .select_related("user")
         .order_by("-orders_sum", "-gmv_sum", "pk")
     )
+
+
+# --- audit: the aggregates against the Order rows ------------------------------------------------
+
+
+def stats_audit(*, day_from: date, day_to: date, limit: int = 20) -> dict:
+    """Recount the order side (orders, gmv_fen) of DistributorDailyStat and LinkDailyStat for
+    orders paid on the given days from the Order rows, and compare. Read-only; for operators
+    and the daily job (it reads Order rows, which the stats themselves never do).
+
+    On PostgreSQL it reads one REPEATABLE READ snapshot, so a payment committing meanwhile
+    cannot show up as a false mismatch. `new_customers` is not checked (it depends on the
+    whole history). Orders that name a distributor or link that no longer exists are skipped,
+    as the hooks skip them."""
+    tz = ZoneInfo(settings.TIME_ZONE)
+    start = datetime.combine(day_from, clock.min, tzinfo=tz)
+    end = datetime.combine(day_to + timedelta(days=1), clock.min, tzinfo=tz)
+    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if snapshot:  # (inside a caller's transaction, it reads with the caller's isolation)
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        daily: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
+        by_link: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
+        checked = 0
+        orders = (
+            Order.objects.filter(paid_at__gte=start, paid_at__lt=end)
+            .exclude(attribution={})
+            .values_list("paid_at", "paid_fen", "refunded_fen", "attribution")
+        )
+        for paid_at, paid_fen, refunded_fen, attribution in orders.iterator(chunk_size=2000):
+            distributor_id, link_id = attribution.get("distributor_id"), attribution.get("link_id")
+            if not isinstance(distributor_id, int):
+                continue
+            checked += 1
+            day = paid_at.astimezone(tz).date()
+            counted, net = (0 if refunded_fen >= paid_fen else 1), paid_fen - refunded_fen
+            daily[(distributor_id, day)][0] += counted
+            daily[(distributor_id, day)][1] += net
+            if isinstance(link_id, int):
+                by_link[(link_id, day)][0] += counted
+                by_link[(link_id, day)][1] += net
+        existing_distributors = set(
+            Distributor.objects.filter(pk__in={d for d, _ in daily}).values_list("pk", flat=True))
+        existing_links = set(
+            ShareLink.objects.filter(pk__in={link for link, _ in by_link}).values_list("pk", flat=True))
+        actual_daily = {
+            (r[0], r[1]): [r[2], r[3]]
+            for r in DistributorDailyStat.objects.filter(day__gte=day_from, day__lte=day_to)
+            .values_list("distributor_id", "day", "orders", "gmv_fen")
+        }
+        actual_links = {
+            (r[0], r[1]): [r[2], r[3]]
+            for r in LinkDailyStat.objects.filter(day__gte=day_from, day__lte=day_to)
+            .values_list("link_id", "day", "orders", "gmv_fen")
+        }
+    mismatches = []
+    for kind, expected, actual, known in (("distributor_day", daily, actual_daily, existing_distributors),
+                                          ("link_day", by_link, actual_links, existing_links)):
+        for key in sorted(set(expected) | set(actual)):
+            want = expected.get(key, [0, 0]) if key[0] in known else [0, 0]
+            got = actual.get(key, [0, 0])
+            if want != got:
+                mismatches.append({"kind": kind, "id": key[0], "day": key[1].isoformat(),
+                                   "expected": {"orders": want[0], "gmv_fen": want[1]},
+                                   "actual": {"orders": got[0], "gmv_fen": got[1]}})
+    return {"ok": not mismatches, "checked_orders": checked, "mismatch_count": len(mismatches),
+            "mismatches": mismatches[:limit]}
+
+
+def stats_audit_recent() -> dict:
+    """The daily job: yesterday and today (shop days)."""
+    today = stats_today()
+    return stats_audit(day_from=today - timedelta(days=1), day_to=today)

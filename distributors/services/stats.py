@@ -182,12 +182,30 @@ def on_order_refunded(order, *, amount_fen: int, **data) -> None:
     stats_order_refunded(order=order, amount_fen=amount_fen)
 
 
+def stats_audit_job() -> dict:
+    """The daily check of yesterday's and today's aggregates against the Order rows."""
+    from ..selectors.stats import stats_audit_recent
+
+    report = stats_audit_recent()
+    if not report["ok"]:
+        logger.error("distribution stats differ from the orders: %s", report)
+    return report
+
+
 def register_hooks() -> None:
-    """Called once from DistributorsConfig.ready()."""
+    """Called once from DistributorsConfig.ready(): the mall hooks and the audit job."""
+    from core.jobs import register_job
     from mall.hooks import OrderMoment, register_order_handler
 
     register_order_handler(OrderMoment.PAID, on_order_paid)
     register_order_handler(OrderMoment.REFUNDED, on_order_refunded)
+    register_job(
+        name="distributors.stats_audit",
+        func=stats_audit_job,
+        schedule_seconds=86400,
+        description="Recount yesterday's and today's distributor/link orders and GMV from the orders and "
+        "report any difference from the daily aggregates (read-only).",
+    )
 
 
 # --- the commissions app's figures (a registry: commissions sits above distributors) -------------

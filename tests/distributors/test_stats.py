@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from distributors.models import (
     LinkDailyStat,
     ShareLink,
 )
+from distributors.selectors import stats as stats_selectors
 from distributors.services import stats as stats_services
 from mall.models import Order, OrderStatus
 from mall.services.orders import order_create, order_mark_paid
@@ -314,6 +316,32 @@ def test_incremental_figures_equal_a_recount_from_the_orders(operator):
         new[(dist_id, day)] += 1
     assert {(r.distributor_id, r.day): r.new_customers for r in DistributorDailyStat.objects.filter(
         new_customers__gt=0)} == new
+    # The operators' audit recounts the same from the orders and agrees.
+    report = stats_selectors.stats_audit(day_from=date(2026, 2, 1), day_to=date(2026, 2, 5))
+    assert report["ok"], report
+    assert report["checked_orders"] == sum(1 for o in orders if o.attribution)
+
+
+def test_the_audit_reports_aggregates_that_differ_from_the_orders(sku, capsys):
+    from django.core.management import call_command
+
+    dist = make_distributor()
+    link = make_link(dist)
+    paid_order(UserFactory(), sku, distributor=dist, link=link)
+    paid_order(UserFactory(), sku, distributor=dist)
+    call_command("run_job", "distributors.stats_audit")
+    assert '"ok": true' in capsys.readouterr().out
+    LinkDailyStat.objects.filter(link=link).update(gmv_fen=F("gmv_fen") + 1)
+    DistributorDailyStat.objects.filter(distributor=dist).update(orders=5)
+    report = stats_selectors.stats_audit(day_from=today(), day_to=today())
+    assert not report["ok"]
+    assert report["checked_orders"] == 2
+    assert report["mismatches"] == [
+        {"kind": "distributor_day", "id": dist.pk, "day": today().isoformat(),
+         "expected": {"orders": 2, "gmv_fen": 3980}, "actual": {"orders": 5, "gmv_fen": 3980}},
+        {"kind": "link_day", "id": link.pk, "day": today().isoformat(),
+         "expected": {"orders": 1, "gmv_fen": 1990}, "actual": {"orders": 1, "gmv_fen": 1991}},
+    ]
 
 
 # --- GET /api/v1/distributors/me/stats/ ------------------------------------------------------------
