@@ -6,15 +6,23 @@ Later issues add rows by appending to ENDPOINTS. Keys:
 - path:     the URL path (GET unless `method` says otherwise).
 - method:   optional, default "GET".
 - body:     optional JSON text sent with every request (Content-Type: application/json).
+- body_file: optional, instead of `body`: a file (from the repository root) whose text is the body,
+            read when the row runs (so the seed can write it).
+- content_type: optional Content-Type of the body (default application/json).
 - auth:     optional, True to send the seeded bench user's `Authorization: Bearer <token>`.
 - expect:   optional, the status the pre-check insists on before loading (default 200).
 - baseline: exactly one row is the bare Django endpoint; every row's ratio is rps / baseline rps.
 - note:     optional, what the row exercises (printed under the table).
 - lua:      optional, an extra wrk script loaded after bench/wrk.lua (e.g. a `request` hook that
             varies each request, as bench/short_link.lua does for the short link's visitors).
+            It may define its own `done`, called after the summary line.
+- check_script: optional, a script bench/run.py runs after the HTTP rows, once gunicorn has
+            stopped: it checks what the row's requests did and prints one JSON line
+            {"check": text, "check_failed": bool} (shown under the table; a failed check fails the run).
 
-Every request of a run is the same request (wrk replays it), so an endpoint that
-creates something per request needs its own wrk `request` hook; none does yet.
+Every request of a run is the same request (wrk replays it) unless the row's `lua` script has a
+`request` hook. Creating an order per request needs none (the same body makes a new order each
+time); a payment notification does (each must pay another order: bench/pay_notify.lua).
 """
 
 import datetime
@@ -47,7 +55,7 @@ ENDPOINTS: list[dict] = [
     {
         "name": "product list",
         "path": "/api/v1/products/",
-        "note": "public catalog, first page of 20 of 41 products; pre-rendered JSON from the versioned "
+        "note": "public catalog, first page of 20 of 42 products; pre-rendered JSON from the versioned "
         "catalog cache in Redis (one MGET), anonymous throttle in Redis, no DB query on a hit",
     },
     {
@@ -82,5 +90,38 @@ ENDPOINTS: list[dict] = [
         "throttle in Redis, then 2 queries (the distributor with its customer totals and team size; its 366 "
         "daily aggregate rows) and the bound-customers count from the cache (counted once a minute); no Order or "
         "click row is read. ~26 KB of JSON with the 366-point daily series",
+    },
+    {
+        "name": "order creation",
+        "path": "/api/v1/orders/",
+        "method": "POST",
+        "auth": True,
+        "expect": 201,
+        # bench/seed_orders.py BENCH_ORDER_SKU_ID: stock 10^9, so no run runs out
+        "body": '{"items": [{"sku_id": 900102, "quantity": 1}], "address": {"name": "张三", "phone": "13800138000", '
+        '"province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "龙井路 1 号"}}',
+        "note": "POST /api/v1/orders/, one item, a full address, no Idempotency-Key: every request creates a "
+        "new pending order (201). Bearer auth, user throttle, input validation, then one transaction: SKU read, "
+        "stock taken with a conditional UPDATE, attribution lookup, order number drawn, order + item + event rows; "
+        "the catalog cache versions bumped on commit; the order read back for the answer. Every request takes "
+        "stock from the same SKU, so the transactions queue on that one row (a hot product)",
+    },
+    {
+        "name": "payment notification (distinct, with ledger)",
+        "path": "/api/v1/wechat/pay/notify/",
+        "method": "POST",
+        "body_file": "bench/.work/pay_notify_precheck.xml",  # bench/seed_orders.py
+        "content_type": "text/xml",
+        "lua": "bench/pay_notify.lua",
+        "check_script": "bench/pay_notify_check.py",
+        "note": "WeChat Pay's payment notification, each request a different one: bench/seed_orders.py made "
+        "unpaid orders (mall order_create) with prepaid WechatPayments and wrote their notifications, signed "
+        "like WeChat's (the sandbox's builder: MD5 with the merchant key), one per line; bench/pay_notify.lua "
+        "(wrk request hook) sends each line once, the wrk threads taking alternate lines, and counts repeats. "
+        "Per request: XML parsed, signature, appid/mch_id and amount checked, then one transaction: payment "
+        "row locked and moved to paid with its event, order locked and moved to paid with its event, the "
+        "ledger transaction (platform cash in, sales revenue), product sold count, the PAID hook's subscribers "
+        "(the orders carry no distributor attribution); SUCCESS XML. Every posting updates the same two "
+        "platform accounts and the same product row, so the transactions queue on those rows",
     },
 ]

@@ -73,6 +73,8 @@ def _errors_cell(row: dict) -> str:
         parts.append("0")
     if row["socket_errors"]:
         parts.append("socket " + ", ".join(f"{k} {v}" for k, v in row["socket_errors"].items()))
+    if row.get("check_failed"):
+        parts.append("**check failed** (below)")
     return "; ".join(parts)
 
 
@@ -119,8 +121,9 @@ HOW_TO_READ = """\
 - wrk runs on the same machine as gunicorn, PostgreSQL and Redis, so they compete for the
   {cores} core(s); figures are a floor, not a capacity plan.
 - **non-2xx** counts responses with status ≥ 400 (wrk's "Non-2xx or 3xx" counter); every
-  endpoint must answer 200 to a single request before it is loaded. A row with errors is
-  not a valid figure.
+  endpoint must answer its expected status (200 unless the row says otherwise, e.g. 201 for
+  order creation) to a single request before it is loaded. A row with errors, or whose
+  check after the run failed, is not a valid figure.
 - **postings/s** is `ledger.services.ledger_post` called in a loop (1-fen transfers between
   two wallets, each a locked, balanced, idempotent transaction) with no HTTP in front.
   Each posting is one commit, so with `synchronous_commit=on` the WAL flush to disk often sets the pace.
@@ -178,6 +181,7 @@ def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
         *drift_note(http_rows),
     ]
     lines += [f"- *{r['name']}*: {r['note']}" for r in http_rows if r.get("note")]
+    lines += [f"- *{r['name']}*, checked after the run: {r['check']}" for r in http_rows if r.get("check")]
     lines += [
         "",
         "## Ledger postings per second (no HTTP)",

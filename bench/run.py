@@ -2,9 +2,9 @@
 
 Steps: make sure wrk is installed (apt) -> reset and migrate the bench PostgreSQL database
 -> seed a user with a Bearer token and funded wallets -> start gunicorn (one worker per
-core) -> check every endpoint of bench/endpoints.py answers 200, then load it with wrk
--> stop gunicorn -> time ledger postings in 1 and 2 processes -> audit the ledger ->
-write docs/benchmarks.md and print it.
+core) -> check every endpoint of bench/endpoints.py answers 200 (or its `expect`), then load
+it with wrk -> stop gunicorn -> run the rows' check scripts -> time ledger postings in 1 and 2
+processes -> audit the ledger -> write docs/benchmarks.md and print it.
 
 Environment (all optional):
   BENCH_SECONDS=10        wrk duration per endpoint, and per ledger scenario
@@ -15,8 +15,11 @@ Environment (all optional):
   BENCH_DATABASE_URL      default postgres://postgres@127.0.0.1:5432/fenxiao_bench (dropped and re-created!)
   BENCH_REDIS_URL         default redis://127.0.0.1:6379/14 (flushed!)
   BENCH_OUTPUT            default docs/benchmarks.md
+  BENCH_NOTIFICATIONS     distinct payment notifications seeded for their row (default 500 per second
+                          of warm-up and measured run: 6,000; bench/seed_orders.py)
 
-Exits 1 when an endpoint fails its 200 check or the ledger audit fails (the report is still written).
+Exits 1 when an endpoint fails its status pre-check or its check script, or the ledger audit
+fails (the report is still written).
 """
 from __future__ import annotations
 
@@ -269,15 +272,23 @@ def stop_gunicorn(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def request_body(endpoint: dict) -> str:
+    """The row's body: `body`, or the text of `body_file` (read now: the seed writes it)."""
+    if endpoint.get("body_file"):
+        return (ROOT / endpoint["body_file"]).read_text()
+    return endpoint.get("body", "")
+
+
 def request(port: int, endpoint: dict, token: str) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         headers = {}
         if endpoint.get("auth"):
             headers["Authorization"] = f"Bearer {token}"
-        if endpoint.get("body"):
-            headers["Content-Type"] = "application/json"
-        conn.request(endpoint.get("method", "GET"), endpoint["path"], body=endpoint.get("body"), headers=headers)
+        body = request_body(endpoint)
+        if body:
+            headers["Content-Type"] = endpoint.get("content_type", "application/json")
+        conn.request(endpoint.get("method", "GET"), endpoint["path"], body=body.encode() or None, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -312,7 +323,9 @@ def run_wrk(port: int, endpoint: dict, token: str, seconds: int) -> str:
     env = {
         **os.environ,
         "BENCH_METHOD": endpoint.get("method", "GET"),
-        "BENCH_BODY": endpoint.get("body", ""),
+        "BENCH_BODY": request_body(endpoint),
+        "BENCH_CONTENT_TYPE": endpoint.get("content_type", ""),
+        "BENCH_THREADS": str(WRK_THREADS),  # row scripts that split their requests between threads
         "BENCH_AUTHORIZATION": f"Bearer {token}" if endpoint.get("auth") else "",
         "BENCH_LUA": endpoint.get("lua", ""),  # an extra wrk script (e.g. a request hook), see bench/wrk.lua
     }
@@ -359,8 +372,26 @@ def bench_http(token: str) -> list[dict]:
             log(f"  {base['rps_again']:,.0f} req/s")
     finally:
         stop_gunicorn(proc)
+    run_checks(rows)
     report.add_ratios(rows)
     return rows
+
+
+def run_checks(rows: list[dict]) -> None:
+    """Run each loaded row's `check` script, once gunicorn has stopped (every request finished).
+
+    The script (Django set up against the bench database) prints one JSON line at the end,
+    {"check": "what it found", "check_failed": bool}, merged into the row."""
+    for row in rows:
+        if not row.get("check_script") or "rps" not in row:
+            continue
+        done = subprocess.run([PY, row["check_script"]], cwd=ROOT, env=DJANGO_ENV, capture_output=True, text=True)
+        try:
+            row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        except (IndexError, ValueError):
+            row.update(check=f"{row['check_script']} exited with {done.returncode}: {done.stderr.strip()[-300:]}",
+                       check_failed=True)
+        log(f"{row['name']}: check {'FAILED' if row.get('check_failed') else 'ok'}: {row['check']}")
 
 
 # --- ledger ------------------------------------------------------------------------------
@@ -454,7 +485,7 @@ def main() -> int:
     print(text)
     log(f"wrote {OUTPUT}")
 
-    failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors")]
+    failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
     if failed or not audit_ok:
         log(f"FAILED: endpoints {failed or 'ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
         return 1

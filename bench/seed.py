@@ -12,6 +12,7 @@ setup()
 
 from seed_catalog import seed_catalog  # noqa: E402
 from seed_links import seed_share_link  # noqa: E402
+from seed_orders import seed_notifications  # noqa: E402
 from seed_short_link import seed_visitor_pool  # noqa: E402
 from seed_stats import seed_stats  # noqa: E402
 
@@ -44,6 +45,7 @@ def main() -> None:
     seed_share_link()  # the share link bench/endpoints.py names (BENCH_SHARE_CODE)
     seed_stats(user=user)  # bench-user: a distributor with 100k orders, 1M clicks (the stats row)
     seed_visitor_pool()  # returning visitors' fx_vid cookies for the GET /s/<code> row
+    seed_notifications()  # the order row's SKU; unpaid orders and their signed payment notifications
     print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 

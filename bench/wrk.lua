@@ -1,5 +1,5 @@
 -- wrk script used by bench/run.py.
--- The request comes from the environment (method, JSON body, Authorization header);
+-- The request comes from the environment (method, body and its Content-Type, Authorization header);
 -- at the end one machine-readable line "BENCH_JSON {...}" sums the run up
 -- (latencies in microseconds; "status" counts responses with status >= 400).
 
@@ -9,7 +9,8 @@ if method and method ~= "" then wrk.method = method end
 local body = os.getenv("BENCH_BODY")
 if body and body ~= "" then
   wrk.body = body
-  wrk.headers["Content-Type"] = "application/json"
+  local content_type = os.getenv("BENCH_CONTENT_TYPE")
+  wrk.headers["Content-Type"] = (content_type and content_type ~= "") and content_type or "application/json"
 end
 
 local auth = os.getenv("BENCH_AUTHORIZATION")
@@ -18,6 +19,7 @@ if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 -- A row's own script (endpoints.py "lua"), e.g. a `request` hook that varies each request.
 local extra = os.getenv("BENCH_LUA")
 if extra and extra ~= "" then dofile(extra) end
+local row_done = done -- the row script's own `done`, if it has one: called after the summary line
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -28,4 +30,5 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
     e.connect, e.read, e.write, e.status, e.timeout))
+  if row_done then row_done(summary, latency, requests) end
 end

@@ -3,12 +3,15 @@
 No timing is asserted; `make bench` itself is what measures.
 """
 import json
+from pathlib import Path
 
 import pytest
 from django.urls import Resolver404, resolve
 
 from bench import report
 from bench.endpoints import ENDPOINTS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _wrk_output(**overrides) -> str:
@@ -69,12 +72,32 @@ def test_report_flags_errors_and_failed_prechecks():
     assert "**pre-check failed: status 503, expected 200**" in table
 
 
+def test_a_failed_check_after_the_run_is_flagged_and_explained():
+    base = {"name": "bare", "path": "/livez", "baseline": True, **report.parse_wrk(_wrk_output())}
+    checked = {"name": "notify", "path": "/n", "method": "POST", **report.parse_wrk(_wrk_output()),
+               "check": "3 paid. PROBLEMS: 2 repeats", "check_failed": True}  # fmt: skip
+    passed = {"name": "orders", "path": "/o", **report.parse_wrk(_wrk_output()), "check": "all paid"}
+    rows = [base, checked, passed]
+    report.add_ratios(rows)
+    table = "\n".join(report.http_table(rows))
+    assert "| 1.00 | 0; **check failed** (below) |" in table
+    assert table.count("check failed") == 1
+    text = report.render(_meta("0.1 0.1 0.1", "0.1 0.1 0.1"), rows, [])
+    assert "- *notify*, checked after the run: 3 paid. PROBLEMS: 2 repeats" in text
+    assert "- *orders*, checked after the run: all paid" in text
+
+
 def test_endpoints_are_well_formed_and_routed():
     assert sum(1 for e in ENDPOINTS if e.get("baseline")) == 1
     names = [e["name"] for e in ENDPOINTS]
     assert len(names) == len(set(names))
     for endpoint in ENDPOINTS:
         assert endpoint.get("method", "GET") in {"GET", "POST", "PUT", "PATCH", "DELETE"}
+        for key in ("lua", "check_script"):  # files of the repository, named from its root
+            if endpoint.get(key):
+                assert (ROOT / endpoint[key]).is_file(), f"{endpoint['name']}: no {endpoint[key]}"
+        if endpoint.get("body"):
+            json.loads(endpoint["body"])
         try:
             resolve(endpoint["path"].split("?")[0])
         except Resolver404:
