@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdmin
+
 from . import services
 from .models import AuthToken, Follow, User
 
@@ -67,7 +69,7 @@ class TokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuthToken)
-class AuthTokenAdmin(admin.ModelAdmin):
+class AuthTokenAdmin(ReadOnlyAdmin):
     """Read-only: tokens are issued by logging in; an operator can only revoke them."""
 
     list_display = ("id", "user", "prefix", "status", "created_at", "expires_at", "revoked_at", "user_agent")
@@ -86,14 +88,6 @@ class AuthTokenAdmin(admin.ModelAdmin):
             return "revoked"
         return "expired" if obj.expires_at <= timezone.now() else "active"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_revoke_permission(self, request):
         return request.user.has_perm("accounts.change_authtoken")

@@ -1,11 +1,13 @@
 """Idempotency-Key records, read-only: what a client's repeat would get back."""
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
+
 from .models import IdempotencyRecord
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("id", "owner", "key", "method", "path", "status_code", "created_at", "completed_at")
     list_filter = ("method", "status_code", ("completed_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("=owner", "key", "path")
@@ -16,11 +18,3 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
               "completed_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

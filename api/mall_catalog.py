@@ -25,7 +25,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import StrictIntegerField
+from api.fields import StrictCharField, StrictIntegerField
 from api.pagination import Pagination
 from core.errors import NotFound
 from mall.selectors import catalog as catalog_selectors
@@ -360,17 +360,6 @@ class OpsReviewOutput(ReviewOutput):
     order_item_id = serializers.IntegerField()
     user_id = serializers.IntegerField()
     is_hidden = serializers.BooleanField()
-
-
-class StrictCharField(serializers.CharField):
-    """Text only: a number or boolean is refused, not turned into a string."""
-
-    default_error_messages = {"strict": "Must be a JSON string."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("strict")
-        return super().to_internal_value(data)
 
 
 class ReviewCreateInput(serializers.Serializer):

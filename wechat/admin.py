@@ -1,18 +1,9 @@
 """WeChat Pay records in the operators' console: read-only (WeChat is the source of truth)."""
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
+
 from .models import WechatEvent, WechatPayment, WechatRedpack, WechatRefund, WechatTransfer
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WechatPayment)
