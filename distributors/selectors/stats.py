@@ -1,11 +1,12 @@
 """Reads of the distribution figures: a distributor's stats, leaderboards, evangelists.
 
-Everything here reads the daily aggregates (DistributorDailyStat), the per-customer table
-(DistributorCustomerStat) and small per-distributor lookups (team, bindings); never the Order
-or click rows in bulk. So a distributor's stats cost the same few queries with a hundred orders
-or a million. The one look at Order is "has this person paid for an order of their own?" for
-at most one page of distributors (an indexed lookup by user), which is what tells an
-evangelist apart.
+Everything here reads the daily aggregates (DistributorDailyStat), the per-distributor
+customer totals (DistributorCustomerTotals) and small per-distributor lookups (team, bindings);
+never the Order or click rows in bulk. So a distributor's stats cost the same three queries
+with a hundred orders or a million (the bound-customers count, a few milliseconds for a big
+distributor, is cached for a minute). The one look at Order is "has this person paid for an
+order of their own?" for at most one page of distributors (an indexed lookup by user), which
+is what tells an evangelist apart; and the operators' audit (stats_audit), which recounts.
 
 Ratios are integers or strings, never floats: `conversion_bps` (orders per unique visitor in
 basis points, floored) and `conversion_rate` (the same as a decimal string with 4 places, e.g.
@@ -73,8 +74,6 @@ def stats_range_parse(*, date_from: str | None, date_to: str | None, today: date
     today = today or stats_today()
     day_from = _parse_day("from", date_from) if date_from else None
     day_to = _parse_day("to", date_to) if date_to else None
-    if day_from is None and day_to is None:
-        day_to = today
     if day_to is None:
         day_to = today
     if day_from is None:
@@ -118,7 +117,8 @@ def _head(*, by: str, value: int) -> dict | None:
     """The distributor (by "id" or "user_id") with its customer totals and team size, in one
     query. Plain SQL: this runs on every stats request, and compiling the same query through
     the ORM (four correlated subqueries) costs several times what PostgreSQL takes to run it."""
-    assert by in ("id", "user_id")
+    if by not in ("id", "user_id"):
+        raise ValueError(by)
     distributor, totals = _table(Distributor), _table(DistributorCustomerTotals)
     # Table names come from our models; values are parameters.
     sql = (
