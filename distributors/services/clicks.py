@@ -462,25 +462,25 @@ class _ClickBuffer:
         """Send a batch (and first any batch that failed before); keep a failed one for a retry."""
         batches = [*self.retry, *([(uuid.uuid4().hex, items, 0)] if items else [])]
         self.retry = []
-        for n, (batch_id, batch, attempts) in enumerate(batches):
-            r = _redis()
+        for batch_id, batch, attempts in batches:
             try:
+                r = _redis()
                 if r is None:  # no Redis at all: count in the database now
                     self._to_db(batch)
-                    continue
-                _send_batch(r, batch_id=batch_id, items=batch)
-            except RedisError:
+                else:
+                    _send_batch(r, batch_id=batch_id, items=batch)
+            except Exception:  # noqa: BLE001 - Redis or the database failed: retry, bounded
                 if attempts + 1 < SEND_ATTEMPTS:
-                    logger.warning("clicks: could not send %d clicks to Redis (attempt %d); retrying", len(batch),
+                    logger.warning("clicks: could not count %d clicks (attempt %d); retrying", len(batch),
                                    attempts + 1, exc_info=True)
                     self.retry.append((batch_id, batch, attempts + 1))
-                else:
-                    logger.error("clicks: Redis failed %d times; counting %d clicks in the database", SEND_ATTEMPTS,
-                                 len(batch))
+                    continue
+                logger.error("clicks: %d attempts failed; counting %d clicks in the database", SEND_ATTEMPTS,
+                             len(batch))
+                try:
                     self._to_db(batch)
-            except Exception:
-                self.retry.extend(batches[n + 1:])
-                raise
+                except Exception:  # noqa: BLE001 - nothing more we can do; say how much is lost
+                    logger.exception("clicks: LOST %d clicks (Redis and the database failed)", len(batch))
 
     def _to_db(self, items) -> None:
         try:
