@@ -196,7 +196,11 @@ def _lock(distributor_id: int) -> Distributor:
 
 @transaction.atomic
 def distributor_approve(*, actor, distributor_id: int) -> Distributor:
-    distributor = _transition(_lock(distributor_id), S.APPROVED, kind="approved", actor=actor,
+    """Approve an application (pending only: a frozen distributor is unfrozen, not approved)."""
+    distributor = _lock(distributor_id)
+    if distributor.status != S.PENDING:
+        raise InvalidTransition("Only a pending application can be approved.", extra={"status": distributor.status})
+    distributor = _transition(distributor, S.APPROVED, kind="approved", actor=actor,
                               approved_at=timezone.now(), reviewed_by=actor)
     if distributor.inviter_id:
         inviter_id = distributor.inviter_id
