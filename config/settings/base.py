@@ -260,3 +260,5 @@ MALL_AUTO_COMPLETE_DAYS = env.int("MALL_AUTO_COMPLETE_DAYS", default=10)  # ship
 MALL_PAYMENT_QUERY_AFTER_MINUTES = env.int("MALL_PAYMENT_QUERY_AFTER_MINUTES", default=5)  # ask WeChat after this
 MALL_MAX_ITEMS_PER_ORDER = env.int("MALL_MAX_ITEMS_PER_ORDER", default=50)
 MALL_MAX_QUANTITY_PER_ITEM = env.int("MALL_MAX_QUANTITY_PER_ITEM", default=999)
+# Platform cash / sales revenue accounts are split into this many shards (hot-row contention).
+MALL_LEDGER_SHARDS = env.int("MALL_LEDGER_SHARDS", default=16)

@@ -19,7 +19,7 @@ from ledger.services import ledger_post
 from ..errors import AmountTooLarge, AmountTooSmall
 from ..hooks import OrderMoment, publish
 from ..models import Order, OrderStatus, Refund, RefundStatus
-from .orders import _platform_accounts, order_event, order_lock, order_transition
+from .orders import order_event, order_lock, order_transition, platform_accounts
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def refund_finalize(*, refund_no: str, succeeded: bool, wechat_refund_id: str = 
     refund.save(update_fields=["status", "completed_at", "wechat_refund_id"])
     Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
     order.refresh_from_db(fields=["refunded_fen"])
-    cash, revenue = _platform_accounts()
+    cash, revenue = platform_accounts(order_no=order.no)
     ledger_post(
         kind="mall.refund",
         idempotency_key=f"mall.refund:{refund.no}",

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import requests
 from django.core.management import call_command
+from django.db.models import Sum
 from django.utils import timezone
 
 from ledger.models import Account, LedgerTransaction
@@ -22,8 +23,7 @@ from .orders_helpers import make_sku, pay, place, sandbox_confirm, sandbox_fault
 
 
 def _cash() -> int:
-    account = Account.objects.filter(code="platform:platform_cash").first()
-    return account.balance_fen if account else 0
+    return Account.objects.filter(kind="platform_cash").aggregate(total=Sum("balance_fen"))["total"] or 0
 
 
 def _notify(base_url: str, fields: dict) -> requests.Response:

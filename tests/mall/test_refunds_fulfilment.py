@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
 from ledger.models import Account, LedgerTransaction
@@ -19,7 +20,7 @@ from .orders_helpers import make_sku, pay, place, sandbox_confirm, sandbox_refun
 
 
 def _cash() -> int:
-    return Account.objects.get(code="platform:platform_cash").balance_fen
+    return Account.objects.filter(kind="platform_cash").aggregate(total=Sum("balance_fen"))["total"] or 0
 
 
 @pytest.fixture
