@@ -1,8 +1,9 @@
 """Throttles on the default cache: Redis when it is there, so limits hold across processes.
 
-Fixed windows: each client has one counter per window (`cache.add` then `cache.incr`), so a
-request costs the same whatever the rate. DRF's own throttles keep a list of request times per
-client — up to `rate` entries — and unpickle and rewrite it on every request, which at
+Fixed windows: each client has one counter per window (one pipelined INCR + EXPIRE on Redis,
+core.cache.cache_incr), so a request costs the same whatever the rate. DRF's own throttles
+keep a list of request times per client — up to `rate` entries — and unpickle and rewrite it
+on every request, which at
 600/min is most of a cheap endpoint's cost. The price: a client may make up to twice the rate
 across a window boundary, which is fine for abuse protection. If the cache cannot be reached
 the request is let through (and logged): throttling must not take the API down.
@@ -11,6 +12,8 @@ import logging
 
 from rest_framework import throttling
 from rest_framework.settings import api_settings
+
+from core.cache import cache_incr
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +37,7 @@ class _FixedWindow:
         key = f"tw{slot}:{self.key}"
         self._wait = (slot + 1) * self.duration - now
         try:
-            self.cache.add(key, 0, self.duration + 1)
-            try:
-                count = self.cache.incr(key)
-            except ValueError:  # the counter expired between add and incr
-                self.cache.add(key, 1, self.duration + 1)
-                count = 1
+            count = cache_incr(key, ttl=int(self.duration) + 1)
         except Exception:  # noqa: BLE001 - a cache outage must not block requests
             logger.exception("throttle: cache unavailable, letting the request through")
             return True

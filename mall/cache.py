@@ -58,6 +58,8 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 
+from core.cache import cache_redis_client
+
 try:  # the Redis client is installed with the project; keep the module importable without it
     from redis.exceptions import RedisError
 except ImportError:  # pragma: no cover
@@ -138,21 +140,11 @@ class Page(NamedTuple):
     count: int  # the value of `count_key` after this request's increment (0 when not counted)
 
 
-def _redis_client(backend: RedisCache):
-    """One redis-py client per cache backend instance (Django builds a new one, with its table
-    of response callbacks, for every operation; the client is thread-safe over its pool)."""
-    client = getattr(backend, "_catalog_client", None)
-    if client is None:
-        client = backend._cache.get_client(write=True)
-        backend._catalog_client = client
-    return client
-
-
 def _fetch(keys: list[str], count_key: str | None, count_ttl: int) -> tuple[dict, int]:
     """Read `keys` and, with `count_key`, increment that counter — in ONE round trip on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        pipe = _redis_client(backend).pipeline(transaction=False)
+        pipe = cache_redis_client(backend).pipeline(transaction=False)
         if count_key:
             full_count_key = backend.make_and_validate_key(count_key)
             pipe.incr(full_count_key).expire(full_count_key, count_ttl)
