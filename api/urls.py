@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import accounts, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
+from . import accounts, commissions, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
 from .distribution_links import urlpatterns as share_link_urls
 from .distribution_stats import urlpatterns as distribution_stats_urls
 
@@ -48,6 +48,9 @@ urlpatterns = [
     path("ops/settings/distribution/", distribution.OpsDistributionSettingsView.as_view(), name="ops-settings"),
     path("ops/tiers/", distribution.OpsTierListView.as_view(), name="ops-tiers"),
     path("ops/tiers/<int:pk>/", distribution.OpsTierDetailView.as_view(), name="ops-tier-detail"),
+    path("commissions/", commissions.CommissionListView.as_view(), name="commissions"),
+    path("wallet/", commissions.WalletView.as_view(), name="wallet"),
+    path("wallet/entries/", commissions.WalletEntriesView.as_view(), name="wallet-entries"),
     *wechat.urlpatterns,
     *wechat_mp.urlpatterns,
     *share_link_urls,

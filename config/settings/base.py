@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "ledger",
     "mall",
     "distributors",
+    "commissions",
     "api",
 ]
 if WECHAT_SANDBOX:
@@ -193,6 +194,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "mall.models.OrderStatus",
         "RefundStatusEnum": "mall.models.RefundStatus",
         "DistributorStatusEnum": "distributors.models.DistributorStatus",
+        "CommissionStatusEnum": "commissions.models.CommissionStatus",
     },
 }
 

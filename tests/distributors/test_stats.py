@@ -397,8 +397,9 @@ def test_stats_figures_are_exact(sku, client_for, clock):
         "conversion_bps": 150,  # 3 / 200
         "conversion_rate": "0.0150",
         "gmv_per_click_fen": 7960 // 500,
-        "epc_fen": None,
-        "commissions": None,
+        # the commissions app: 10 % default level-1 rate on the 4 units paid in the range
+        "epc_fen": 796 // 500,
+        "commissions": {"pending_fen": 796, "frozen_fen": 0, "settled_fen": 0, "reversed_fen": 0},
         "team": {"level1": 2, "level2": 1},
         "bound_customers": 2,
         "customers": 3,  # all time, the 5 April customer too
@@ -433,11 +434,12 @@ def test_commissions_and_epc_come_from_the_registered_provider(client_for):
         calls.append((distributor_id, day_from, day_to))
         return {"pending_fen": 1000, "frozen_fen": 2000, "settled_fen": 4567, "reversed_fen": 300}
 
+    previous = stats_services._commission_totals
     stats_services.commission_totals_register(provider)
     try:
         body = client_for(dist.user).get(URL, {"from": "2026-04-01", "to": "2026-04-01"}).json()
     finally:
-        stats_services.commission_totals_register(None)
+        stats_services.commission_totals_register(previous)  # the commissions app's own provider
     assert calls == [(dist.pk, date(2026, 4, 1), date(2026, 4, 1))]
     assert body["commissions"] == {"pending_fen": 1000, "frozen_fen": 2000, "settled_fen": 4567, "reversed_fen": 300}
     assert body["epc_fen"] == 7567 // 1000
