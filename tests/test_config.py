@@ -104,3 +104,13 @@ def test_json_logging_writes_one_json_object_per_line():
     record = json.loads(line)
     assert record["message"] == "hello world"
     assert record["levelname"] == "WARNING"
+
+
+def test_every_setting_read_from_the_environment_is_documented_in_env_example():
+    import re
+
+    settings_source = (ROOT / "config" / "settings" / "base.py").read_text()
+    read = set(re.findall(r'env(?:\.[a-z]+)?\("([A-Z_]+)"', settings_source))
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read, "no settings found: the pattern is wrong"
+    assert read - documented == set()
