@@ -3,6 +3,7 @@ from django.urls import path
 from . import accounts, commissions, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
 from .distribution_links import urlpatterns as share_link_urls
 from .distribution_stats import urlpatterns as distribution_stats_urls
+from .ops_commission_rules import OpsCommissionRuleDetailView, OpsCommissionRuleListView
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -49,6 +50,8 @@ urlpatterns = [
     path("ops/tiers/", distribution.OpsTierListView.as_view(), name="ops-tiers"),
     path("ops/tiers/<int:pk>/", distribution.OpsTierDetailView.as_view(), name="ops-tier-detail"),
     path("commissions/", commissions.CommissionListView.as_view(), name="commissions"),
+    path("ops/commission-rules/", OpsCommissionRuleListView.as_view(), name="ops-commission-rules"),
+    path("ops/commission-rules/<int:pk>/", OpsCommissionRuleDetailView.as_view(), name="ops-commission-rule-detail"),
     path("wallet/", commissions.WalletView.as_view(), name="wallet"),
     path("wallet/entries/", commissions.WalletEntriesView.as_view(), name="wallet-entries"),
     *wechat.urlpatterns,
