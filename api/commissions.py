@@ -46,6 +46,7 @@ class WalletOutput(serializers.Serializer):
     available_fen = serializers.IntegerField()
     frozen_fen = serializers.IntegerField()
     withdrawing_fen = serializers.IntegerField()
+    debt_fen = serializers.IntegerField(help_text="What the user owes (commission refunded after settlement)")
 
 
 class WalletView(APIView):
@@ -56,6 +57,7 @@ class WalletView(APIView):
             "available_fen": balances["user_wallet"],
             "frozen_fen": balances["user_frozen"],
             "withdrawing_fen": balances["user_withdrawing"],
+            "debt_fen": -balances["user_debt"],
         })
 
 

@@ -16,3 +16,14 @@ class CommissionsConfig(AppConfig):
         register_order_handler(OrderMoment.COMPLETED, accrual.on_order_completed)
         register_order_handler(OrderMoment.REFUNDED, accrual.on_order_refunded)
         commission_totals_register(commission_totals)
+
+        from core.jobs import register_job
+
+        from .services.settlement import commissions_settle
+
+        register_job(
+            name="commissions.settle",
+            func=commissions_settle,
+            schedule_seconds=600,
+            description="Settle frozen commissions past their settles_at into the wallets (paying debt first).",
+        )

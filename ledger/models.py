@@ -16,6 +16,7 @@ class AccountKind(models.TextChoices):
     USER_WALLET = "user_wallet", "User wallet (withdrawable)"
     USER_FROZEN = "user_frozen", "User frozen commissions"
     USER_WITHDRAWING = "user_withdrawing", "User withdrawals in review or paying"
+    USER_DEBT = "user_debt", "User debt (≤ 0: money the user owes, e.g. commission refunded after settlement)"
     CAMPAIGN_ESCROW = "campaign_escrow", "Escrow of a campaign"
     PAYOUTS_IN_TRANSIT = "payouts_in_transit", "Payouts in transit to WeChat"
     PLATFORM_CASH = "platform_cash", "Platform cash (WeChat merchant account)"
@@ -36,7 +37,9 @@ NON_NEGATIVE_KINDS = frozenset(
         AccountKind.PAYOUTS_IN_TRANSIT,
     }
 )
-USER_KINDS = frozenset({AccountKind.USER_WALLET, AccountKind.USER_FROZEN, AccountKind.USER_WITHDRAWING})
+USER_KINDS = frozenset(
+    {AccountKind.USER_WALLET, AccountKind.USER_FROZEN, AccountKind.USER_WITHDRAWING, AccountKind.USER_DEBT}
+)
 
 
 class Account(models.Model):

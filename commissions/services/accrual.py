@@ -12,9 +12,9 @@
   full refund reverses all); the reversed money goes back from the frozen account to
   commission expense in one ledger transaction per refund.
 
-Settlement (frozen → settled → the wallet), the debt that a refund of settled money creates,
-and withdrawals are the next step of this app (issue 5); until then no commission leaves the
-frozen state, so every reversal is covered by the frozen balance.
+Reversing money that was already settled takes it from the wallet, and what the wallet lacks
+becomes debt (commissions/services/settlement.py). Any status becomes `reversed` once all of
+the commission is taken back (API.md); `reversed_fen` records partial reversals.
 """
 from __future__ import annotations
 
@@ -161,27 +161,43 @@ def on_order_refunded(order, refund=None, amount_fen: int = 0, **data) -> None:
         .exclude(status=CommissionStatus.REVERSED)
         .order_by("pk")
     )
-    per_user: dict[int, int] = defaultdict(int)
+    frozen_back: dict[int, int] = defaultdict(int)  # pending/frozen money: from the frozen account
+    settled_back: dict[int, int] = defaultdict(int)  # settled money: from the wallet, else as debt
     now = timezone.now()
     for commission in commissions:
         target = commission.amount_fen * order.refunded_fen // order.paid_fen
         delta = target - commission.reversed_fen
         if delta <= 0:
             continue
-        if commission.status == CommissionStatus.SETTLED:  # pragma: no cover - settlement comes with issue 5
-            raise RuntimeError("reversing settled commissions needs the wallet debt (not built yet)")
         fields = {"reversed_fen": F("reversed_fen") + delta}
         if target == commission.amount_fen:
             fields.update(status=CommissionStatus.REVERSED, reversed_at=now)
         Commission.objects.filter(pk=commission.pk).update(**fields)
-        per_user[commission.beneficiary_id] += delta
-    if not per_user:
+        bucket = settled_back if commission.status == CommissionStatus.SETTLED else frozen_back
+        bucket[commission.beneficiary_id] += delta
+    total = sum(frozen_back.values()) + sum(settled_back.values())
+    if not total:
         return
-    legs = [(_expense_account(order.no), sum(per_user.values()))]
-    for user_id, amount in sorted(per_user.items()):
+    from .settlement import settled_reversal_legs, user_accounts_locked
+
+    user_accounts_locked(user_ids=set(frozen_back) | set(settled_back))  # all locks first, in id order
+    legs = [(_expense_account(order.no), total)]
+    for user_id, amount in sorted(frozen_back.items()):
         legs.append((account_get_or_create(kind=AccountKind.USER_FROZEN, owner=_user(user_id)), -amount))
+    legs.extend(settled_reversal_legs(per_user=dict(settled_back)))
+    legs = _merge(legs)
     cause = refund.no if refund is not None else f"{order.no}:{order.refunded_fen}"
-    key = f"commission.reverse:{cause}"
-    ledger_post(kind="commission.reverse", idempotency_key=key, legs=legs,
+    ledger_post(kind="commission.reverse", idempotency_key=f"commission.reverse:{cause}", legs=legs,
                 memo=f"commissions reversed for a refund of order {order.no}", cause_type="mall.refund",
                 cause_id=cause)
+
+
+def _merge(legs: list) -> list:
+    """One leg per account (a user may have both frozen and settled money taken back)."""
+    by_account: dict[int, list] = {}
+    for account, amount in legs:
+        if account.pk in by_account:
+            by_account[account.pk][1] += amount
+        else:
+            by_account[account.pk] = [account, amount]
+    return [(account, amount) for account, amount in by_account.values() if amount]
