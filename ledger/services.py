@@ -5,7 +5,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from core.errors import InsufficientBalance, InvalidInput
@@ -75,6 +75,28 @@ def _validate(*, kind: str, idempotency_key: str, legs: Sequence[tuple[Account, 
         raise InvalidInput("The entries of a posting must sum to zero.", code="unbalanced")
 
 
+BULK_UPDATE_FROM = 8  # legs; below this, one F() UPDATE per account is as cheap
+
+
+def _apply_balances(ordered: Sequence[tuple[Account, int]]) -> None:
+    """balance += amount for every leg, relative to the stored value (never read-modify-write).
+    Many legs on PostgreSQL: ONE `UPDATE … FROM (VALUES …)` statement (a settlement batch
+    touches thousands of accounts); otherwise an F() update per account."""
+    if connection.vendor == "postgresql" and len(ordered) >= BULK_UPDATE_FROM:
+        values = ", ".join(["(%s::bigint, %s::bigint)"] * len(ordered))
+        params = [x for account, amount in ordered for x in (account.pk, amount)]
+        table = Account._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS a SET balance_fen = a.balance_fen + v.delta "  # noqa: S608 - fixed table name
+                f"FROM (VALUES {values}) AS v(id, delta) WHERE a.id = v.id",
+                params,
+            )
+        return
+    for account, amount in ordered:
+        Account.objects.filter(pk=account.pk).update(balance_fen=F("balance_fen") + amount)
+
+
 def ledger_post(
     *,
     kind: str,
@@ -128,8 +150,7 @@ def ledger_post(
             Entry.objects.bulk_create(
                 [Entry(transaction=txn, account_id=account.pk, amount_fen=amount) for account, amount in ordered]
             )
-            for account, amount in ordered:
-                Account.objects.filter(pk=account.pk).update(balance_fen=F("balance_fen") + amount)
+            _apply_balances(ordered)
     except IntegrityError as exc:
         existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:  # lost a race on the unique key: the winner's transaction stands

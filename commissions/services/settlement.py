@@ -18,12 +18,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.models import Account, AccountKind
-from ledger.services import account_get_or_create, ledger_post
+from ledger.models import NON_NEGATIVE_KINDS, Account, AccountKind
+from ledger.services import account_code, ledger_post
 
 from ..models import Commission, CommissionStatus
 
@@ -32,11 +31,18 @@ USER_ACCOUNT_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountK
 
 
 def user_accounts_locked(*, user_ids) -> dict[tuple[int, str], Account]:
-    """The users' frozen, wallet and debt accounts, created if missing, locked in id order."""
-    User = get_user_model()
-    for user_id in user_ids:
-        for kind in USER_ACCOUNT_KINDS:
-            account_get_or_create(kind=kind, owner=User(pk=user_id))
+    """The users' frozen, wallet and debt accounts, created if missing (one query to find them,
+    one bulk insert for the missing), then locked in id order."""
+    user_ids = set(user_ids)
+    have = set(Account.objects.filter(owner_id__in=user_ids, kind__in=USER_ACCOUNT_KINDS)
+               .values_list("owner_id", "kind"))
+    missing = [(u, k) for u in sorted(user_ids) for k in USER_ACCOUNT_KINDS if (u, k) not in have]
+    if missing:
+        Account.objects.bulk_create(
+            [Account(code=account_code(kind=k, owner_id=u), kind=k, owner_id=u,
+                     allow_negative=k not in NON_NEGATIVE_KINDS) for u, k in missing],
+            ignore_conflicts=True,  # created concurrently: the unique code keeps one
+        )
     locked = Account.objects.select_for_update().filter(owner_id__in=list(user_ids), kind__in=USER_ACCOUNT_KINDS)
     return {(a.owner_id, a.kind): a for a in locked.order_by("pk")}
 

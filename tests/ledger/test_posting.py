@@ -244,3 +244,21 @@ def test_idempotency_key_is_unique_in_the_database(wallet):
 
 def test_next_key_helper_is_unique():
     assert next_key() != next_key()
+
+
+def test_a_posting_with_many_legs_moves_every_balance(db):
+    """Many legs take the one-statement balance update on PostgreSQL; the result is the same."""
+    from accounts.models import User
+    from ledger.models import AccountKind
+    from ledger.services import account_get_or_create, ledger_post
+
+    source = account_get_or_create(kind=AccountKind.COMMISSION_EXPENSE, ref="many")
+    wallets = [account_get_or_create(kind=AccountKind.USER_WALLET, owner=User.objects.create(username=f"m{i}"))
+               for i in range(20)]
+    legs = [(source, -sum(range(1, 21)))] + [(w, i + 1) for i, w in enumerate(wallets)]
+    ledger_post(kind="test.many", idempotency_key="test.many", legs=legs)
+    for i, wallet in enumerate(wallets):
+        wallet.refresh_from_db()
+        assert wallet.balance_fen == i + 1
+    source.refresh_from_db()
+    assert source.balance_fen == -210
