@@ -8,7 +8,8 @@ target is 409 `rule_exists`.
 """
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +30,7 @@ class _StrictBoolean(serializers.BooleanField):
         return data
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _Passthrough(serializers.Field):
     """The service judges the value strictly (type and range); the API only passes it on."""
 
