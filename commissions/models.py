@@ -105,3 +105,88 @@ class Commission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}/{self.order_item_id} L{self.level} {self.amount_fen} ({self.status})"
+
+
+class WithdrawalStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (in review)"
+    APPROVED = "approved", "Approved (payout queued)"
+    PAYING = "paying", "Paying (transfer to WeChat balance under way)"
+    PAID = "paid", "Paid"
+    REJECTED = "rejected", "Rejected (money back in the wallet)"
+    FAILED = "failed", "Failed (WeChat refused the transfer; money back in the wallet)"
+
+
+WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    WithdrawalStatus.REQUESTED: frozenset({WithdrawalStatus.APPROVED, WithdrawalStatus.REJECTED}),
+    WithdrawalStatus.APPROVED: frozenset({WithdrawalStatus.PAYING, WithdrawalStatus.FAILED}),
+    WithdrawalStatus.PAYING: frozenset({WithdrawalStatus.PAID, WithdrawalStatus.FAILED}),
+    WithdrawalStatus.PAID: frozenset(),
+    WithdrawalStatus.REJECTED: frozenset(),
+    WithdrawalStatus.FAILED: frozenset(),
+}
+WITHDRAWAL_OPEN = frozenset({WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING})
+
+
+class Withdrawal(models.Model):
+    """A distributor takes money out of the wallet (提现) to their WeChat balance.
+
+    Money: on request the whole amount moves wallet → withdrawing; a rejection moves it back;
+    when the payout starts, withdrawing → payouts in transit (the net) + fee income (the fee);
+    a paid transfer moves the net out of the system (wechat_external); a failed one puts the
+    net and the fee back into the wallet."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
+    distributor = models.ForeignKey("distributors.Distributor", on_delete=models.PROTECT, related_name="withdrawals")
+    amount_fen = models.BigIntegerField(help_text="Taken from the wallet")
+    fee_fen = models.BigIntegerField(default=0)
+    net_fen = models.BigIntegerField(help_text="Transferred to WeChat balance: amount − fee")
+    status = models.CharField(max_length=16, choices=WithdrawalStatus.choices, default=WithdrawalStatus.REQUESTED)
+    transfer_no = models.CharField(max_length=32, unique=True, help_text="partner_trade_no of the WeChat transfer")
+    openid = models.CharField(max_length=64, help_text="Who is paid (the requester's openid at request time)")
+    reason = models.CharField(max_length=200, blank=True, default="", help_text="Rejection or failure reason")
+    request_ip = models.GenericIPAddressField(null=True, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    paying_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="withdrawal_amount_positive"),
+            models.CheckConstraint(condition=Q(fee_fen__gte=0), name="withdrawal_fee_non_negative"),
+            models.CheckConstraint(condition=Q(net_fen__gt=0), name="withdrawal_net_positive"),
+            models.CheckConstraint(condition=Q(amount_fen=F("fee_fen") + F("net_fen")),
+                                   name="withdrawal_amount_is_fee_plus_net"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "requested_at"]),
+            models.Index(fields=["user", "-requested_at"]),
+        ]
+        permissions = [("review_withdrawal", "Can approve and reject withdrawals")]
+
+    def __str__(self) -> str:
+        return f"withdrawal #{self.pk} {self.amount_fen} fen ({self.status})"
+
+
+class WithdrawalEvent(models.Model):
+    """Who moved a withdrawal from what to what, when, and why (the review trail)."""
+
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"withdrawal {self.withdrawal_id} {self.from_status}→{self.to_status}"
