@@ -6,9 +6,18 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.fields import MoneyField
+from api.idempotency import idempotent
+from api.net import client_ip
 from api.pagination import Pagination
-from commissions.models import CommissionStatus
+from commissions.models import CommissionStatus, WithdrawalStatus
 from commissions.selectors.commissions import commission_list_for_user
+from commissions.selectors.withdrawals import (
+    withdrawal_get_for_user,
+    withdrawal_list_for_user,
+    withdrawal_totals_for_user,
+)
+from commissions.services.withdrawals import withdrawal_request
 from ledger.selectors import user_balances, user_entries
 
 
@@ -32,20 +41,26 @@ def _paginated(view, request, queryset, serializer_class):
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
+def _status(request, choices) -> str | None:
+    status = request.query_params.get("status") or None
+    if status is not None and status not in choices:
+        raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
+    return status
+
+
 class CommissionListView(APIView):
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=CommissionStatus.values, required=False)],
                    responses={200: CommissionOutput(many=True)}, tags=["money"])
     def get(self, request):
-        status = request.query_params.get("status") or None
-        if status is not None and status not in CommissionStatus.values:
-            raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
+        status = _status(request, CommissionStatus.values)
         return _paginated(self, request, commission_list_for_user(user=request.user, status=status), CommissionOutput)
 
 
 class WalletOutput(serializers.Serializer):
     available_fen = serializers.IntegerField()
     frozen_fen = serializers.IntegerField()
-    withdrawing_fen = serializers.IntegerField()
+    withdrawing_fen = serializers.IntegerField(help_text="In withdrawals not paid yet (requested, approved, paying)")
+    withdrawn_fen = serializers.IntegerField(help_text="Paid withdrawals (fees included)")
     debt_fen = serializers.IntegerField(help_text="What the user owes (commission refunded after settlement)")
 
 
@@ -53,10 +68,12 @@ class WalletView(APIView):
     @extend_schema(responses={200: WalletOutput}, tags=["money"])
     def get(self, request):
         balances = user_balances(user=request.user)
+        withdrawals = withdrawal_totals_for_user(user_id=request.user.pk)
         return Response({
             "available_fen": balances["user_wallet"],
             "frozen_fen": balances["user_frozen"],
-            "withdrawing_fen": balances["user_withdrawing"],
+            "withdrawing_fen": withdrawals["open_fen"],
+            "withdrawn_fen": withdrawals["withdrawn_fen"],
             "debt_fen": -balances["user_debt"],
         })
 
@@ -74,3 +91,43 @@ class WalletEntriesView(APIView):
     @extend_schema(responses={200: EntryOutput(many=True)}, tags=["money"])
     def get(self, request):
         return _paginated(self, request, user_entries(user=request.user), EntryOutput)
+
+
+class WithdrawalInput(serializers.Serializer):
+    amount_fen = MoneyField(help_text="Taken from the available balance, fee included")
+
+
+class WithdrawalOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount_fen = serializers.IntegerField()
+    fee_fen = serializers.IntegerField()
+    net_fen = serializers.IntegerField(help_text="What reaches the WeChat balance")
+    status = serializers.ChoiceField(choices=WithdrawalStatus.choices)
+    reason = serializers.CharField(help_text="Why it was rejected or failed")
+    requested_at = serializers.DateTimeField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class WithdrawalListCreateView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=WithdrawalStatus.values, required=False)],
+                   responses={200: WithdrawalOutput(many=True)}, tags=["money"])
+    def get(self, request):
+        status = _status(request, WithdrawalStatus.values)
+        return _paginated(self, request, withdrawal_list_for_user(user=request.user, status=status),
+                          WithdrawalOutput)
+
+    @extend_schema(request=WithdrawalInput, responses={201: WithdrawalOutput}, tags=["money"])
+    @idempotent
+    def post(self, request):
+        data = WithdrawalInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        withdrawal = withdrawal_request(user=request.user, amount_fen=data.validated_data["amount_fen"],
+                                        ip=client_ip(request))
+        return Response(WithdrawalOutput(withdrawal).data, status=201)
+
+
+class WithdrawalDetailView(APIView):
+    @extend_schema(responses={200: WithdrawalOutput}, tags=["money"])
+    def get(self, request, pk):
+        return Response(WithdrawalOutput(withdrawal_get_for_user(user=request.user, withdrawal_id=pk)).data)

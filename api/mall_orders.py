@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from api.auth import HasModelPerm
 from api.fields import MoneyField, StrictIntegerField
 from api.idempotency import idempotent
+from api.net import client_ip
 from api.pagination import Pagination
 from distributors.services.attribution import ATTRIBUTION_COOKIE
 from mall.models import OrderStatus, RefundStatus
@@ -115,13 +116,6 @@ def _status_filter(request, choices) -> str | None:
     return status
 
 
-def _client_ip(request) -> str:
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and settings.REST_FRAMEWORK.get("NUM_PROXIES"):
-        return forwarded.split(",")[-settings.REST_FRAMEWORK["NUM_PROXIES"]].strip()
-    return request.META.get("REMOTE_ADDR") or "127.0.0.1"
-
-
 def _paginated(view, request, queryset, serializer_class):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
@@ -157,7 +151,7 @@ class OrderDetailView(APIView):
 class OrderPayView(APIView):
     @extend_schema(request=None, responses={200: PayOutput}, tags=["mall"])
     def post(self, request, no):
-        params = payment_services.order_pay(user=request.user, order_no=no, client_ip=_client_ip(request))
+        params = payment_services.order_pay(user=request.user, order_no=no, client_ip=client_ip(request))
         return Response(params)
 
 

@@ -54,6 +54,8 @@ urlpatterns = [
     path("ops/commission-rules/<int:pk>/", OpsCommissionRuleDetailView.as_view(), name="ops-commission-rule-detail"),
     path("wallet/", commissions.WalletView.as_view(), name="wallet"),
     path("wallet/entries/", commissions.WalletEntriesView.as_view(), name="wallet-entries"),
+    path("withdrawals/", commissions.WithdrawalListCreateView.as_view(), name="withdrawals"),
+    path("withdrawals/<int:pk>/", commissions.WithdrawalDetailView.as_view(), name="withdrawal-detail"),
     *wechat.urlpatterns,
     *wechat_mp.urlpatterns,
     *share_link_urls,

@@ -18,8 +18,18 @@ class CommissionsConfig(AppConfig):
         commission_totals_register(commission_totals)
 
         from core.jobs import register_job
+        from wechat.hooks import register_transfer_handler
 
         from .services.settlement import commissions_settle
+        from .services.withdrawals import TRANSFER_PURPOSE, on_transfer_final, withdrawals_resume
+
+        register_transfer_handler(TRANSFER_PURPOSE, on_transfer_final)
+        register_job(
+            name="commissions.resume_payouts",
+            func=withdrawals_resume,
+            schedule_seconds=300,
+            description="Re-drive approved withdrawals whose payout never started and paying ones left unknown.",
+        )
 
         register_job(
             name="commissions.settle",

@@ -264,3 +264,9 @@ MALL_MAX_ITEMS_PER_ORDER = env.int("MALL_MAX_ITEMS_PER_ORDER", default=50)
 MALL_MAX_QUANTITY_PER_ITEM = env.int("MALL_MAX_QUANTITY_PER_ITEM", default=999)
 # Platform cash / sales revenue accounts are split into this many shards (hot-row contention).
 MALL_LEDGER_SHARDS = env.int("MALL_LEDGER_SHARDS", default=16)
+
+# --- Commissions and payouts ------------------------------------------------------------
+# The Celery queue payout tasks go to ("" = the default queue); a worker must consume it.
+PAYOUTS_QUEUE = env("PAYOUTS_QUEUE", default="")
+# The beat job commissions.resume_payouts re-drives approved/paying withdrawals idle this long.
+PAYOUT_RESUME_AFTER_SECONDS = env.int("PAYOUT_RESUME_AFTER_SECONDS", default=120)
