@@ -30,6 +30,7 @@ class AuthToken(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True, help_text="Where the login came from (risk signals)")
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"])]

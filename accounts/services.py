@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import timedelta
 
@@ -20,8 +21,19 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def token_issue(*, user: User, user_agent: str = "") -> str:
-    """Create a Bearer token for `user` and return it. Only its hash is stored."""
+def ip_or_none(value: str | None) -> str | None:
+    """A valid IPv4/IPv6 address as text, else None (a forged or garbled header is not stored)."""
+    if not value or not isinstance(value, str) or len(value) > 45:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def token_issue(*, user: User, user_agent: str = "", ip: str | None = None) -> str:
+    """Create a Bearer token for `user` and return it. Only its hash is stored; the login's
+    user agent and IP are kept for the withdrawal risk signals."""
     raw = secrets.token_urlsafe(32)
     AuthToken.objects.create(
         user=user,
@@ -29,6 +41,7 @@ def token_issue(*, user: User, user_agent: str = "") -> str:
         prefix=raw[:8],
         expires_at=timezone.now() + settings.AUTH_TOKEN_TTL,
         user_agent=user_agent[:256],
+        ip=ip_or_none(ip),
     )
     return raw
 
@@ -89,19 +102,20 @@ def user_upsert_from_wechat(*, identity: WechatIdentity) -> tuple[User, bool]:
     return user, created
 
 
-def auth_login_wechat(*, code: str, user_agent: str = "") -> tuple[str, User]:
+def auth_login_wechat(*, code: str, user_agent: str = "", ip: str | None = None) -> tuple[str, User]:
     """Exchange a WeChat OAuth code for a user and a Bearer token."""
     identity = oauth_identity_from_code(code=code)
     user, _ = user_upsert_from_wechat(identity=identity)
-    return token_issue(user=user, user_agent=user_agent), user
+    return token_issue(user=user, user_agent=user_agent, ip=ip), user
 
 
-def auth_login_operator(*, username: str, password: str, user_agent: str = "") -> tuple[str, User]:
+def auth_login_operator(*, username: str, password: str, user_agent: str = "",
+                        ip: str | None = None) -> tuple[str, User]:
     """Operators log in with a password; only active staff users may."""
     user = authenticate(username=username, password=password)
     if user is None or not user.is_staff:
         raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
-    return token_issue(user=user, user_agent=user_agent), user
+    return token_issue(user=user, user_agent=user_agent, ip=ip), user
 
 
 def follow_create(*, follower: User, followee: User, source: str = "") -> tuple[Follow, bool]:

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from api.distribution import distributor_brief
+from api.net import client_ip
 from api.pagination import Pagination
 from api.throttling import LoginRateThrottle
 from ledger.selectors import user_balances
@@ -63,7 +64,7 @@ class WechatLoginView(APIView):
         data = WechatLoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         token, user = services.auth_login_wechat(
-            code=data.validated_data["code"], user_agent=request.headers.get("User-Agent", "")
+            code=data.validated_data["code"], user_agent=request.headers.get("User-Agent", ""), ip=client_ip(request)
         )
         return Response({"token": token, "user": me_payload(user)})
 
@@ -88,6 +89,7 @@ class OperatorLoginView(APIView):
             username=data.validated_data["username"],
             password=data.validated_data["password"],
             user_agent=request.headers.get("User-Agent", ""),
+            ip=client_ip(request),
         )
         return Response({"token": token, "user": me_payload(user)})
 

@@ -136,7 +136,7 @@ class OrderListCreateView(APIView):
         data.is_valid(raise_exception=True)
         order = order_services.order_create(
             user=request.user, attribution_hint=request.COOKIES.get(ATTRIBUTION_COOKIE, "")[:256],
-            **data.validated_data,
+            client_ip=client_ip(request), **data.validated_data,
         )
         order = order_selectors.order_get_for_user(user=request.user, no=order.no)
         return Response(OrderOutput(order).data, status=201)

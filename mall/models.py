@@ -85,6 +85,7 @@ class Order(models.Model):
     address = models.JSONField()
     buyer_note = models.CharField(max_length=200, blank=True, default="")
     share_code = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True, help_text="Where the order was placed from")
     attribution = models.JSONField(
         default=dict, blank=True, help_text="Snapshot of the distributor(s) credited, filled by the distribution app."
     )

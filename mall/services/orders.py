@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.services import ip_or_none
 from core.errors import InvalidInput, InvalidTransition, NotFound
 from ledger.models import AccountKind
 from ledger.services import account_get_or_create, ledger_post
@@ -122,8 +123,10 @@ def order_create(
     share_code: str = "",
     buyer_note: str = "",
     attribution_hint: str = "",
+    client_ip: str | None = None,
 ) -> Order:
-    """Create an order: prices snapshotted, stock taken with a conditional UPDATE (never oversold)."""
+    """Create an order: prices snapshotted, stock taken with a conditional UPDATE (never oversold).
+    `client_ip` (kept when it is a valid address) feeds the distributors' risk signals."""
     wanted = _validate_items(items)
     skus = {
         s.pk: s
@@ -152,6 +155,7 @@ def order_create(
                     total_fen=total,
                     address=address,
                     share_code=share_code,
+                    client_ip=ip_or_none(client_ip),
                     attribution=attribution,
                     buyer_note=buyer_note,
                     pay_deadline=now + timedelta(minutes=settings.MALL_PAY_MINUTES),
