@@ -1,0 +1,73 @@
+"""A real Celery worker is killed (SIGKILL) in the middle of a payout; after a restart the
+sandbox shows exactly one transfer and the withdrawal is paid."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from commissions.models import Withdrawal
+from commissions.services.withdrawals import withdrawal_approve, withdrawal_request
+from ledger.models import LedgerTransaction
+from tests.celery_worker import wait_for, worker_start, worker_stop
+from tests.factories import UserFactory
+from wechat.models import WechatTransfer
+from wechat.sandbox.faults import fault_arm
+from wechat.sandbox.models.pay import SandboxTransfer
+
+from .wallet_helpers import funded_distributor, platform_balance, wallet, withdrawal_settings
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
+def test_worker_killed_mid_payout_pays_exactly_once_after_restart(wechat_sandbox, settings, monkeypatch):
+    from config.celery import app
+
+    queue = f"payouts-{os.getpid()}"
+    # The sandbox carries the transfer out, then holds its answer for WECHAT_HTTP_TIMEOUT + 0.5 s:
+    # the worker is killed while it waits.
+    settings.WECHAT_HTTP_TIMEOUT = 4
+    settings.PAYOUTS_QUEUE = queue
+    monkeypatch.setattr(app.conf, "CELERY_TASK_ALWAYS_EAGER", False)  # the namespaced key wins
+    worker_env = {"WECHAT_SANDBOX_BASE_URL": wechat_sandbox.url, "WECHAT_HTTP_TIMEOUT": "4",
+                  "PAYOUTS_QUEUE": queue, "PAYOUT_RESUME_AFTER_SECONDS": "0"}
+    withdrawal_settings()
+    d = funded_distributor(10_000)
+    w = withdrawal_request(user=d.user, amount_fen=6_000)
+    fault_arm(endpoint="pay.transfer", mode="timeout")
+
+    first = worker_start(queue, **worker_env)
+    try:
+        withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=w.pk)  # queues the payout
+        wait_for(lambda: SandboxTransfer.objects.exists(), timeout=60, what="the worker to send the transfer")
+        held_until = time.monotonic() + 4.5  # the sandbox's thread still holds the lost answer
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=20)
+    finally:
+        log = worker_stop(first)
+    assert first.returncode == -signal.SIGKILL, log
+    w.refresh_from_db()
+    assert w.status == "paying", "the worker died before it learned the outcome"
+    assert WechatTransfer.objects.get().status == "requested"
+    assert platform_balance("payouts_in_transit") == 6_000
+
+    second = worker_start(queue, **worker_env)
+    try:
+        app.send_task("core.run_job", args=["commissions.resume_payouts"], queue=queue)
+        wait_for(lambda: Withdrawal.objects.get(pk=w.pk).status == "paid", timeout=60,
+                 what="the restarted worker to finish the payout")
+    finally:
+        log = worker_stop(second)
+
+    # Let the sandbox's request thread finish before the test's database goes away.
+    time.sleep(max(0.0, held_until - time.monotonic()))
+    assert SandboxTransfer.objects.count() == 1, log
+    transfer = SandboxTransfer.objects.get()
+    assert (transfer.partner_trade_no, transfer.amount, transfer.openid) == (w.transfer_no, 6_000, d.user.openid)
+    assert WechatTransfer.objects.get().attempts == 1  # the restart asked WeChat; it did not send again
+    assert wallet(d.user) == {"user_wallet": 4_000, "user_withdrawing": 0, "user_debt": 0}
+    assert platform_balance("payouts_in_transit") == 0
+    assert LedgerTransaction.objects.filter(kind="withdrawal.paid").count() == 1
