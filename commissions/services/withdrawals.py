@@ -348,8 +348,10 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
                 return Withdrawal.objects.get(pk=w.pk)
             transfer = WechatTransfer.objects.get(pk=transfer.pk)  # WeChat never got it: send it again
     if transfer is None or transfer.status not in TRANSFER_FINAL:
+        # FORCE_CHECK with the distributor's real name: WeChat refuses to pay a different person.
+        real_name = Distributor.objects.filter(pk=w.distributor_id).values_list("real_name", flat=True).first()
         transfer_create(partner_trade_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen,
-                        description="佣金提现", purpose=TRANSFER_PURPOSE, ref=str(w.pk))
+                        description="佣金提现", purpose=TRANSFER_PURPOSE, ref=str(w.pk), real_name=real_name or "")
     return Withdrawal.objects.get(pk=w.pk)
 
 

@@ -309,6 +309,7 @@ def test_approval_pays_out_through_wechat(wechat_sandbox, client_for):
     assert w.status == "paid" and w.paid_at is not None
     transfer = SandboxTransfer.objects.get()
     assert (transfer.partner_trade_no, transfer.openid, transfer.amount) == (w.transfer_no, d.user.openid, 4_950)
+    assert transfer.re_user_name == d.real_name  # FORCE_CHECK: WeChat checks who is paid
     assert wallet(d.user) == {"user_wallet": 5_000, "user_withdrawing": 0, "user_debt": 0}
     assert platform_balance("payouts_in_transit") == 0
     assert platform_balance("fee_income") == 50
