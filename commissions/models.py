@@ -190,3 +190,44 @@ class WithdrawalEvent(models.Model):
 
     def __str__(self) -> str:
         return f"withdrawal {self.withdrawal_id} {self.from_status}→{self.to_status}"
+
+
+class NotificationStatus(models.TextChoices):
+    SENDING = "sending", "Sending (claimed; never sent again if the worker died here)"
+    RETRYING = "retrying", "Retrying (WeChat timed out; the same task tries again)"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (WeChat refused, e.g. 43004 not following, or timed out too often)"
+    SKIPPED = "skipped", "Skipped (no template id configured, or the user has no openid)"
+
+
+class Notification(models.Model):
+    """One template message to one user about one thing (commissions/notifications.py).
+
+    `key` ("withdrawal_paid:42", "commission_accrued:<order_id>:<user_id>", …) is unique: the
+    row is claimed before WeChat is called, so a retried task or a duplicate event never
+    messages the user twice."""
+
+    key = models.CharField(max_length=96, unique=True)
+    kind = models.CharField(max_length=32)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.SENDING)
+    template_id = models.CharField(max_length=128, blank=True, default="")
+    openid = models.CharField(max_length=64, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    url = models.CharField(max_length=1024, blank=True, default="")
+    msgid = models.BigIntegerField(null=True, blank=True, help_text="WeChat's msgid when sent")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True, default="", help_text="e.g. 43004, wechat_timeout")
+    error = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

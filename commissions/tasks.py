@@ -20,3 +20,4 @@ def withdrawal_pay_task(self, withdrawal_id: int) -> None:
         # Unknown outcome (timeout, WeChat busy): ask again later; the beat job
         # commissions.resume_payouts catches whatever outlives the retries.
         raise self.retry(countdown=min(60 * 2 ** self.request.retries, 1800))
+from . import notifications  # noqa: F401,E402  (registers the notification tasks)

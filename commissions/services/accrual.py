@@ -33,6 +33,7 @@ from ledger.models import AccountKind
 from ledger.services import account_get_or_create, ledger_post
 
 from ..models import Commission, CommissionRule, CommissionStatus, RuleScope
+from ..notifications import notify_commission_accrued
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def on_order_paid(order, **data) -> None:
         legs.append((account_get_or_create(kind=AccountKind.USER_FROZEN, owner=_user(user_id)), amount))
     ledger_post(kind="commission.accrue", idempotency_key=f"commission.accrue:{order.no}", legs=legs,
                 memo=f"commissions for order {order.no}", cause_type="mall.order", cause_id=order.no)
+    notify_commission_accrued(order_id=order.pk)  # template messages, after commit
 
 
 def _user(user_id: int):

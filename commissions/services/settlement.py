@@ -25,6 +25,7 @@ from ledger.models import NON_NEGATIVE_KINDS, Account, AccountKind
 from ledger.services import account_code, ledger_post
 
 from ..models import Commission, CommissionStatus
+from ..notifications import notify_commissions_settled
 
 BATCH = 2000
 USER_ACCOUNT_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountKind.USER_DEBT)
@@ -75,6 +76,7 @@ def _settle_batch(*, now) -> int:
             ledger_post(kind="commission.settle", idempotency_key=f"commission.settle:{uuid.uuid4().hex}", legs=legs,
                         memo=f"{len(rows)} commissions settled", cause_type="commissions.settle",
                         cause_id=f"{rows[0][0]}-{rows[-1][0]}")
+            notify_commissions_settled(user_amounts=per_user)  # template messages, after commit
         Commission.objects.filter(pk__in=[pk for pk, *_ in rows]).update(
             status=CommissionStatus.SETTLED, settled_at=now
         )

@@ -220,6 +220,16 @@ WECHAT_MINIPROGRAM_APPID = env("WECHAT_MINIPROGRAM_APPID", default=WECHAT_APPID)
 WECHAT_MINIPROGRAM_SECRET = env("WECHAT_MINIPROGRAM_SECRET", default=WECHAT_SECRET)
 WECHAT_MINIPROGRAM_PAGE = env("WECHAT_MINIPROGRAM_PAGE", default="")  # "" = the mini-program's home page
 
+# Template messages to distributors (commissions/notifications.py); an empty id skips that message.
+WECHAT_TEMPLATE_COMMISSION_ACCRUED = env("WECHAT_TEMPLATE_COMMISSION_ACCRUED", default="")
+WECHAT_TEMPLATE_COMMISSION_SETTLED = env("WECHAT_TEMPLATE_COMMISSION_SETTLED", default="")
+WECHAT_TEMPLATE_WITHDRAWAL_PAID = env("WECHAT_TEMPLATE_WITHDRAWAL_PAID", default="")
+WECHAT_TEMPLATE_WITHDRAWAL_REJECTED = env("WECHAT_TEMPLATE_WITHDRAWAL_REJECTED", default="")
+WECHAT_TEMPLATE_WITHDRAWAL_FAILED = env(
+    "WECHAT_TEMPLATE_WITHDRAWAL_FAILED", default=WECHAT_TEMPLATE_WITHDRAWAL_REJECTED
+)
+WECHAT_TEMPLATE_URL_BASE = env("WECHAT_TEMPLATE_URL_BASE", default=H5_BASE_URL).rstrip("/")  # "" = no link
+
 # --- Share links, QR codes, posters (distributors/qr.py, poster.py) -------------
 FONT_PATH = env("FONT_PATH", default="")  # a CJK .ttf/.ttc; default: fonts-wqy-microhei (scripts/fonts.sh)
 SHARE_LINK_MP_QR = env.bool("SHARE_LINK_MP_QR", default=True)  # official-account QR (mp_qr_url) on links
