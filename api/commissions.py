@@ -64,18 +64,23 @@ class WalletOutput(serializers.Serializer):
     debt_fen = serializers.IntegerField(help_text="What the user owes (commission refunded after settlement)")
 
 
+def wallet_figures(*, user) -> dict[str, int]:
+    """The wallet as the user sees it (also part of the distributor stats)."""
+    balances = user_balances(user=user)
+    withdrawals = withdrawal_totals_for_user(user_id=user.pk)
+    return {
+        "available_fen": balances["user_wallet"],
+        "frozen_fen": balances["user_frozen"],
+        "withdrawing_fen": withdrawals["open_fen"],
+        "withdrawn_fen": withdrawals["withdrawn_fen"],
+        "debt_fen": -balances["user_debt"],
+    }
+
+
 class WalletView(APIView):
     @extend_schema(responses={200: WalletOutput}, tags=["money"])
     def get(self, request):
-        balances = user_balances(user=request.user)
-        withdrawals = withdrawal_totals_for_user(user_id=request.user.pk)
-        return Response({
-            "available_fen": balances["user_wallet"],
-            "frozen_fen": balances["user_frozen"],
-            "withdrawing_fen": withdrawals["open_fen"],
-            "withdrawn_fen": withdrawals["withdrawn_fen"],
-            "debt_fen": -balances["user_debt"],
-        })
+        return Response(wallet_figures(user=request.user))
 
 
 class EntryOutput(serializers.Serializer):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
+from api.commissions import WalletOutput, wallet_figures
 from api.pagination import Pagination
 from distributors.errors import NotADistributor
 from distributors.selectors import stats as stats_selectors
@@ -63,6 +64,7 @@ class DistributorStatsOutput(_WithRange):
         "null until the commissions app reports figures, or without clicks"
     )
     commissions = CommissionsOutput(allow_null=True, help_text="By status; null until the commissions app exists")
+    wallet = WalletOutput(help_text="My wallet now (not limited to the period)")
     team = TeamSizeOutput(help_text="Approved distributors I recruited (level 1) and they recruited (level 2)")
     bound_customers = serializers.IntegerField(help_text="Customers bound to me now")
     customers = serializers.IntegerField(help_text="All-time customers with a paid order I brought")
@@ -83,6 +85,7 @@ class DistributorStatsView(APIView):
         # Plain values already (ints, None, dicts of ints): only the days need writing out. Up to
         # 366 series points through DRF fields would cost more than all the queries together.
         stats["from"], stats["to"] = day_from.isoformat(), day_to.isoformat()
+        stats["wallet"] = wallet_figures(user=request.user)
         stats["series"] = [{**point, "day": point["day"].isoformat()} for point in stats["series"]]
         return Response(stats)
 

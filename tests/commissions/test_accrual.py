@@ -157,7 +157,7 @@ def test_the_api_shows_my_commissions_and_wallet_only(chain, client_for):
     assert client_for(mid.user).get("/api/v1/commissions/?status=settled").json()["count"] == 0
     assert client_for(mid.user).get("/api/v1/commissions/?status=bogus").status_code == 400
     assert client_for(mid.user).get("/api/v1/wallet/").json() == {
-        "available_fen": 0, "frozen_fen": 100, "withdrawing_fen": 0, "debt_fen": 0}
+        "available_fen": 0, "frozen_fen": 100, "withdrawing_fen": 0, "withdrawn_fen": 0, "debt_fen": 0}
     entries = client_for(top.user).get("/api/v1/wallet/entries/").json()["results"]
     assert [(e["account"], e["amount_fen"], e["kind"]) for e in entries] == [("user_frozen", 50, "commission.accrue")]
     assert client_for(UserFactory()).get("/api/v1/commissions/").json()["count"] == 0

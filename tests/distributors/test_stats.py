@@ -400,6 +400,9 @@ def test_stats_figures_are_exact(sku, client_for, clock):
         # the commissions app: 10 % default level-1 rate on the 4 units paid in the range
         "epc_fen": 796 // 500,
         "commissions": {"pending_fen": 796, "frozen_fen": 0, "settled_fen": 0, "reversed_fen": 0},
+        # the wallet now: every commission so far still frozen, the 5 April one (199) too
+        "wallet": {"available_fen": 0, "frozen_fen": 796 + 199, "withdrawing_fen": 0, "withdrawn_fen": 0,
+                   "debt_fen": 0},
         "team": {"level1": 2, "level2": 1},
         "bound_customers": 2,
         "customers": 3,  # all time, the 5 April customer too
@@ -520,7 +523,8 @@ def test_stats_cost_a_bounded_number_of_queries_whatever_the_data(client_for, dj
     counts = []
     for dist, expected_orders in ((small, 10), (big, 200)):
         client = client_for(dist.user)
-        with CaptureQueriesContext(connection) as ctx, django_assert_max_num_queries(5):
+        # 5 queries for the figures, 2 for the wallet
+        with CaptureQueriesContext(connection) as ctx, django_assert_max_num_queries(7):
             body = client.get(URL, params).json()
         assert body["orders"] == expected_orders
         counts.append(len(ctx.captured_queries))
