@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -278,5 +279,8 @@ MALL_LEDGER_SHARDS = env.int("MALL_LEDGER_SHARDS", default=16)
 # --- Commissions and payouts ------------------------------------------------------------
 # The Celery queue payout tasks go to ("" = the default queue); a worker must consume it.
 PAYOUTS_QUEUE = env("PAYOUTS_QUEUE", default="")
+# A worker started without -Q consumes every queue listed here: the default one and the payouts one.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in dict.fromkeys(["celery", PAYOUTS_QUEUE]) if name]
 # The beat job commissions.resume_payouts re-drives approved/paying withdrawals idle this long.
 PAYOUT_RESUME_AFTER_SECONDS = env.int("PAYOUT_RESUME_AFTER_SECONDS", default=120)
