@@ -4,6 +4,7 @@ from . import accounts, commissions, distribution, mall_catalog, mall_orders, op
 from .distribution_links import urlpatterns as share_link_urls
 from .distribution_stats import urlpatterns as distribution_stats_urls
 from .ops_commission_rules import OpsCommissionRuleDetailView, OpsCommissionRuleListView
+from .ops_reports import urlpatterns as ops_report_urls
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -60,4 +61,5 @@ urlpatterns = [
     *wechat_mp.urlpatterns,
     *share_link_urls,
     *distribution_stats_urls,
+    *ops_report_urls,
 ]
