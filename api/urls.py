@@ -5,6 +5,7 @@ from .distribution_links import urlpatterns as share_link_urls
 from .distribution_stats import urlpatterns as distribution_stats_urls
 from .ops_commission_rules import OpsCommissionRuleDetailView, OpsCommissionRuleListView
 from .ops_reports import urlpatterns as ops_report_urls
+from .ops_withdrawals import urlpatterns as ops_withdrawal_urls
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -61,5 +62,6 @@ urlpatterns = [
     *wechat_mp.urlpatterns,
     *share_link_urls,
     *distribution_stats_urls,
+    *ops_withdrawal_urls,
     *ops_report_urls,
 ]
