@@ -36,6 +36,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from accounts.services import ip_or_none
 from core.errors import InsufficientBalance, InvalidInput, InvalidTransition, NotFound
 from distributors.errors import DistributorNotApproved, NotADistributor
 from distributors.models import Distributor, DistributorStatus
@@ -187,7 +188,8 @@ def withdrawal_request(*, user, amount_fen: int, ip: str | None = None) -> Withd
                                      "left_fen": max(0, s.withdrawal_daily_amount_fen - total)})
 
     w = Withdrawal.objects.create(user_id=user.pk, distributor=distributor, amount_fen=amount_fen, fee_fen=fee,
-                                  net_fen=net, transfer_no=_transfer_no(), openid=user.openid, request_ip=ip)
+                                  net_fen=net, transfer_no=_transfer_no(), openid=user.openid,
+                                  request_ip=ip_or_none(ip))
     WithdrawalEvent.objects.create(withdrawal=w, to_status=S.REQUESTED, actor=user,
                                    data={"amount_fen": amount_fen, "fee_fen": fee})
     ledger_post(kind="withdrawal.request", idempotency_key=f"withdrawal.request:{w.pk}",
@@ -212,7 +214,9 @@ def _enqueue_payout(withdrawal_id: int) -> None:
     from ..tasks import withdrawal_pay_task
 
     queue = django_settings.PAYOUTS_QUEUE or None
-    transaction.on_commit(lambda: withdrawal_pay_task.apply_async(args=[withdrawal_id], queue=queue))
+    # robust: a broker outage must not turn a committed approval into an error; the beat job
+    # commissions.resume_payouts pays what was never queued.
+    transaction.on_commit(lambda: withdrawal_pay_task.apply_async(args=[withdrawal_id], queue=queue), robust=True)
 
 
 @transaction.atomic

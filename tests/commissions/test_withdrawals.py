@@ -70,6 +70,12 @@ def test_request_moves_the_amount_to_withdrawing_at_once(client_for):
         7_000, 3_000, 0)
 
 
+def test_a_garbled_client_ip_is_not_stored():
+    d = funded_distributor(1_000)
+    assert withdrawal_request(user=d.user, amount_fen=100, ip="1.2.3.4, <script>").request_ip is None
+    assert withdrawal_request(user=d.user, amount_fen=100, ip="::1").request_ip == "::1"
+
+
 def test_minimum_fee_and_maximum_are_enforced_and_change_nothing():
     withdrawal_settings(withdrawal_min_fen=500, withdrawal_min_fee_fen=600, transfer_max_fen=5_000)
     d = funded_distributor(100_000)
