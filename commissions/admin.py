@@ -14,7 +14,7 @@ from core.admin import ReadOnlyAdmin
 from core.errors import DomainError
 from ledger.admin import csv_response
 
-from .models import Commission, CommissionRule, Withdrawal, WithdrawalEvent
+from .models import Commission, CommissionRule, Notification, Withdrawal, WithdrawalEvent
 from .selectors import withdrawals_review as review_selectors
 from .services import rules as rule_services
 from .services import withdrawals as withdrawal_services
@@ -94,6 +94,17 @@ class CommissionAdmin(ReadOnlyAdmin):
     search_fields = ("order__no",)
     list_select_related = ("order", "beneficiary")
     raw_id_fields = ("order", "order_item", "distributor", "beneficiary")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """Template messages sent (or skipped / failed) to distributors, one row per event and user."""
+
+    list_display = ("id", "kind", "user", "status", "error_code", "attempts", "msgid", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("key", "openid", "user__nickname")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
 
 
 # --- withdrawals: review through the services, never by editing ----------------------------

@@ -104,6 +104,7 @@ class Order(models.Model):
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["status", "pay_deadline"]),
             models.Index(fields=["status", "shipped_at"]),
+            models.Index(fields=["paid_at"], name="mall_order_paid_at_idx"),  # reports: GMV by period
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total_fen__gt=0), name="order_total_positive"),

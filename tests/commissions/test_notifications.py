@@ -349,3 +349,20 @@ def test_the_same_event_at_once_messages_once(two_levels):
 def test_yuan_formats_fen_exactly():
     assert [yuan(v) for v in (0, 5, 99, 100, 123456, -250)] == [
         "0.00元", "0.05元", "0.99元", "1.00元", "1234.56元", "-2.50元"]
+
+
+def test_notifications_are_read_only_in_the_admin(operator):
+    from django.test import Client
+
+    from commissions.models import Notification
+
+    row = Notification.objects.create(key="withdrawal_paid:1", kind="withdrawal_paid", user=operator,
+                                      status="sent", msgid=42)
+    client = Client()
+    client.force_login(operator)
+    listing = client.get("/admin/commissions/notification/?status=sent")
+    assert listing.status_code == 200 and b"withdrawal_paid" in listing.content
+    assert client.get(f"/admin/commissions/notification/{row.pk}/change/").status_code == 200
+    assert client.post("/admin/commissions/notification/add/", {"key": "x"}).status_code == 403
+    assert client.post(f"/admin/commissions/notification/{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Notification.objects.filter(pk=row.pk, status="sent").exists()
