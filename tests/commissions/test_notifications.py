@@ -354,8 +354,6 @@ def test_yuan_formats_fen_exactly():
 def test_notifications_are_read_only_in_the_admin(operator):
     from django.test import Client
 
-    from commissions.models import Notification
-
     row = Notification.objects.create(key="withdrawal_paid:1", kind="withdrawal_paid", user=operator,
                                       status="sent", msgid=42)
     client = Client()
