@@ -196,6 +196,8 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "mall.models.RefundStatus",
         "DistributorStatusEnum": "distributors.models.DistributorStatus",
         "CommissionStatusEnum": "commissions.models.CommissionStatus",
+        "WithdrawalStatusEnum": "commissions.models.WithdrawalStatus",
+        "RiskLevelEnum": "commissions.selectors.withdrawals_review.LEVELS",
     },
 }
 
