@@ -71,7 +71,7 @@ def wallet_figures(*, user) -> dict[str, int]:
     return {
         "available_fen": balances["user_wallet"],
         "frozen_fen": balances["user_frozen"],
-        "withdrawing_fen": withdrawals["open_fen"],
+        "withdrawing_fen": balances["user_withdrawing"],
         "withdrawn_fen": withdrawals["withdrawn_fen"],
         "debt_fen": -balances["user_debt"],
     }

@@ -4,13 +4,14 @@ Statuses (API.md): requested → approved → paying → paid; requested → rej
 approved/paying → failed (the money returns). Each transition locks the row, checks
 WITHDRAWAL_TRANSITIONS, writes a WithdrawalEvent (who, when, why) and saves.
 
-Money (ledger postings, one per step, idempotency key `withdrawal.<step>:<id>`):
-* request  — wallet −amount, withdrawing +amount (at once: the money cannot be spent twice;
+Money (ledger postings, idempotency key `withdrawal.<step>:<id>`): the whole amount sits in
+the user's `user_withdrawing` account from the request until the outcome is known, so what
+the user sees is the ledger's balance at every step:
+* request — wallet −amount, withdrawing +amount (at once: the money cannot be spent twice;
   the wallet's CHECK ≥ 0 is the last line against twenty requests at once);
-* reject / fail — withdrawing (or, once paying, payouts in transit + the fee) back to the
-  wallet, paying off any commission debt first;
-* paying   — withdrawing −amount, payouts in transit +net, fee income +fee;
-* paid     — payouts in transit −net, wechat_external +net (the money left the system).
+* paid    — withdrawing −amount, wechat_external +net (the money left the system), fee
+  income +fee;
+* reject / fail — withdrawing −amount back to the wallet, paying off commission debt first.
 
 Payout (`withdrawal_pay`, Celery task `commissions.withdrawal_pay`): marks the withdrawal
 paying, then asks WeChat for a transfer to the balance with `transfer_no` as the
@@ -21,8 +22,8 @@ transfer hook (`on_transfer_final`), in the transaction that records it: succeed
 failed → failed (money back). The beat job `commissions.resume_payouts` picks up approved
 withdrawals whose task never ran and paying ones whose worker died.
 
-Lock order: the request and the review lock the user's accounts (wallet, frozen, debt,
-withdrawing) in id order through `_user_accounts_locked`; payout postings go through
+Lock order: the request, the review and a failure lock the user's accounts (wallet, frozen,
+debt, withdrawing) in id order through `_user_accounts_locked`; the paid posting goes through
 `ledger_post` alone (it locks all legs in id order).
 """
 from __future__ import annotations
@@ -82,10 +83,9 @@ def _user_accounts_locked(*, user_id: int) -> dict[str, Account]:
     return {a.kind: a for a in rows}
 
 
-def _platform_accounts() -> tuple[Account, Account, Account]:
-    return (account_get_or_create(kind=AccountKind.PAYOUTS_IN_TRANSIT),
-            account_get_or_create(kind=AccountKind.FEE_INCOME),
-            account_get_or_create(kind=AccountKind.WECHAT_EXTERNAL))
+def _withdrawing(user_id: int) -> Account:
+    """The user's withdrawing account (the request created it)."""
+    return Account.objects.get(code=account_code(kind=AccountKind.USER_WITHDRAWING, owner_id=user_id))
 
 
 def _local_day_start(now: datetime) -> datetime:
@@ -296,14 +296,9 @@ def withdrawals_review_bulk(*, operator, ids: list[int], action: str, reason: st
 
 def _fail(w: Withdrawal, *, code: str, message: str) -> Withdrawal:
     """approved/paying → failed (w locked): the money goes back to the wallet."""
-    was_paying = w.status == S.PAYING
     _transition(w, S.FAILED, note=message, data={"code": code}, failed_at=timezone.now(), error_code=code[:64],
                 reason=message[:200])
-    if was_paying:
-        in_transit, fee_income, _ = _platform_accounts()
-        source = [(in_transit, -w.net_fen)] + ([(fee_income, -w.fee_fen)] if w.fee_fen else [])
-    else:
-        source = [(_user_accounts_locked(user_id=w.user_id)[AccountKind.USER_WITHDRAWING], -w.amount_fen)]
+    source = [(_user_accounts_locked(user_id=w.user_id)[AccountKind.USER_WITHDRAWING], -w.amount_fen)]
     ledger_post(kind="withdrawal.fail", idempotency_key=f"withdrawal.fail:{w.pk}",
                 legs=_return_legs(user_id=w.user_id, amount=w.amount_fen, source_legs=source),
                 memo=f"withdrawal #{w.pk} failed: {code}", cause_type="commissions.withdrawal", cause_id=w.pk)
@@ -321,15 +316,7 @@ def _start_paying(*, withdrawal_id: int) -> Withdrawal:
     if w.net_fen > s.transfer_max_fen:
         return _fail(w, code="transfer_max_exceeded",
                      message=f"The payout is over the per-transfer maximum of {s.transfer_max_fen} fen.")
-    _transition(w, S.PAYING, paying_at=timezone.now())
-    in_transit, fee_income, _ = _platform_accounts()
-    withdrawing = account_get_or_create(kind=AccountKind.USER_WITHDRAWING, owner=w.user)
-    legs = [(withdrawing, -w.amount_fen), (in_transit, w.net_fen)]
-    if w.fee_fen:
-        legs.append((fee_income, w.fee_fen))
-    ledger_post(kind="withdrawal.pay", idempotency_key=f"withdrawal.pay:{w.pk}", legs=legs,
-                memo=f"withdrawal #{w.pk} paying", cause_type="commissions.withdrawal", cause_id=w.pk)
-    return w
+    return _transition(w, S.PAYING, paying_at=timezone.now())  # the money stays in withdrawing
 
 
 def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
@@ -368,9 +355,11 @@ def on_transfer_final(transfer) -> None:
             return
         if transfer.status == TransferStatus.SUCCEEDED:
             _transition(w, S.PAID, data={"payment_no": transfer.payment_no}, paid_at=transfer.paid_at or timezone.now())
-            in_transit, _, external = _platform_accounts()
-            ledger_post(kind="withdrawal.paid", idempotency_key=f"withdrawal.paid:{w.pk}",
-                        legs=[(in_transit, -w.net_fen), (external, w.net_fen)],
+            legs = [(_withdrawing(w.user_id), -w.amount_fen),
+                    (account_get_or_create(kind=AccountKind.WECHAT_EXTERNAL), w.net_fen)]
+            if w.fee_fen:
+                legs.append((account_get_or_create(kind=AccountKind.FEE_INCOME), w.fee_fen))
+            ledger_post(kind="withdrawal.paid", idempotency_key=f"withdrawal.paid:{w.pk}", legs=legs,
                         memo=f"withdrawal #{w.pk} paid ({transfer.payment_no})",
                         cause_type="commissions.withdrawal", cause_id=w.pk)
             _notify("paid", w.pk)

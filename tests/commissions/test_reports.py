@@ -97,14 +97,13 @@ def fund(user, amount_fen: int) -> None:
 def withdrawal(distributor, amount_fen: int, fee_fen: int, status: str, *, requested_at: datetime,
                paid_at: datetime | None = None, reason: str = "") -> Withdrawal:
     """A withdrawal row in `status` with the postings commissions/services/withdrawals.py makes
-    on the way there (request; paying; paid | rejected | failed)."""
+    on the way there (request; paid | rejected | failed)."""
     user = distributor.user
     w = Withdrawal.objects.create(user=user, distributor=distributor, amount_fen=amount_fen, fee_fen=fee_fen,
                                   net_fen=amount_fen - fee_fen, status=status, openid=user.openid, reason=reason,
                                   transfer_no=f"T{next(_keys):020d}")
     wallet = account_get_or_create(kind=AccountKind.USER_WALLET, owner=user)
     withdrawing = account_get_or_create(kind=AccountKind.USER_WITHDRAWING, owner=user)
-    transit = account_get_or_create(kind=AccountKind.PAYOUTS_IN_TRANSIT)
     fees = account_get_or_create(kind=AccountKind.FEE_INCOME)
     outside = account_get_or_create(kind=AccountKind.WECHAT_EXTERNAL)
     net = amount_fen - fee_fen
@@ -114,14 +113,12 @@ def withdrawal(distributor, amount_fen: int, fee_fen: int, status: str, *, reque
                     legs=[leg for leg in legs if leg[1]])
 
     post("request", [(wallet, -amount_fen), (withdrawing, amount_fen)])
-    if status in ("paying", "paid", "failed"):
-        post("pay", [(withdrawing, -amount_fen), (transit, net), (fees, fee_fen)])
     if status == "paid":
-        post("paid", [(transit, -net), (outside, net)])
+        post("paid", [(withdrawing, -amount_fen), (outside, net), (fees, fee_fen)])
     if status == "rejected":
         post("reject", [(withdrawing, -amount_fen), (wallet, amount_fen)])
     if status == "failed":
-        post("fail", [(transit, -net), (fees, -fee_fen), (wallet, amount_fen)])
+        post("fail", [(withdrawing, -amount_fen), (wallet, amount_fen)])
     Withdrawal.objects.filter(pk=w.pk).update(requested_at=requested_at, paid_at=paid_at)
     return w
 

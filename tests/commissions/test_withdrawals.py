@@ -317,7 +317,7 @@ def test_approval_pays_out_through_wechat(wechat_sandbox, client_for):
     assert (transfer.partner_trade_no, transfer.openid, transfer.amount) == (w.transfer_no, d.user.openid, 4_950)
     assert transfer.re_user_name == d.real_name  # FORCE_CHECK: WeChat checks who is paid
     assert wallet(d.user) == {"user_wallet": 5_000, "user_withdrawing": 0, "user_debt": 0}
-    assert platform_balance("payouts_in_transit") == 0
+    assert platform_balance("wechat_external") == 4_950  # the net left the system
     assert platform_balance("fee_income") == 50
     assert list(w.events.values_list("to_status", flat=True)) == ["requested", "approved", "paying", "paid"]
     assert w.events.get(to_status="approved").actor_id == operator.pk
@@ -338,13 +338,13 @@ def test_a_lost_answer_is_queried_before_anything_is_sent_again(wechat_sandbox, 
     w.refresh_from_db()
     assert w.status == "paying"
     assert WechatTransfer.objects.get().status == "unknown"
-    assert platform_balance("payouts_in_transit") == 3_000
+    assert wallet(d.user)["user_withdrawing"] == 3_000  # still the user's, until WeChat says
     assert withdrawals_resume(older_than_seconds=0) == {"resumed": 1, "paid": 1, "failed": 0, "still_paying": 0}
     w.refresh_from_db()
     assert w.status == "paid"
     assert SandboxTransfer.objects.count() == 1
     assert WechatTransfer.objects.get().attempts == 1  # queried, not sent again
-    assert platform_balance("payouts_in_transit") == 0
+    assert wallet(d.user) == {"user_wallet": 7_000, "user_withdrawing": 0, "user_debt": 0}
 
 
 def test_a_transfer_wechat_never_got_is_sent_again_with_the_same_number(wechat_sandbox):
@@ -370,8 +370,8 @@ def test_a_definite_refusal_fails_the_withdrawal_and_returns_the_money(wechat_sa
     w.refresh_from_db()
     assert (w.status, w.error_code) == ("failed", "V2_ACCOUNT_SIMPLE_BAN")
     assert wallet(d.user) == {"user_wallet": 10_000, "user_withdrawing": 0, "user_debt": 0}
-    assert platform_balance("payouts_in_transit") == 0
     assert platform_balance("fee_income") == 0  # no payout, no fee
+    assert not LedgerTransaction.objects.filter(kind="withdrawal.paid").exists()
     assert not SandboxTransfer.objects.exists()
     assert withdrawals_resume(older_than_seconds=0)["resumed"] == 0
 
