@@ -78,19 +78,52 @@ def _validate(*, kind: str, idempotency_key: str, legs: Sequence[tuple[Account, 
 BULK_UPDATE_FROM = 8  # legs; below this, one F() UPDATE per account is as cheap
 
 
+def _bulk(ordered: Sequence[tuple[Account, int]]) -> bool:
+    """Many legs on PostgreSQL: the statements below take two arrays (ids, amounts) instead
+    of one row or parameter per leg (a settlement batch touches thousands of accounts)."""
+    return connection.vendor == "postgresql" and len(ordered) >= BULK_UPDATE_FROM
+
+
+def _lock_accounts(ordered: Sequence[tuple[Account, int]]) -> dict[int, tuple[bool, int, str]]:
+    """Lock the legs' accounts in id order; {id: (allow_negative, balance_fen, code)}."""
+    ids = [account.pk for account, _ in ordered]
+    if _bulk(ordered):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, allow_negative, balance_fen, code FROM {Account._meta.db_table} "  # noqa: S608 - fixed
+                "WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+                [ids],
+            )
+            return {pk: (allow_negative, balance, code) for pk, allow_negative, balance, code in cursor.fetchall()}
+    rows = Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    return {pk: rest for pk, *rest in rows.values_list("pk", "allow_negative", "balance_fen", "code")}
+
+
+def _insert_entries(txn: LedgerTransaction, ordered: Sequence[tuple[Account, int]]) -> None:
+    if _bulk(ordered):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608
+                "SELECT %s, v.id, v.amount, %s FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, amount)",
+                [txn.pk, txn.created_at, [a.pk for a, _ in ordered], [amount for _, amount in ordered]],
+            )
+        return
+    Entry.objects.bulk_create(
+        [Entry(transaction=txn, account_id=account.pk, amount_fen=amount) for account, amount in ordered]
+    )
+
+
 def _apply_balances(ordered: Sequence[tuple[Account, int]]) -> None:
     """balance += amount for every leg, relative to the stored value (never read-modify-write).
-    Many legs on PostgreSQL: ONE `UPDATE … FROM (VALUES …)` statement (a settlement batch
-    touches thousands of accounts); otherwise an F() update per account."""
-    if connection.vendor == "postgresql" and len(ordered) >= BULK_UPDATE_FROM:
-        values = ", ".join(["(%s::bigint, %s::bigint)"] * len(ordered))
-        params = [x for account, amount in ordered for x in (account.pk, amount)]
+    Many legs on PostgreSQL: ONE `UPDATE … FROM unnest(ids, amounts)` statement; otherwise an
+    F() update per account."""
+    if _bulk(ordered):
         table = Account._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS a SET balance_fen = a.balance_fen + v.delta "  # noqa: S608 - fixed table name
-                f"FROM (VALUES {values}) AS v(id, delta) WHERE a.id = v.id",
-                params,
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, delta) WHERE a.id = v.id",
+                [[account.pk for account, _ in ordered], [amount for _, amount in ordered]],
             )
         return
     for account, amount in ordered:
@@ -123,10 +156,7 @@ def ledger_post(
     ordered = sorted(legs, key=lambda leg: leg[0].pk)
     try:
         with transaction.atomic():
-            locked = {
-                a.pk: a
-                for a in Account.objects.select_for_update().filter(pk__in=[a.pk for a, _ in ordered]).order_by("pk")
-            }
+            locked = _lock_accounts(ordered)
             if len(locked) != len(ordered):
                 raise InvalidInput("Every entry needs an account that exists.")
             # A concurrent posting with the same key may have committed while we waited for the locks.
@@ -134,11 +164,9 @@ def ledger_post(
             if existing is not None:
                 return Posting(transaction=existing, created=False)
             for account, amount in ordered:
-                current = locked[account.pk]
-                if not current.allow_negative and current.balance_fen + amount < 0:
-                    raise InsufficientBalance(
-                        extra={"account": current.code, "balance_fen": current.balance_fen, "needed_fen": -amount}
-                    )
+                allow_negative, balance, code = locked[account.pk]
+                if not allow_negative and balance + amount < 0:
+                    raise InsufficientBalance(extra={"account": code, "balance_fen": balance, "needed_fen": -amount})
             txn = LedgerTransaction.objects.create(
                 kind=kind,
                 idempotency_key=idempotency_key,
@@ -147,9 +175,7 @@ def ledger_post(
                 cause_id=str(cause_id),
                 created_by=created_by,
             )
-            Entry.objects.bulk_create(
-                [Entry(transaction=txn, account_id=account.pk, amount_fen=amount) for account, amount in ordered]
-            )
+            _insert_entries(txn, ordered)
             _apply_balances(ordered)
     except IntegrityError as exc:
         existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
