@@ -1,10 +1,18 @@
 """Settlement: matured frozen commissions become withdrawable, and the wallet debt.
 
 `commissions_settle` (beat job `commissions.settle`) takes frozen commissions whose
-`settles_at` has passed, in batches: rows picked with FOR UPDATE SKIP LOCKED (two runs at
-once take disjoint batches; a commission is settled once because only `frozen` rows are
-picked and they leave that state in the same transaction), summed per beneficiary, and moved
-in ONE ledger transaction per batch: frozen → the wallet, paying off any debt first.
+`settles_at` has passed, in batches of whole beneficiaries: a batch is the matured
+commissions of up to BATCH_USERS beneficiaries (those of the oldest matured rows), at most
+BATCH_ROWS rows, picked with FOR UPDATE SKIP LOCKED (two runs at once take disjoint rows; a
+commission is settled once because only `frozen` rows are picked and they leave that state
+in the same transaction), summed per beneficiary, and moved in ONE ledger transaction per
+batch: frozen → the wallet, paying off any debt first. Batching by beneficiary keeps the
+posting small — one or two legs per person, however many commissions matured — so a
+backlog of a million commissions costs a few postings, and a person's wallet shows one
+settlement line per run rather than one per few thousand rows.
+
+On PostgreSQL one statement picks, locks and marks a batch's rows and returns only the sums
+per beneficiary (nothing per row travels to Python); elsewhere the ORM does the same.
 
 Debt: reversing a commission whose money was already settled takes it back from the wallet
 as far as the wallet has it; the rest becomes debt (`user_debt`, a balance ≤ 0) that future
@@ -18,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ledger.models import NON_NEGATIVE_KINDS, Account, AccountKind
@@ -27,7 +35,9 @@ from ledger.services import account_code, ledger_post
 from ..models import Commission, CommissionStatus
 from ..notifications import notify_commissions_settled
 
-BATCH = 2000
+BATCH_USERS = 1000  # beneficiaries per batch
+BATCH_ROWS = 100_000  # commissions per batch at most (a beneficiary with more is finished by the next batches)
+USER_SCAN = 10  # the oldest BATCH_USERS × USER_SCAN matured rows are read to find a batch's beneficiaries
 USER_ACCOUNT_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountKind.USER_DEBT)
 
 
@@ -44,23 +54,73 @@ def user_accounts_locked(*, user_ids) -> dict[tuple[int, str], Account]:
                      allow_negative=k not in NON_NEGATIVE_KINDS) for u, k in missing],
             ignore_conflicts=True,  # created concurrently: the unique code keeps one
         )
-    locked = Account.objects.select_for_update().filter(owner_id__in=list(user_ids), kind__in=USER_ACCOUNT_KINDS)
+    locked = (Account.objects.select_for_update().filter(owner_id__in=list(user_ids), kind__in=USER_ACCOUNT_KINDS)
+              .only("pk", "owner_id", "kind", "balance_fen"))  # what postings need: cheap for thousands of users
     return {(a.owner_id, a.kind): a for a in locked.order_by("pk")}
 
 
-def _settle_batch(*, now) -> int:
-    with transaction.atomic():
-        rows = list(
-            Commission.objects.select_for_update(skip_locked=True)
-            .filter(status=CommissionStatus.FROZEN, settles_at__lte=now)
-            .order_by("pk")
-            .values_list("pk", "beneficiary_id", "amount_fen", "reversed_fen")[:BATCH]
+def _batch_users(*, now, users: int) -> list[int]:
+    """Up to `users` beneficiaries of the oldest matured frozen commissions (through the
+    (status, settles_at) index; rows locked by a concurrent run may be among them)."""
+    oldest = (Commission.objects.filter(status=CommissionStatus.FROZEN, settles_at__lte=now)
+              .order_by("settles_at").values_list("beneficiary_id", flat=True)[:users * USER_SCAN])
+    return list(dict.fromkeys(oldest))[:users]
+
+
+def _pick_and_mark_postgresql(*, now, user_ids: list[int], limit: int) -> tuple[int, dict[int, int], str]:
+    """PostgreSQL: ONE statement picks the users' matured frozen commissions (at most `limit`,
+    FOR UPDATE SKIP LOCKED), marks them settled and returns their money summed per
+    beneficiary. Returns (how many, {user_id: fen}, "first id-last id")."""
+    table = connection.ops.quote_name(Commission._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH picked AS (
+                    SELECT id FROM {table}
+                    WHERE beneficiary_id = ANY(%s::bigint[]) AND status = %s AND settles_at <= %s
+                    ORDER BY beneficiary_id LIMIT %s FOR UPDATE SKIP LOCKED
+                ), settled AS (
+                    UPDATE {table} AS c SET status = %s, settled_at = %s
+                    WHERE c.id = ANY(ARRAY(SELECT id FROM picked)) AND c.status = %s
+                    RETURNING c.id, c.beneficiary_id, c.amount_fen - c.reversed_fen AS net
+                )
+                SELECT beneficiary_id, sum(net)::bigint, count(*), min(id), max(id)
+                FROM settled GROUP BY beneficiary_id""",  # noqa: S608 - our own table name
+            [user_ids, CommissionStatus.FROZEN, now, limit, CommissionStatus.SETTLED, now, CommissionStatus.FROZEN],
         )
-        if not rows:
+        rows = cursor.fetchall()
+    if not rows:
+        return 0, {}, ""
+    return (sum(r[2] for r in rows), {user_id: fen for user_id, fen, *_ in rows},
+            f"{min(r[3] for r in rows)}-{max(r[4] for r in rows)}")
+
+
+def _pick_and_mark(*, now, user_ids: list[int], limit: int) -> tuple[int, dict[int, int], str]:
+    """Other databases: the same with the ORM (rows to Python, then one UPDATE)."""
+    rows = list(
+        Commission.objects.select_for_update(skip_locked=True)
+        .filter(beneficiary_id__in=user_ids, status=CommissionStatus.FROZEN, settles_at__lte=now)
+        .order_by("beneficiary_id", "pk")
+        .values_list("pk", "beneficiary_id", "amount_fen", "reversed_fen")[:limit]
+    )
+    if not rows:
+        return 0, {}, ""
+    per_user: dict[int, int] = defaultdict(int)
+    for _, user_id, amount, reversed_fen in rows:
+        per_user[user_id] += amount - reversed_fen
+    pks = [pk for pk, *_ in rows]
+    Commission.objects.filter(pk__in=pks).update(status=CommissionStatus.SETTLED, settled_at=now)
+    return len(rows), dict(per_user), f"{min(pks)}-{max(pks)}"
+
+
+def _settle_batch(*, now, users: int = BATCH_USERS, rows: int = BATCH_ROWS) -> int:
+    user_ids = _batch_users(now=now, users=users)
+    if not user_ids:
+        return 0
+    pick = _pick_and_mark_postgresql if connection.vendor == "postgresql" else _pick_and_mark
+    with transaction.atomic():
+        count, per_user, id_range = pick(now=now, user_ids=user_ids, limit=rows)
+        if not count:  # all of them locked by a concurrent run, which settles them
             return 0
-        per_user: dict[int, int] = defaultdict(int)
-        for _, user_id, amount, reversed_fen in rows:
-            per_user[user_id] += amount - reversed_fen
         per_user = {u: v for u, v in per_user.items() if v > 0}
         if per_user:
             accounts = user_accounts_locked(user_ids=per_user)
@@ -74,21 +134,17 @@ def _settle_batch(*, now) -> int:
                 if amount - payoff:
                     legs.append((accounts[(user_id, AccountKind.USER_WALLET)], amount - payoff))
             ledger_post(kind="commission.settle", idempotency_key=f"commission.settle:{uuid.uuid4().hex}", legs=legs,
-                        memo=f"{len(rows)} commissions settled", cause_type="commissions.settle",
-                        cause_id=f"{rows[0][0]}-{rows[-1][0]}")
+                        memo=f"{count} commissions settled", cause_type="commissions.settle", cause_id=id_range)
             notify_commissions_settled(user_amounts=per_user)  # template messages, after commit
-        Commission.objects.filter(pk__in=[pk for pk, *_ in rows]).update(
-            status=CommissionStatus.SETTLED, settled_at=now
-        )
-        return len(rows)
+        return count
 
 
-def commissions_settle(*, now=None) -> dict:
+def commissions_settle(*, now=None, batch_users: int = BATCH_USERS, batch_rows: int = BATCH_ROWS) -> dict:
     """Settle every matured frozen commission, batch after batch."""
     now = now or timezone.now()
     settled = batches = 0
     while True:
-        count = _settle_batch(now=now)
+        count = _settle_batch(now=now, users=batch_users, rows=batch_rows)
         if not count:
             break
         settled += count
