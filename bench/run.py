@@ -4,7 +4,9 @@ Steps: make sure wrk is installed (apt) -> reset and migrate the bench PostgreSQ
 -> seed a user with a Bearer token and funded wallets -> start gunicorn (one worker per
 core) -> check every endpoint of bench/endpoints.py answers 200 (or its `expect`), then load
 it with wrk -> stop gunicorn -> run the rows' check scripts -> time ledger postings in 1 and 2
-processes -> audit the ledger -> write docs/benchmarks.md and print it.
+processes -> share-link images -> commissions: accrual on payment in 1 and 2 processes, settlement
+of 1,000,000 matured commissions, audit_ledger over 1,000,000+ entries (bench/commissions_bench.py)
+-> audit the ledger -> write docs/benchmarks.md and print it.
 
 Environment (all optional):
   BENCH_SECONDS=10        wrk duration per endpoint, and per ledger scenario
@@ -17,6 +19,12 @@ Environment (all optional):
   BENCH_OUTPUT            default docs/benchmarks.md
   BENCH_NOTIFICATIONS     distinct payment notifications seeded for their row (default 500 per second
                           of warm-up and measured run: 6,000; bench/seed_orders.py)
+  BENCH_ONLY              unset: every section. `commissions`: re-create the bench database, run only
+                          the commission rows (bench/commissions_bench.py) and replace only their
+                          section of BENCH_OUTPUT (the other sections stay as they are)
+  BENCH_ACCRUAL_ORDERS=500  orders paid per process in the accrual rows
+  BENCH_COMMISSIONS_N=1000000  matured commissions seeded for the settlement row
+  BENCH_AUDIT_ENTRIES     ledger entries at least for the audit row (default BENCH_COMMISSIONS_N)
 
 Exits 1 when an endpoint fails its status pre-check or its check script, or the ledger audit
 fails (the report is still written).
@@ -45,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import qr_gen, report  # noqa: E402
+from bench import commissions_bench, qr_gen, report  # noqa: E402
 from bench.endpoints import ENDPOINTS  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -64,6 +72,8 @@ WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", "4"))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fenxiao_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "benchmarks.md"))
+ONLY = os.environ.get("BENCH_ONLY", "").strip()
+ONLY_SECTIONS = ("commissions",)  # sections that can run alone (their part of the report is replaced)
 
 # Each scenario runs one ledger_load.py process per pair of wallets (named in bench/seed.py).
 LEDGER_SCENARIOS = [
@@ -464,6 +474,8 @@ def main() -> int:
     except BlockingIOError:
         log("another make bench is running in this checkout; waiting for it to finish")
         fcntl.flock(lock, fcntl.LOCK_EX)
+    if ONLY:
+        return main_only()
     ensure_wrk()
     seed = prepare_data()
     meta = machine_and_versions()
@@ -472,6 +484,7 @@ def main() -> int:
     http_rows = bench_http(seed["token"])
     ledger_rows = bench_ledger(seed["wallets"])
     qr_rows = qr_gen.run(PY, ROOT, DJANGO_ENV, SECONDS)  # share-link images, no HTTP
+    commission_results = commissions_bench.run(PY, ROOT, DJANGO_ENV)  # accrual, settlement, audit; no HTTP
     audit_ok = audit_ledger()
     meta["audit"] = "balanced" if audit_ok else "FAILED"
     meta["load_end"] = _load()
@@ -479,15 +492,42 @@ def main() -> int:
         f"the load average was {meta['load_start']} when this run started and {meta['load_end']} when it ended"
     )
 
-    text = report.render(meta, http_rows, ledger_rows) + "\n" + qr_gen.section(qr_rows)
+    text = (report.render(meta, http_rows, ledger_rows) + "\n" + qr_gen.section(qr_rows) + "\n"
+            + commissions_bench.section(commission_results))
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
     print(text)
     log(f"wrote {OUTPUT}")
 
     failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
+    failed += commissions_bench.failed(commission_results)
     if failed or not audit_ok:
         log(f"FAILED: endpoints {failed or 'ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
+        return 1
+    return 0
+
+
+def main_only() -> int:
+    """BENCH_ONLY=<section>: a fresh bench database, that section's rows, and only its part of the report."""
+    if ONLY not in ONLY_SECTIONS:
+        raise BenchError(f"BENCH_ONLY={ONLY!r}: only {', '.join(ONLY_SECTIONS)} can run alone (unset it for all)")
+    reset_database()
+    log("migrating")
+    run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()  # our own db only
+    results = commissions_bench.run(PY, ROOT, DJANGO_ENV)
+    audit_ok = audit_ledger()
+    section = commissions_bench.section(results)
+    before = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(commissions_bench.splice(before, section))
+    print(section)
+    log(f"replaced the {ONLY} section of {OUTPUT}")
+    failed = commissions_bench.failed(results)
+    if failed or not audit_ok:
+        log(f"FAILED: {failed or 'rows ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
         return 1
     return 0
 
