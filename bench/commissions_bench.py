@@ -456,11 +456,13 @@ def settlement_seed(*, commissions: int = COMMISSIONS_N, beneficiaries: int | No
 
 def settlement_run(**batching) -> dict:
     """Time commissions_settle() end to end (`batching`: its batch_users / batch_rows, for tests)."""
-    from commissions.services.settlement import commissions_settle
+    from commissions.services import settlement
 
     started = time.perf_counter()
-    result = commissions_settle(**batching)
-    return {**result, "seconds": time.perf_counter() - started}
+    result = settlement.commissions_settle(**batching)
+    return {**result, "seconds": time.perf_counter() - started,
+            "batch_users": batching.get("batch_users", settlement.BATCH_USERS),
+            "batch_rows": batching.get("batch_rows", settlement.BATCH_ROWS)}
 
 
 def settlement_check(*, seed: dict) -> dict:
@@ -679,7 +681,6 @@ def section(results: dict) -> str:
     """The report's section, between markers (so BENCH_ONLY=commissions can replace it alone)."""
     seed, settle, audit = results["settle_seed"], results["settle"], results["audit"]
     acc = results["accrual"]
-    single = acc[0]
     lines = [
         SECTION_START,
         "## Commissions: accrual, settlement, audit (no HTTP)",
@@ -714,8 +715,11 @@ def section(results: dict) -> str:
             f"| {100 * r['accrual_share']:.0f} % | {errors} |")
     lines += [
         "",
-        f"Checked after each scenario: {single['check']}." if not any(r.get("check_failed") for r in acc) else
-        "Checked after each scenario: " + "; ".join(r["check"] for r in acc) + ".",
+        ("Checked after each scenario: every seeded order paid once ("
+         + ", ".join(f"{r['orders']:,}" for r in acc) + " orders), with 4 commissions (2 lines × 2 levels) and "
+         "one accrual posting each; the frozen balances equal the commissions."
+         if not any(r.get("check_failed") for r in acc) else
+         "Checked after each scenario: " + "; ".join(f"*{r['name']}*: {r['check']}" for r in acc) + "."),
         "*Distinct chains*: each process pays orders of its own distributors and product; *one chain*: both "
         "processes credit the same two frozen accounts and the same distributor's daily stats row, and sell the "
         "same product, so their transactions queue on those rows.",
@@ -731,10 +735,13 @@ def section(results: dict) -> str:
         "",
         f"Seeded with set-based SQL in {seed['seconds']:.0f} s (not timed): {seed['commissions']:,} frozen "
         f"commissions matured yesterday on {seed['lines']:,} order lines of {seed['orders']:,} orders, and the "
-        f"books behind them (each beneficiary's frozen account holding its money, {seed['total_fen']:,} fen in "
-        f"one accrual posting; {seed['debtors']:,} beneficiaries owing {DEBT_FEN} fen of debt). Timed: "
-        "`commissions.services.settlement.commissions_settle()` in one process, end to end. "
-        f"Checked after: {settle['check']}.",
+        f"books behind them (one `commission.accrue` posting per order, {seed['total_fen']:,} fen from the "
+        f"sharded commission expense into {seed['beneficiaries']:,} beneficiaries' frozen accounts; "
+        f"{seed['debtors']:,} of them owing {DEBT_FEN} fen of debt). Timed: "
+        "`commissions.services.settlement.commissions_settle()` in one process, end to end: batches of up to "
+        f"{settle.get('batch_users', '—'):,} beneficiaries / {settle.get('batch_rows', '—'):,} rows, each one "
+        "statement that picks (`FOR UPDATE SKIP LOCKED`), marks and sums its rows per beneficiary, and one "
+        f"ledger posting (debt paid first). Checked after: {settle['check']}.",
         "",
         f"### `audit_ledger` over {audit['entries']:,} entries: total seconds",
         "",

@@ -165,7 +165,8 @@ RESULTS = {
                  "check_failed": False}],
     "settle_seed": {"commissions": 1000000, "beneficiaries": 10000, "lines": 500000, "orders": 5000,
                     "total_fen": 258750000, "debtors": 100, "debt_fen": 30000, "seconds": 50.0, "tag": 0},
-    "settle": {"settled": 1000000, "batches": 10, "seconds": 25.0, "check": "settled once", "check_failed": False},
+    "settle": {"settled": 1000000, "batches": 10, "seconds": 25.0, "batch_users": 1000, "batch_rows": 100000,
+               "check": "settled once", "check_failed": False},
     "audit": {"ok": True, "seconds": 2.0, "entries": 1025000, "transactions": 5011, "accounts": 30016,
               "process_seconds": 3.0, "filler_entries": 0},
 }
