@@ -69,10 +69,13 @@ class CommissionStatus(models.TextChoices):
 
 class Commission(models.Model):
     order = models.ForeignKey("mall.Order", on_delete=models.PROTECT, related_name="+")
-    order_item = models.ForeignKey("mall.OrderItem", on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes where a composite one starts with the column: (order_item, level)
+    # is unique and (beneficiary, status, -created_at) is indexed; every index costs settlement.
+    order_item = models.ForeignKey("mall.OrderItem", on_delete=models.PROTECT, related_name="+", db_index=False)
     level = models.PositiveSmallIntegerField()
     distributor = models.ForeignKey("distributors.Distributor", on_delete=models.PROTECT, related_name="commissions")
-    beneficiary = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commissions")
+    beneficiary = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commissions",
+                                    db_index=False)
     base_fen = models.BigIntegerField(help_text="What the buyer paid for the line")
     rate_bps = models.PositiveIntegerField(null=True, blank=True)
     fixed_fen = models.BigIntegerField(null=True, blank=True, help_text="Per unit, when the rule is fixed")
@@ -100,7 +103,6 @@ class Commission(models.Model):
         indexes = [
             models.Index(fields=["beneficiary", "status", "-created_at"]),
             models.Index(fields=["status", "settles_at"]),
-            models.Index(fields=["order"]),
         ]
 
     def __str__(self) -> str:
