@@ -470,6 +470,11 @@ def transfer_create(
     except (WechatError, WechatTimeout) as exc:
         _record_error(WechatTransfer, transfer.pk, exc)
         data = {"code": exc.code, "err_code": exc.extra.get("err_code", "")}
+        if exc.code in RETRYABLE_CODES and not _uncertain(exc):
+            # Refused for now (merchant balance short, rate limited): nothing was paid; the
+            # transfer stays requested and the same number is sent again later.
+            logger.warning("wechat pay: transfer %s refused for now (%s); retry later", partner_trade_no, exc.code)
+            return WechatTransfer.objects.get(pk=transfer.pk)
         if _uncertain(exc) or not exc.extra.get("err_code"):
             target = TransferStatus.UNKNOWN
         else:

@@ -341,8 +341,13 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
     if transfer is None or transfer.status not in TRANSFER_FINAL:
         # FORCE_CHECK with the distributor's real name: WeChat refuses to pay a different person.
         real_name = Distributor.objects.filter(pk=w.distributor_id).values_list("real_name", flat=True).first()
-        transfer_create(partner_trade_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen,
-                        description="佣金提现", purpose=TRANSFER_PURPOSE, ref=str(w.pk), real_name=real_name or "")
+        transfer = transfer_create(partner_trade_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen,
+                                   description="佣金提现", purpose=TRANSFER_PURPOSE, ref=str(w.pk),
+                                   real_name=real_name or "")
+        if transfer.status not in TRANSFER_FINAL and transfer.error_code:
+            # Not paid yet (refused for now, e.g. NOTENOUGH, or no answer): the operator sees why.
+            Withdrawal.objects.filter(pk=w.pk, status=S.PAYING).update(error_code=transfer.error_code[:64],
+                                                                       updated_at=timezone.now())
     return Withdrawal.objects.get(pk=w.pk)
 
 

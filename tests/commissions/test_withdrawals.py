@@ -376,6 +376,25 @@ def test_a_definite_refusal_fails_the_withdrawal_and_returns_the_money(wechat_sa
     assert withdrawals_resume(older_than_seconds=0)["resumed"] == 0
 
 
+def test_a_refusal_for_now_keeps_the_withdrawal_paying_and_it_is_paid_later(wechat_sandbox):
+    d = funded_distributor(10_000)
+    w = withdrawal_request(user=d.user, amount_fen=3_000)
+    fault_arm(endpoint="pay.transfer", mode="fail", err_code="NOTENOUGH")  # merchant balance short
+    withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=w.pk)
+    w.refresh_from_db()
+    assert (w.status, w.error_code) == ("paying", "NOTENOUGH")
+    assert WechatTransfer.objects.get().status == "requested"
+    assert wallet(d.user) == {"user_wallet": 7_000, "user_withdrawing": 3_000, "user_debt": 0}
+    assert not SandboxTransfer.objects.exists()
+    # The operator tops up the merchant account; the resume job asks WeChat (no such transfer)
+    # and sends the same number again.
+    withdrawals_resume(older_than_seconds=0)
+    w.refresh_from_db()
+    assert w.status == "paid"
+    assert SandboxTransfer.objects.get().partner_trade_no == w.transfer_no
+    assert wallet(d.user) == {"user_wallet": 7_000, "user_withdrawing": 0, "user_debt": 0}
+
+
 def test_a_withdrawal_over_a_lowered_maximum_fails_before_paying(wechat_sandbox):
     d = funded_distributor(10_000)
     w = withdrawal_request(user=d.user, amount_fen=3_000)

@@ -254,6 +254,18 @@ def test_transfer_answer_with_a_bad_signature_is_not_believed(wechat_sandbox, tr
     assert len(transfer_hook) == 1
 
 
+def test_transfer_refused_for_lack_of_funds_stays_requested_and_can_be_retried(wechat_sandbox, transfer_hook):
+    arm(wechat_sandbox, "pay.transfer", "fail", err_code="NOTENOUGH")
+    transfer = _transfer()
+    assert (transfer.status, transfer.error_code) == (TransferStatus.REQUESTED, "NOTENOUGH")
+    assert SandboxTransfer.objects.count() == 0
+    assert len(transfer_hook) == 0
+    transfer = _transfer(partner_trade_no=transfer.partner_trade_no)  # topped up: the same number again
+    assert transfer.status == TransferStatus.SUCCEEDED
+    assert SandboxTransfer.objects.count() == 1
+    assert len(transfer_hook) == 1
+
+
 def test_transfer_system_error_is_unknown(wechat_sandbox, transfer_hook):
     arm(wechat_sandbox, "pay.transfer", "fail", err_code="SYSTEMERROR")
     transfer = _transfer()
