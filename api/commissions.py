@@ -13,12 +13,12 @@ from api.pagination import Pagination
 from commissions.models import CommissionStatus, WithdrawalStatus
 from commissions.selectors.commissions import commission_list_for_user
 from commissions.selectors.withdrawals import (
+    wallet_for_user,
     withdrawal_get_for_user,
     withdrawal_list_for_user,
-    withdrawal_totals_for_user,
 )
 from commissions.services.withdrawals import withdrawal_request
-from ledger.selectors import user_balances, user_entries
+from ledger.selectors import user_entries
 
 
 class CommissionOutput(serializers.Serializer):
@@ -66,15 +66,7 @@ class WalletOutput(serializers.Serializer):
 
 def wallet_figures(*, user) -> dict[str, int]:
     """The wallet as the user sees it (also part of the distributor stats)."""
-    balances = user_balances(user=user)
-    withdrawals = withdrawal_totals_for_user(user_id=user.pk)
-    return {
-        "available_fen": balances["user_wallet"],
-        "frozen_fen": balances["user_frozen"],
-        "withdrawing_fen": balances["user_withdrawing"],
-        "withdrawn_fen": withdrawals["withdrawn_fen"],
-        "debt_fen": -balances["user_debt"],
-    }
+    return wallet_for_user(user_id=user.pk)
 
 
 class WalletView(APIView):

@@ -5,8 +5,9 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from core.errors import NotFound
+from ledger.models import Account, AccountKind
 
-from ..models import WITHDRAWAL_OPEN, Withdrawal, WithdrawalStatus
+from ..models import Withdrawal, WithdrawalStatus
 
 
 def withdrawal_list_for_user(*, user, status: str | None = None) -> QuerySet[Withdrawal]:
@@ -24,18 +25,25 @@ def withdrawal_get_for_user(*, user, withdrawal_id: int) -> Withdrawal:
     return w
 
 
-def withdrawal_totals_for_user(*, user_id: int) -> dict[str, int]:
-    """Fen in open withdrawals (requested, approved, paying) and withdrawn (paid: amount and net).
-    Plain SQL: it is read with every wallet and stats page."""
-    table = Withdrawal._meta.db_table
-    opened = sorted(WITHDRAWAL_OPEN)
+def wallet_for_user(*, user_id: int) -> dict[str, int]:
+    """The wallet as the user sees it, in ONE plain SQL statement (read with every wallet and
+    stats page): the ledger's balances (available, frozen, withdrawing, debt) and the sum of
+    paid withdrawals."""
+    accounts = Account._meta.db_table
+    withdrawals = Withdrawal._meta.db_table
+    kinds = [AccountKind.USER_WALLET, AccountKind.USER_FROZEN, AccountKind.USER_WITHDRAWING, AccountKind.USER_DEBT]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT SUM(CASE WHEN status IN (%s, %s, %s) THEN amount_fen ELSE 0 END), "  # noqa: S608 - fixed
-            "SUM(CASE WHEN status = %s THEN amount_fen ELSE 0 END), "
-            f"SUM(CASE WHEN status = %s THEN net_fen ELSE 0 END) FROM {table} WHERE user_id = %s",
-            [*opened, WithdrawalStatus.PAID, WithdrawalStatus.PAID, user_id],
+            f"SELECT kind, balance_fen FROM {accounts} WHERE owner_id = %s AND kind IN (%s, %s, %s, %s) "  # noqa: S608
+            f"UNION ALL SELECT 'withdrawn', COALESCE(SUM(amount_fen), 0) FROM {withdrawals} "
+            "WHERE user_id = %s AND status = %s",
+            [user_id, *kinds, user_id, WithdrawalStatus.PAID],
         )
-        row = cursor.fetchone()
-    keys = ("open_fen", "withdrawn_fen", "withdrawn_net_fen")
-    return {key: int(value or 0) for key, value in zip(keys, row, strict=True)}
+        got = {kind: int(value or 0) for kind, value in cursor.fetchall()}
+    return {
+        "available_fen": got.get(AccountKind.USER_WALLET, 0),
+        "frozen_fen": got.get(AccountKind.USER_FROZEN, 0),
+        "withdrawing_fen": got.get(AccountKind.USER_WITHDRAWING, 0),
+        "withdrawn_fen": got.get("withdrawn", 0),
+        "debt_fen": -got.get(AccountKind.USER_DEBT, 0),
+    }

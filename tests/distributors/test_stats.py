@@ -523,8 +523,8 @@ def test_stats_cost_a_bounded_number_of_queries_whatever_the_data(client_for, dj
     counts = []
     for dist, expected_orders in ((small, 10), (big, 200)):
         client = client_for(dist.user)
-        # 5 queries for the figures, 2 for the wallet
-        with CaptureQueriesContext(connection) as ctx, django_assert_max_num_queries(7):
+        # 5 queries for the figures, 1 for the wallet
+        with CaptureQueriesContext(connection) as ctx, django_assert_max_num_queries(6):
             body = client.get(URL, params).json()
         assert body["orders"] == expected_orders
         counts.append(len(ctx.captured_queries))
