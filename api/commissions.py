@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from api.fields import MoneyField
 from api.idempotency import idempotent
 from api.net import client_ip
-from api.pagination import Pagination
+from api.pagination import paginated, status_param
 from commissions.models import CommissionStatus, WithdrawalStatus
 from commissions.selectors.commissions import commission_list_for_user
 from commissions.selectors.withdrawals import (
@@ -35,25 +35,13 @@ class CommissionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _paginated(view, request, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def _status(request, choices) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in choices:
-        raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
-    return status
-
 
 class CommissionListView(APIView):
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=CommissionStatus.values, required=False)],
                    responses={200: CommissionOutput(many=True)}, tags=["money"])
     def get(self, request):
-        status = _status(request, CommissionStatus.values)
-        return _paginated(self, request, commission_list_for_user(user=request.user, status=status), CommissionOutput)
+        status = status_param(request, CommissionStatus.values)
+        return paginated(self, request, commission_list_for_user(user=request.user, status=status), CommissionOutput)
 
 
 class WalletOutput(serializers.Serializer):
@@ -87,7 +75,7 @@ class EntryOutput(serializers.Serializer):
 class WalletEntriesView(APIView):
     @extend_schema(responses={200: EntryOutput(many=True)}, tags=["money"])
     def get(self, request):
-        return _paginated(self, request, user_entries(user=request.user), EntryOutput)
+        return paginated(self, request, user_entries(user=request.user), EntryOutput)
 
 
 class WithdrawalInput(serializers.Serializer):
@@ -110,8 +98,8 @@ class WithdrawalListCreateView(APIView):
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=WithdrawalStatus.values, required=False)],
                    responses={200: WithdrawalOutput(many=True)}, tags=["money"])
     def get(self, request):
-        status = _status(request, WithdrawalStatus.values)
-        return _paginated(self, request, withdrawal_list_for_user(user=request.user, status=status),
+        status = status_param(request, WithdrawalStatus.values)
+        return paginated(self, request, withdrawal_list_for_user(user=request.user, status=status),
                           WithdrawalOutput)
 
     @extend_schema(request=WithdrawalInput, responses={201: WithdrawalOutput}, tags=["money"])

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
 from api.fields import StrictCharField, StrictIntegerField
-from api.pagination import Pagination
+from api.pagination import paginated, status_param
 from distributors.errors import NotADistributor
 from distributors.models import DistributorStatus
 from distributors.selectors import distributors as distributor_selectors
@@ -65,11 +65,6 @@ def distributor_brief(user) -> dict | None:
         "invite_code": distributor.invite_code,
     }
 
-
-def _paginated(view, request, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 def _my_distributor(request):
@@ -137,7 +132,7 @@ class DistributorTeamView(APIView):
         if level not in (None, "", "1", "2"):
             raise serializers.ValidationError({"level": ["1 or 2."]})
         team = distributor_selectors.distributor_team(distributor=distributor, level=int(level) if level else None)
-        return _paginated(self, request, team, TeamMemberOutput)
+        return paginated(self, request, team, TeamMemberOutput)
 
 
 class CustomerOutput(serializers.Serializer):
@@ -155,7 +150,7 @@ class DistributorCustomersView(APIView):
     @extend_schema(responses={200: CustomerOutput(many=True)}, tags=["distribution"])
     def get(self, request):
         distributor = _my_distributor(request)
-        return _paginated(self, request, distributor_selectors.distributor_customers(distributor=distributor),
+        return paginated(self, request, distributor_selectors.distributor_customers(distributor=distributor),
                           CustomerOutput)
 
 
@@ -169,10 +164,8 @@ class OpsDistributorListView(APIView):
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=DistributorStatus.values, required=False)],
                    responses={200: OpsDistributorOutput(many=True)}, tags=["ops"])
     def get(self, request):
-        status = request.query_params.get("status") or None
-        if status is not None and status not in DistributorStatus.values:
-            raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
-        return _paginated(self, request, distributor_selectors.distributor_list(status=status), OpsDistributorOutput)
+        status = status_param(request, DistributorStatus.values)
+        return paginated(self, request, distributor_selectors.distributor_list(status=status), OpsDistributorOutput)
 
 
 class ReasonInput(serializers.Serializer):
@@ -275,7 +268,7 @@ class OpsTierListView(APIView):
 
     @extend_schema(responses={200: TierSerializer(many=True)}, tags=["ops"])
     def get(self, request):
-        return _paginated(self, request, distributor_selectors.tier_list(), TierSerializer)
+        return paginated(self, request, distributor_selectors.tier_list(), TierSerializer)
 
     @extend_schema(request=TierSerializer, responses={201: TierSerializer}, tags=["ops"])
     def post(self, request):

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
 from api.fields import StrictCharField, StrictIntegerField
-from api.pagination import Pagination
+from api.pagination import Pagination, paginated
 from core.errors import NotFound
 from mall.selectors import catalog as catalog_selectors
 from mall.selectors import reviews as review_selectors
@@ -390,9 +390,7 @@ class ProductReviewsView(APIView):
     def get(self, request, pk: int):
         if not catalog_selectors.product_exists_public(product_id=pk):
             raise NotFound("No such product.")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(review_selectors.review_list_visible(product_id=pk), request, view=self)
-        return paginator.get_paginated_response(ReviewOutput(page, many=True).data)
+        return paginated(self, request, review_selectors.review_list_visible(product_id=pk), ReviewOutput)
 
     @extend_schema(request=ReviewCreateInput, responses={201: ReviewOutput}, tags=["mall"])
     def post(self, request, pk: int):
@@ -437,9 +435,7 @@ class OpsReviewListView(APIView):
         qs = review_selectors.review_list_ops(
             product_id=query.validated_data.get("product"), is_hidden=query.validated_data.get("is_hidden")
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(OpsReviewOutput(page, many=True).data)
+        return paginated(self, request, qs, OpsReviewOutput)
 
 
 class _OpsReviewFlagView(APIView):

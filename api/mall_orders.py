@@ -11,7 +11,7 @@ from api.auth import HasModelPerm
 from api.fields import MoneyField, StrictIntegerField
 from api.idempotency import idempotent
 from api.net import client_ip
-from api.pagination import Pagination
+from api.pagination import paginated, status_param
 from distributors.services.attribution import ATTRIBUTION_COOKIE
 from mall.models import OrderStatus, RefundStatus
 from mall.selectors import orders as order_selectors
@@ -109,24 +109,12 @@ class RefundCreateInput(serializers.Serializer):
 STATUS_PARAM = OpenApiParameter("status", str, enum=OrderStatus.values, required=False)
 
 
-def _status_filter(request, choices) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in choices:
-        raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
-    return status
-
-
-def _paginated(view, request, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
 
 class OrderListCreateView(APIView):
     @extend_schema(parameters=[STATUS_PARAM], responses={200: OrderOutput(many=True)}, tags=["mall"])
     def get(self, request):
-        status = _status_filter(request, OrderStatus.values)
-        return _paginated(self, request, order_selectors.order_list_for_user(user=request.user, status=status),
+        status = status_param(request, OrderStatus.values)
+        return paginated(self, request, order_selectors.order_list_for_user(user=request.user, status=status),
                           OrderOutput)
 
     @extend_schema(request=OrderCreateInput, responses={201: OrderOutput}, tags=["mall"])
@@ -173,7 +161,7 @@ class OrderRefundsView(APIView):
     @extend_schema(responses={200: RefundOutput(many=True)}, tags=["mall"])
     def get(self, request, no):
         order = order_selectors.order_get_for_user(user=request.user, no=no)
-        return _paginated(self, request, order_selectors.refund_list_for_order(order=order), RefundOutput)
+        return paginated(self, request, order_selectors.refund_list_for_order(order=order), RefundOutput)
 
     @extend_schema(request=RefundCreateInput, responses={201: RefundOutput}, tags=["mall"])
     @idempotent
@@ -193,8 +181,8 @@ class OpsOrderListView(APIView):
 
     @extend_schema(parameters=[STATUS_PARAM], responses={200: OpsOrderOutput(many=True)}, tags=["ops"])
     def get(self, request):
-        status = _status_filter(request, OrderStatus.values)
-        return _paginated(self, request, order_selectors.order_list(status=status), OpsOrderOutput)
+        status = status_param(request, OrderStatus.values)
+        return paginated(self, request, order_selectors.order_list(status=status), OpsOrderOutput)
 
 
 class OpsOrderDetailView(APIView):
@@ -233,8 +221,8 @@ class OpsRefundListView(APIView):
         tags=["ops"],
     )
     def get(self, request):
-        status = _status_filter(request, RefundStatus.values)
-        return _paginated(self, request, order_selectors.refund_list(status=status), RefundOutput)
+        status = status_param(request, RefundStatus.values)
+        return paginated(self, request, order_selectors.refund_list(status=status), RefundOutput)
 
 
 class ReviewNoteInput(serializers.Serializer):

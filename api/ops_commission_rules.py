@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.pagination import Pagination
+from api.pagination import Pagination, paginated
 from commissions.models import RuleScope
 from commissions.selectors import rules as rule_selectors
 from commissions.services import rules as rule_services
@@ -115,9 +115,7 @@ class OpsCommissionRuleListView(_RulePerms, APIView):
         qs = rule_selectors.commission_rule_list(
             scope=query.validated_data.get("scope"), is_active=query.validated_data["is_active"]
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(RuleOutput(page, many=True).data)
+        return paginated(self, request, qs, RuleOutput)
 
     @extend_schema(request=RuleCreateInput, responses={201: RuleOutput}, tags=["ops"])
     def post(self, request):

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
 from api.fields import StrictIntegerField
-from api.pagination import Pagination
+from api.pagination import Pagination, paginated
 from mall.selectors import catalog as catalog_selectors
 from mall.services import catalog as catalog_services
 
@@ -160,9 +160,7 @@ class OpsProductListView(_OpsProductPerms, APIView):
             category_id=data.get("category"),
             q=data["q"].strip(),
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(OpsProductOutput(page, many=True).data)
+        return paginated(self, request, qs, OpsProductOutput)
 
     @extend_schema(request=ProductInput, responses={201: OpsProductOutput}, tags=["ops"])
     def post(self, request):

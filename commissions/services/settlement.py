@@ -41,20 +41,19 @@ USER_SCAN = 10  # the oldest BATCH_USERS × USER_SCAN matured rows are read to f
 USER_ACCOUNT_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountKind.USER_DEBT)
 
 
-def user_accounts_locked(*, user_ids) -> dict[tuple[int, str], Account]:
-    """The users' frozen, wallet and debt accounts, created if missing (one query to find them,
-    one bulk insert for the missing), then locked in id order."""
+def user_accounts_locked(*, user_ids, kinds=USER_ACCOUNT_KINDS) -> dict[tuple[int, str], Account]:
+    """The users' accounts of `kinds` (default frozen, wallet and debt), created if missing (one
+    query to find them, one bulk insert for the missing), then locked in id order."""
     user_ids = set(user_ids)
-    have = set(Account.objects.filter(owner_id__in=user_ids, kind__in=USER_ACCOUNT_KINDS)
-               .values_list("owner_id", "kind"))
-    missing = [(u, k) for u in sorted(user_ids) for k in USER_ACCOUNT_KINDS if (u, k) not in have]
+    have = set(Account.objects.filter(owner_id__in=user_ids, kind__in=kinds).values_list("owner_id", "kind"))
+    missing = [(u, k) for u in sorted(user_ids) for k in kinds if (u, k) not in have]
     if missing:
         Account.objects.bulk_create(
             [Account(code=account_code(kind=k, owner_id=u), kind=k, owner_id=u,
                      allow_negative=k not in NON_NEGATIVE_KINDS) for u, k in missing],
             ignore_conflicts=True,  # created concurrently: the unique code keeps one
         )
-    locked = (Account.objects.select_for_update().filter(owner_id__in=list(user_ids), kind__in=USER_ACCOUNT_KINDS)
+    locked = (Account.objects.select_for_update().filter(owner_id__in=list(user_ids), kind__in=kinds)
               .only("pk", "owner_id", "kind", "balance_fen"))  # what postings need: cheap for thousands of users
     return {(a.owner_id, a.kind): a for a in locked.order_by("pk")}
 

@@ -42,7 +42,7 @@ from core.errors import InsufficientBalance, InvalidInput, InvalidTransition, No
 from distributors.errors import DistributorNotApproved, NotADistributor
 from distributors.models import Distributor, DistributorStatus
 from distributors.services.settings import distribution_settings_get
-from ledger.models import NON_NEGATIVE_KINDS, Account, AccountKind
+from ledger.models import Account, AccountKind
 from ledger.services import account_code, account_get_or_create, ledger_post
 from wechat.errors import WechatError, WechatTimeout
 from wechat.models import TRANSFER_FINAL, TransferStatus, WechatTransfer
@@ -51,6 +51,7 @@ from wechat.services import transfer_create, transfer_query
 from ..errors import AmountTooLarge, AmountTooSmall, DebtOutstanding, NoOpenid, SelfApproval, WithdrawalLimit
 from ..models import WITHDRAWAL_TRANSITIONS, Withdrawal, WithdrawalEvent
 from ..models import WithdrawalStatus as S
+from .settlement import user_accounts_locked
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +72,8 @@ def withdrawal_fee(*, amount_fen: int, fee_bps: int, min_fee_fen: int) -> int:
 
 def _user_accounts_locked(*, user_id: int) -> dict[str, Account]:
     """The user's wallet, frozen, debt and withdrawing accounts (created if missing), locked in id order."""
-    have = set(Account.objects.filter(owner_id=user_id, kind__in=WALLET_KINDS).values_list("kind", flat=True))
-    missing = [k for k in WALLET_KINDS if k not in have]
-    if missing:
-        Account.objects.bulk_create(
-            [Account(code=account_code(kind=k, owner_id=user_id), kind=k, owner_id=user_id,
-                     allow_negative=k not in NON_NEGATIVE_KINDS) for k in missing],
-            ignore_conflicts=True,
-        )
-    rows = Account.objects.select_for_update().filter(owner_id=user_id, kind__in=WALLET_KINDS).order_by("pk")
-    return {a.kind: a for a in rows}
+    locked = user_accounts_locked(user_ids=[user_id], kinds=WALLET_KINDS)
+    return {kind: account for (_, kind), account in locked.items()}
 
 
 def _withdrawing(user_id: int) -> Account:
@@ -120,17 +113,19 @@ def _transition(w: Withdrawal, to: str, *, actor=None, note: str = "", data: dic
     return w
 
 
-def _return_legs(*, user_id: int, amount: int, source_legs: list) -> list:
-    """Legs that give `amount` back to the user: commission debt is paid off first."""
-    accounts = _user_accounts_locked(user_id=user_id)
+def _give_back(w: Withdrawal, *, step: str, memo: str, created_by=None) -> None:
+    """Post the whole amount from withdrawing back to the user: commission debt is paid off
+    first, the rest goes to the wallet (rejected or failed: no payout, no fee)."""
+    accounts = _user_accounts_locked(user_id=w.user_id)
     debt = accounts[AccountKind.USER_DEBT]
-    payoff = min(amount, -debt.balance_fen)
-    legs = list(source_legs)
+    payoff = min(w.amount_fen, -debt.balance_fen)
+    legs = [(accounts[AccountKind.USER_WITHDRAWING], -w.amount_fen)]
     if payoff:
         legs.append((debt, payoff))
-    if amount - payoff:
-        legs.append((accounts[AccountKind.USER_WALLET], amount - payoff))
-    return legs
+    if w.amount_fen - payoff:
+        legs.append((accounts[AccountKind.USER_WALLET], w.amount_fen - payoff))
+    ledger_post(kind=f"withdrawal.{step}", idempotency_key=f"withdrawal.{step}:{w.pk}", legs=legs, memo=memo,
+                cause_type="commissions.withdrawal", cause_id=w.pk, created_by=created_by)
 
 
 def _notify(kind: str, withdrawal_id: int) -> None:
@@ -259,12 +254,7 @@ def withdrawal_reject(*, operator, withdrawal_id: int, reason: str) -> Withdrawa
     now = timezone.now()
     _transition(w, S.REJECTED, actor=operator, note=reason, reviewed_by=operator, reviewed_at=now,
                 reason=reason[:200])
-    withdrawing = _user_accounts_locked(user_id=w.user_id)[AccountKind.USER_WITHDRAWING]
-    ledger_post(kind="withdrawal.reject", idempotency_key=f"withdrawal.reject:{w.pk}",
-                legs=_return_legs(user_id=w.user_id, amount=w.amount_fen,
-                                  source_legs=[(withdrawing, -w.amount_fen)]),
-                memo=f"withdrawal #{w.pk} rejected", cause_type="commissions.withdrawal", cause_id=w.pk,
-                created_by=operator)
+    _give_back(w, step="reject", memo=f"withdrawal #{w.pk} rejected", created_by=operator)
     _notify("rejected", w.pk)
     logger.info("withdrawal.reject id=%s by=%s", w.pk, operator.pk)
     return w
@@ -298,10 +288,7 @@ def _fail(w: Withdrawal, *, code: str, message: str) -> Withdrawal:
     """approved/paying → failed (w locked): the money goes back to the wallet."""
     _transition(w, S.FAILED, note=message, data={"code": code}, failed_at=timezone.now(), error_code=code[:64],
                 reason=message[:200])
-    source = [(_user_accounts_locked(user_id=w.user_id)[AccountKind.USER_WITHDRAWING], -w.amount_fen)]
-    ledger_post(kind="withdrawal.fail", idempotency_key=f"withdrawal.fail:{w.pk}",
-                legs=_return_legs(user_id=w.user_id, amount=w.amount_fen, source_legs=source),
-                memo=f"withdrawal #{w.pk} failed: {code}", cause_type="commissions.withdrawal", cause_id=w.pk)
+    _give_back(w, step="fail", memo=f"withdrawal #{w.pk} failed: {code}")
     _notify("failed", w.pk)
     logger.warning("withdrawal.fail id=%s code=%s %s", w.pk, code, message)
     return w

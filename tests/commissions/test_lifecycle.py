@@ -2,7 +2,6 @@
 notifications over HTTP."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from core.errors import DomainError
 from ledger.models import LedgerTransaction
 from mall.models import Order
 from mall.services.refunds import refund_approve, refund_finalize, refund_request
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 from tests.mall.orders_helpers import make_sku, pay, place, sandbox_confirm, sandbox_fault
 from wechat.pay import to_xml
@@ -83,18 +83,11 @@ def test_duplicate_and_simultaneous_notifications_accrue_once_per_line_and_level
     sandbox_fault(wechat_sandbox.url, "pay.notify", "duplicate_notify")
     sandbox_confirm(wechat_sandbox.url, prepay_id)  # several copies at once
     fields = payment_notification(SandboxPrepay.objects.get(prepay_id=prepay_id))
-    start = threading.Barrier(12)
-
-    def send():
-        start.wait(timeout=30)
-        requests.post(f"{wechat_sandbox.url}/api/v1/wechat/pay/notify/", data=to_xml(fields, signed=False).encode(),
-                      headers={"Content-Type": "text/xml"}, timeout=30)
-
-    threads = [threading.Thread(target=send) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    body = to_xml(fields, signed=False).encode()
+    answers = run_at_once(lambda i: requests.post(
+        f"{wechat_sandbox.url}/api/v1/wechat/pay/notify/", data=body, headers={"Content-Type": "text/xml"},
+        timeout=30).status_code, 12)
+    assert answers == [200] * 12
 
     rows = list(Commission.objects.filter(order__no=no).values_list("level", "beneficiary_id", "amount_fen"))
     assert sorted(rows) == [(1, mid.user_id, 300), (2, top.user_id, 150)]

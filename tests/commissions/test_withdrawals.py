@@ -2,11 +2,9 @@
 WeChat sandbox over HTTP (timeouts, refusals, query before retry)."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from commissions.models import Withdrawal, WithdrawalEvent
@@ -22,6 +20,7 @@ from commissions.services.withdrawals import (
 from core.errors import DomainError
 from ledger.models import LedgerTransaction
 from ledger.services import account_get_or_create, ledger_post
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 from wechat.models import WechatTransfer
 from wechat.sandbox.faults import fault_arm
@@ -98,6 +97,19 @@ def test_bad_amounts_are_400_and_change_nothing(client_for, amount):
     assert "amount_fen" in res.json()["extra"]["fields"]
     assert not Withdrawal.objects.exists()
     assert wallet(d.user)["user_wallet"] == 10_000
+
+
+def test_forged_fields_are_ignored(client_for):
+    withdrawal_settings(withdrawal_fee_bps=100)
+    d, other = funded_distributor(5_000), funded_distributor(5_000)
+    res = client_for(d.user).post("/api/v1/withdrawals/", {
+        "amount_fen": 1_000, "fee_fen": 0, "net_fen": 1_000, "status": "paid", "user": other.user_id,
+        "openid": "o-attacker"}, format="json")
+    assert res.status_code == 201, res.json()
+    assert (res.json()["fee_fen"], res.json()["status"]) == (10, "requested")
+    w = Withdrawal.objects.get()
+    assert (w.user_id, w.openid) == (d.user_id, d.user.openid)
+    assert wallet(other.user)["user_wallet"] == 5_000
 
 
 def test_more_than_the_available_balance_is_refused(client_for):
@@ -194,21 +206,8 @@ def test_twenty_simultaneous_withdrawals_never_take_more_than_the_balance(client
     withdrawal_settings(withdrawal_daily_count=100, withdrawal_fee_bps=100, withdrawal_min_fee_fen=1)
     d = funded_distributor(1_000)
     clients = [client_for(d.user) for _ in range(20)]
-    start = threading.Barrier(20)
-    answers = []
-
-    def withdraw(client):
-        try:
-            start.wait()
-            answers.append(client.post("/api/v1/withdrawals/", {"amount_fen": 300}, format="json").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=withdraw, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = run_at_once(
+        lambda i: clients[i].post("/api/v1/withdrawals/", {"amount_fen": 300}, format="json").status_code, 20)
     assert sorted(answers) == [201] * 3 + [409] * 17
     assert Withdrawal.objects.count() == 3
     assert wallet(d.user) == {"user_wallet": 100, "user_withdrawing": 900, "user_debt": 0}
@@ -220,24 +219,7 @@ def test_twenty_simultaneous_withdrawals_never_take_more_than_the_balance(client
 def test_simultaneous_requests_cannot_race_past_the_daily_count():
     withdrawal_settings(withdrawal_daily_count=2)
     d = funded_distributor(10_000)
-    start = threading.Barrier(10)
-    codes = []
-
-    def withdraw():
-        try:
-            start.wait()
-            withdrawal_request(user=d.user, amount_fen=100)
-            codes.append("ok")
-        except DomainError as exc:
-            codes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=withdraw) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = run_at_once(lambda i: withdrawal_request(user=d.user, amount_fen=100) and "ok", 10)
     assert sorted(codes) == ["ok"] * 2 + ["withdrawal_limit"] * 8
     assert wallet(d.user)["user_withdrawing"] == 200
 
@@ -413,24 +395,7 @@ def test_concurrent_approvals_make_one_payout(wechat_sandbox):
     d = funded_distributor(10_000)
     w = withdrawal_request(user=d.user, amount_fen=4_000)
     operators = [UserFactory(is_staff=True) for _ in range(6)]
-    start = threading.Barrier(len(operators))
-    codes = []
-
-    def approve(op):
-        try:
-            start.wait()
-            withdrawal_approve(operator=op, withdrawal_id=w.pk)
-            codes.append("ok")
-        except DomainError as exc:
-            codes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=approve, args=(op,)) for op in operators]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = run_at_once(lambda i: withdrawal_approve(operator=operators[i], withdrawal_id=w.pk) and "ok", 6)
     assert sorted(codes) == ["invalid_transition"] * 5 + ["ok"]
     assert Withdrawal.objects.get().status == "paid"
     assert SandboxTransfer.objects.count() == 1
