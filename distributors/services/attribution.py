@@ -18,6 +18,11 @@ level-1 distributor's inviter at this moment, when approved and `levels` is 2. A
 is the distributor (self-referral): with self-purchase commission on, level1 = the buyer and
 level2 = their inviter; otherwise both None and `self_referral` is true.
 
+The buyer never earns on their own order at any level unless self-purchase commission is on:
+a buyer who is the level-1 distributor's inviter (A recruited B and buys through B's link or
+while bound to B) leaves level2 None — B still earns level 1 — and `self_referral` stays
+false (B brought the order, not the buyer).
+
 An order through a link (share code or cookie) also binds the customer by the binding rules
 (source "order"); a binding that the rules refuse changes nothing and does not fail the order.
 """
@@ -102,8 +107,9 @@ def attribution_snapshot(*, user, distributor: Distributor, source: str, link: S
     if _approved(distributor) and (not self_referral or settings.self_purchase_commission):
         level1 = distributor.pk
         if settings.levels >= 2 and distributor.inviter_id:
-            inviter = Distributor.objects.only("pk", "status").filter(pk=distributor.inviter_id).first()
-            if _approved(inviter):
+            inviter = Distributor.objects.only("pk", "status", "user_id").filter(pk=distributor.inviter_id).first()
+            buyer_is_inviter = user is not None and inviter is not None and inviter.user_id == user.pk
+            if _approved(inviter) and (not buyer_is_inviter or settings.self_purchase_commission):
                 level2 = inviter.pk
     return {
         "source": source,
