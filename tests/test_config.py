@@ -28,6 +28,8 @@ PRODUCTION_ENV = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
     "SECURE_HSTS_PRELOAD": "1",
     "WECHAT_MODE": "live",
+    "WECHAT_MP_TOKEN": "a-real-official-account-token",
+    "WECHAT_PAY_API_KEY": "0123456789abcdef0123456789abcdef",
     "DATABASE_URL": "sqlite:////tmp/fenxiao-deploy-check.sqlite3",
 }
 
