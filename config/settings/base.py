@@ -42,6 +42,8 @@ WECHAT_MODE = env("WECHAT_MODE", default="sandbox")
 if WECHAT_MODE not in ("sandbox", "live"):
     raise environ.ImproperlyConfigured("WECHAT_MODE must be 'sandbox' or 'live'")
 WECHAT_SANDBOX = WECHAT_MODE == "sandbox"
+# With DEBUG off the sandbox refuses to start unless this says it is meant (staging, benchmarks): core/checks.py.
+WECHAT_SANDBOX_IN_PRODUCTION = env.bool("WECHAT_SANDBOX_IN_PRODUCTION", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
