@@ -18,6 +18,7 @@ from mall.selectors import orders as order_selectors
 from mall.services import orders as order_services
 from mall.services import payments as payment_services
 from mall.services import refunds as refund_services
+from mall.services import settings as mall_settings_services
 
 PHONE_RE = r"^\+?[0-9][0-9\- ]{4,19}$"
 
@@ -259,3 +260,52 @@ class OpsRefundRejectView(APIView):
         return Response(RefundOutput(refund).data)
 
 
+class OpsOrderRefundView(APIView):
+    """An operator refunds by hand (any time, also past the buyer's refund window); another
+    operator approves it (maker-checker)."""
+
+    permission_classes = [HasModelPerm]
+    required_perm = "mall.change_refund"
+
+    @extend_schema(request=RefundCreateInput, responses={201: RefundOutput}, tags=["ops"])
+    @idempotent
+    def post(self, request, no):
+        data = RefundCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = refund_services.refund_request_by_operator(operator=request.user, order_no=no,
+                                                            **data.validated_data)
+        return Response(RefundOutput(refund).data, status=201)
+
+
+class MallSettingsSerializer(serializers.Serializer):
+    """PUT: only the fields sent change. `refund_window_days` null = the commission freeze
+    period plus 7 days (shown in `refund_window_default_days`)."""
+
+    refund_window_days = serializers.IntegerField(allow_null=True, min_value=0,
+                                                  max_value=mall_settings_services.MAX_WINDOW_DAYS)
+    refund_window_default_days = serializers.SerializerMethodField()
+    refund_window_effective_days = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def get_refund_window_default_days(self, row) -> int:
+        return mall_settings_services.refund_window_default_days()
+
+    def get_refund_window_effective_days(self, row) -> int:
+        return mall_settings_services.refund_window_days(row)
+
+
+class OpsMallSettingsView(APIView):
+    permission_classes = [HasModelPerm]
+    required_perm = "mall.change_mallsettings"
+
+    @extend_schema(responses={200: MallSettingsSerializer}, tags=["ops"])
+    def get(self, request):
+        return Response(MallSettingsSerializer(mall_settings_services.mall_settings_get()).data)
+
+    @extend_schema(request=MallSettingsSerializer, responses={200: MallSettingsSerializer}, tags=["ops"])
+    def put(self, request):
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["A JSON object is expected."]})
+        # The service validates strictly (types included), so the raw JSON values go through.
+        row = mall_settings_services.mall_settings_update(actor=request.user, **request.data)
+        return Response(MallSettingsSerializer(row).data)

@@ -1,5 +1,14 @@
 from django.apps import AppConfig
 
+REFUND_WINDOW_GRACE_DAYS = 7
+
+
+def refund_window_default_days() -> int:
+    """Days after completion a buyer may ask for a refund: the freeze period plus a week."""
+    from distributors.services.settings import distribution_settings_get
+
+    return distribution_settings_get().freeze_days + REFUND_WINDOW_GRACE_DAYS
+
 
 class CommissionsConfig(AppConfig):
     name = "commissions"
@@ -16,6 +25,12 @@ class CommissionsConfig(AppConfig):
         register_order_handler(OrderMoment.COMPLETED, accrual.on_order_completed)
         register_order_handler(OrderMoment.REFUNDED, accrual.on_order_refunded)
         commission_totals_register(commission_totals)
+
+        # The buyer's refund window defaults to the commission freeze period plus 7 days
+        # (mall.hooks; an operator's MallSettings.refund_window_days overrides it).
+        from mall.hooks import set_refund_window_default
+
+        set_refund_window_default(refund_window_default_days)
 
         from core.jobs import register_job
         from wechat.hooks import register_transfer_handler

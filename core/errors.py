@@ -65,6 +65,14 @@ class InsufficientBalance(Conflict):
     default_message = "The balance is not sufficient."
 
 
+class SelfApproval(Forbidden):
+    """403, maker-checker: nobody reviews a request that is their own (shared by every app that
+    has reviews; the code is the one withdrawals have always answered)."""
+
+    code = "self_approval"
+    default_message = "Nobody may review their own request."
+
+
 class IdempotencyKeyReused(DomainError):
     """422: the same Idempotency-Key was sent with a different request."""
 

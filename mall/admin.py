@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from core.errors import DomainError, InvalidInput
 
 from .cache import catalog_invalidate
-from .models import Category, Order, OrderEvent, OrderItem, Product, Refund, Review, Sku
+from .models import Category, MallSettings, Order, OrderEvent, OrderItem, Product, Refund, Review, Sku
 from .selectors.catalog import average_rating_text
 from .services import catalog as catalog_services
 from .services import orders as order_services
@@ -292,6 +292,26 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MallSettings)
+class MallSettingsAdmin(admin.ModelAdmin):
+    """One row, saved through the same service as /api/v1/ops/settings/mall/."""
+
+    fields = ("refund_window_days", "updated_at", "updated_by")
+    readonly_fields = ("updated_at", "updated_by")
+
+    def save_model(self, request, obj, form, change):
+        from .services.settings import mall_settings_update
+
+        # The form has checked the bounds already (the model's constraint).
+        mall_settings_update(actor=request.user, refund_window_days=obj.refund_window_days)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not MallSettings.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -24,3 +24,8 @@ class AmountTooLarge(InvalidInput):
 class AmountTooSmall(InvalidInput):
     code = "amount_too_small"
     default_message = "The amount must be at least 1 fen."
+
+
+class RefundWindowClosed(Conflict):
+    code = "refund_window_closed"
+    default_message = "The time for asking for a refund of this order has passed; contact customer service."

@@ -30,6 +30,13 @@ transaction before the order is saved; it returns the snapshot stored in
 `Order.attribution` (who gets credit: level-1 and level-2 distributors, the link, the
 binding) or None. `hint` is what the HTTP layer passes through (the signed attribution
 cookie); the mall does not interpret it.
+
+Refund window default: how many days after completion a buyer may still ask for a refund,
+when the operator has not set `MallSettings.refund_window_days`. The rule ("the commission
+freeze period plus 7 days") belongs to the app that owns the freeze period, so that app
+registers a provider with `set_refund_window_default(fn)` (commissions does, in its
+AppConfig.ready()); `fn()` returns whole days. Without a provider the mall uses
+DEFAULT_REFUND_WINDOW_DAYS (14 = the default freeze of 7 days + 7).
 """
 from __future__ import annotations
 
@@ -80,3 +87,19 @@ def publish(moment: OrderMoment, order, **data) -> None:
     """Called by mall.services inside the transaction of the change."""
     for fn in list(_handlers[moment]):
         fn(order, **data)
+
+
+DEFAULT_REFUND_WINDOW_DAYS = 14
+_refund_window_default: Callable[[], int] | None = None
+
+
+def set_refund_window_default(fn: Callable[[], int] | None) -> None:
+    global _refund_window_default
+    _refund_window_default = fn
+
+
+def refund_window_default_days() -> int:
+    """The refund window when the operator has not set one (see the module docstring)."""
+    if _refund_window_default is None:
+        return DEFAULT_REFUND_WINDOW_DAYS
+    return int(_refund_window_default())

@@ -168,6 +168,11 @@ class RefundStatus(models.TextChoices):
     FAILED = "failed", "Failed at WeChat"
 
 
+# A refund is open until WeChat's final word (or the operator's rejection): while one is
+# open the order neither ships nor completes, and no other refund may be asked for.
+OPEN_REFUND_STATUSES = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
+
+
 class Refund(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     no = models.CharField(max_length=32, unique=True, help_text="out_refund_no sent to WeChat")
@@ -186,7 +191,13 @@ class Refund(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"])]
-        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_positive"),
+            # The last line behind refund_request's check: one open refund per order.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status__in=["requested", "approved"]), name="refund_one_open_per_order"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.no
@@ -210,3 +221,29 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} ★{self.rating}"
+
+
+class MallSettings(models.Model):
+    """The operator's mall settings: one row (pk=1), edited at /api/v1/ops/settings/mall/."""
+
+    refund_window_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Days after completion a buyer may still ask for a refund. Empty: the commission freeze "
+                  "period plus 7 days. Operators can refund by hand at any time.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "mall settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="mall_settings_singleton"),
+            models.CheckConstraint(
+                condition=Q(refund_window_days__isnull=True) | Q(refund_window_days__lte=3650),
+                name="mall_refund_window_days_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "mall settings"

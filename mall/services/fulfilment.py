@@ -17,10 +17,16 @@ def orders_complete_overdue() -> dict:
 
     The candidates come from one indexed query; each completion then runs the COMPLETED
     moment for subscribers (commissions start their freeze), in its own short transaction,
-    so one bad order cannot hold back the rest."""
+    so one bad order cannot hold back the rest. A partly refunded shipped order completes
+    too; an order with an open refund is `refunding` and is not a candidate (and
+    order_complete_overdue checks for open refunds again under the order's lock)."""
     cutoff = timezone.now() - timedelta(days=settings.MALL_AUTO_COMPLETE_DAYS)
     nos = list(
-        Order.objects.filter(status=OrderStatus.SHIPPED, shipped_at__lte=cutoff)
+        Order.objects.filter(
+            status__in=(OrderStatus.SHIPPED, OrderStatus.PARTIALLY_REFUNDED),
+            shipped_at__lte=cutoff,
+            completed_at__isnull=True,
+        )
         .order_by("shipped_at")
         .values_list("no", flat=True)[:BATCH]
     )

@@ -29,18 +29,27 @@ logger = logging.getLogger(__name__)
 
 S = OrderStatus
 # The order status machine (API.md). `refunding` goes back to where it came from
-# (status_before_refund) when a refund is rejected or fails.
+# (status_before_refund) when a refund is rejected or fails — and only then: the exits
+# of `refunding` other than refunded / partially_refunded are taken by _reopen_order in
+# refunds.py alone (REOPEN_KINDS); shipping and completing refuse an order with an open
+# refund. `refunded` is reachable from every paid status: refunds that add up to what was
+# paid end the order there, whatever it was before (a closed order that was paid after it
+# closed stays closed: it never was a sale).
 ALLOWED: dict[str, frozenset[str]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.CLOSED}),
-    S.PAID: frozenset({S.SHIPPED, S.REFUNDING}),
-    S.SHIPPED: frozenset({S.COMPLETED, S.REFUNDING}),
-    S.COMPLETED: frozenset({S.REFUNDING}),
+    S.PAID: frozenset({S.SHIPPED, S.REFUNDING, S.REFUNDED}),
+    S.SHIPPED: frozenset({S.COMPLETED, S.REFUNDING, S.REFUNDED}),
+    S.COMPLETED: frozenset({S.REFUNDING, S.REFUNDED}),
     S.REFUNDING: frozenset({S.REFUNDED, S.PARTIALLY_REFUNDED, S.PAID, S.SHIPPED, S.COMPLETED}),
     # A partly refunded order still ships and completes, and may be refunded again.
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING, S.SHIPPED, S.COMPLETED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING, S.SHIPPED, S.COMPLETED, S.REFUNDED}),
     S.CLOSED: frozenset(),
     S.REFUNDED: frozenset(),
 }
+# The only event kinds that may take an order out of `refunding` to a non-refund status.
+REOPEN_KINDS = frozenset({"refund_rejected", "refund_failed"})
+SHIPPABLE = frozenset({S.PAID, S.PARTIALLY_REFUNDED})
+COMPLETABLE = frozenset({S.SHIPPED, S.PARTIALLY_REFUNDED})
 
 MAX_ORDER_TOTAL_FEN = 10**10  # 100 million yuan: anything above is an input error
 PAYMENT_PURPOSE = "mall.order"
@@ -66,7 +75,9 @@ def order_transition(
     *, order: Order, to: str, kind: str, actor=None, data: dict[str, Any] | None = None, **fields: Any
 ) -> Order:
     """Move a locked order to `to` (checked against ALLOWED), with an event row."""
-    if to not in ALLOWED[order.status]:
+    if to not in ALLOWED[order.status] or (
+        order.status == S.REFUNDING and to not in (S.REFUNDED, S.PARTIALLY_REFUNDED) and kind not in REOPEN_KINDS
+    ):
         raise InvalidTransition(
             f"An order that is {order.status} cannot become {to}.", extra={"from": order.status, "to": to}
         )
@@ -309,11 +320,30 @@ def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> O
     return order
 
 
+def order_has_open_refund(order: Order) -> bool:
+    """Whether a refund of the order is open (requested, or approved and not yet final at WeChat)."""
+    from ..models import OPEN_REFUND_STATUSES, Refund
+
+    return Refund.objects.filter(order=order, status__in=OPEN_REFUND_STATUSES).exists()
+
+
+def _refuse_while_refund_open(order: Order, what: str) -> None:
+    if order.status == S.REFUNDING or order_has_open_refund(order):
+        raise InvalidTransition(
+            f"The order cannot be {what} while a refund is open; review the refund first.",
+            extra={"status": order.status, "refund_open": True},
+        )
+
+
 @transaction.atomic
 def order_ship(*, operator, order_no: str, carrier: str, tracking_no: str) -> Order:
+    """Paid (or partly refunded, not yet shipped) → shipped; never while a refund is open."""
     order = order_lock(no=order_no)
     if order.shipped_at is not None:
         raise InvalidTransition("The order has been shipped already.", extra={"status": order.status})
+    _refuse_while_refund_open(order, "shipped")
+    if order.status not in SHIPPABLE:
+        raise InvalidTransition("Only a paid order can be shipped.", extra={"status": order.status})
     return order_transition(
         order=order,
         to=S.SHIPPED,
@@ -327,7 +357,9 @@ def order_ship(*, operator, order_no: str, carrier: str, tracking_no: str) -> Or
 
 
 def _complete(order: Order, *, kind: str, actor=None) -> Order:
-    if order.shipped_at is None or order.completed_at is not None:
+    """Shipped (or partly refunded after shipping) → completed; never while a refund is open."""
+    _refuse_while_refund_open(order, "completed")
+    if order.status not in COMPLETABLE or order.shipped_at is None or order.completed_at is not None:
         raise InvalidTransition("Only a shipped order can be completed.", extra={"status": order.status})
     order_transition(order=order, to=S.COMPLETED, kind=kind, actor=actor, completed_at=timezone.now())
     publish(OrderMoment.COMPLETED, order)
@@ -342,10 +374,14 @@ def order_confirm_receipt(*, user, order_no: str) -> Order:
 
 @transaction.atomic
 def order_complete_overdue(*, order_no: str) -> Order | None:
-    """Complete a shipped order automatically MALL_AUTO_COMPLETE_DAYS after shipping."""
+    """Complete a shipped order automatically MALL_AUTO_COMPLETE_DAYS after shipping. Skipped
+    (None) while a refund is open: it completes on the first run after the refund ends."""
     order = order_lock(no=order_no)
     cutoff = timezone.now() - timedelta(days=settings.MALL_AUTO_COMPLETE_DAYS)
-    if order.status != S.SHIPPED or order.shipped_at is None or order.shipped_at > cutoff:
+    if (
+        order.status not in COMPLETABLE or order.shipped_at is None or order.shipped_at > cutoff
+        or order.completed_at is not None or order_has_open_refund(order)
+    ):
         return None
     return _complete(order, kind="auto_completed")
 
