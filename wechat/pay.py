@@ -45,7 +45,10 @@ LIVE_API_BASE_URL = "https://api.mch.weixin.qq.com/"
 NOTIFY_MAX_BYTES = 64 * 1024
 # Answers that WeChat does not sign (mutual-TLS calls); checked when a sign is present.
 UNSIGNED_ENDPOINTS = ("mmpaymkttransfers/promotion/transfers", "mmpaymkttransfers/gettransferinfo",
-                      "mmpaymkttransfers/sendredpack")
+                      "mmpaymkttransfers/sendredpack", "mmpaymkttransfers/gethbinfo")
+# Answer fields that are XML trees, not values (gethbinfo's <hblist><hbinfo>…): left out of the
+# flat dict. WeChat does not sign those answers; nothing we check lives in them.
+NESTED_ANSWER_FIELDS = frozenset({"hblist"})
 APPID_KEYS = ("appid", "mch_appid", "wxappid")
 MCH_ID_KEYS = ("mch_id", "mchid")
 
@@ -71,6 +74,7 @@ ERR_CODES: dict[str, tuple[str, type[WechatError], bool]] = {
     "MONEY_LIMIT": ("amount_limit", WechatError, False),
     "OUT_TRADE_NO_USED": ("out_trade_no_used", WechatConflict, False),
     "INVALID_REQUEST": ("wechat_invalid_request", WechatError, False),
+    "NOT_FOUND": ("wechat_not_found", WechatError, False),
 }
 # err_codes after which the outcome is unknown (the request may have been carried out).
 UNCERTAIN_ERR_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY"})
@@ -109,10 +113,11 @@ def to_xml(data: dict[str, Any], *, api_key: str | None = None, signed: bool = T
     return dict_to_xml(fields, data.get("sign") or None)
 
 
-def parse_xml(body: bytes | str) -> dict[str, str]:
+def parse_xml(body: bytes | str, *, skip_nested: frozenset[str] = frozenset()) -> dict[str, str]:
     """A flat WeChat `<xml>` document as a dict of strings. Raises ValueError for anything else.
 
-    DOCTYPEs and entities are refused outright (no entity expansion attacks)."""
+    DOCTYPEs and entities are refused outright (no entity expansion attacks). Fields named in
+    `skip_nested` may be XML trees; they are left out."""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
         raise ValueError("DOCTYPE/ENTITY not allowed")
@@ -127,6 +132,8 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
     for key, value in data.items():
         if value is None:
             out[key] = ""
+        elif key in skip_nested and not isinstance(value, str):
+            continue
         elif isinstance(value, str):
             out[key] = value
         else:
@@ -155,7 +162,7 @@ class FenxiaoWeChatPay(WeChatPay):
         url = res.url or ""
         endpoint = url[len(self.API_BASE_URL):] if url.startswith(self.API_BASE_URL) else url
         try:
-            data = parse_xml(text)
+            data = parse_xml(text, skip_nested=NESTED_ANSWER_FIELDS)
         except ValueError as exc:
             logger.warning("wechat pay: answer of %s is not WeChat XML: %s", endpoint, exc)
             raise WechatError("WeChat answered something that is not WeChat XML.", code="wechat_bad_response")
@@ -343,6 +350,14 @@ def pay_redpack(
     _expect(data, "mch_billno", mch_billno, code="wechat_bad_response")
     _expect(data, "re_openid", openid, code="wechat_bad_response")
     _expect(data, "total_amount", amount_fen)
+    return data
+
+
+def pay_redpack_query(*, mch_billno: str) -> dict[str, str]:
+    """What became of a red pack (查询红包记录, gethbinfo): status SENDING / SENT / FAILED /
+    RECEIVED / RFUND_ING / REFUND, or err_code NOT_FOUND."""
+    data = _call("pay.gethbinfo", "redpack.query", out_trade_no=mch_billno)
+    _expect(data, "mch_billno", mch_billno, code="wechat_bad_response")
     return data
 
 

@@ -59,6 +59,47 @@ UNCERTAIN_CODES = frozenset({
 # Failures worth retrying later with the same number (nothing happened at WeChat).
 RETRYABLE_CODES = frozenset({"merchant_insufficient_funds", "wechat_rate_limited", "wechat_system_error"})
 
+# --- what a WeChat err_code means for money going out (docs/wechat.md, "Uncertain answers") ---
+# Only the codes below are believed. Any other err_code (SEND_FAILED, SYSTEMERROR, FATAL_ERROR,
+# PROCESSING, BIZERR_NEED_RETRY, a code WeChat adds tomorrow…), a FAIL without err_code, a
+# timeout or an answer we cannot trust leaves the outcome *unknown*: it is settled by a query
+# with the same number, and the number is only ever sent again, never replaced.
+#
+# Definite refusals: WeChat documents that nothing was paid (企业付款到零钱 error table,
+# pay.weixin.qq.com/wiki/doc/api/tools/mch_pay.php?chapter=14_2).
+TRANSFER_DEFINITE_FAILURES = frozenset({
+    "NO_AUTH", "AMOUNT_LIMIT", "PARAM_ERROR", "OPENID_ERROR", "NAME_MISMATCH", "SIGN_ERROR", "XML_ERROR",
+    "MONEY_LIMIT", "CA_ERROR", "V2_ACCOUNT_SIMPLE_BAN", "PARAM_IS_NOT_UTF8", "SENDNUM_LIMIT",
+    "RECV_ACCOUNT_NOT_ALLOWED", "PAY_CHANNEL_NOT_ALLOWED", "SEND_MONEY_LIMIT", "RECEIVED_MONEY_LIMIT",
+    "PAYER_ACCOUNT_ABNORMAL", "PAYEE_ACCOUNT_ABNORMAL",
+})
+# Refused for now, nothing paid: the same number is sent again later (NOTENOUGH: top up first).
+TRANSFER_LATER = frozenset({"NOTENOUGH", "FREQ_LIMIT", "FREQUENCY_LIMITED"})
+# 现金红包 error table (pay.weixin.qq.com/wiki/doc/api/tools/cash_coupon.php?chapter=13_4&index=3).
+# WeChat documents the red pack's SEND_FAILED as "已经发放失败"; we still query it (a query is
+# cheap, paying twice is not) and believe the query's FAILED.
+REDPACK_DEFINITE_FAILURES = frozenset({
+    "NO_AUTH", "SENDNUM_LIMIT", "CA_ERROR", "ILLEGAL_APPID", "SIGN_ERROR", "XML_ERROR", "PARAM_ERROR",
+    "OPENID_ERROR", "MONEY_LIMIT", "API_METHOD_CLOSED", "NO_PROJECT_ID", "ACCOUNT_ABNORMAL",
+})
+REDPACK_LATER = frozenset({"NOTENOUGH", "FREQ_LIMIT", "SECOND_OVER_LIMITED", "DAY_OVER_LIMITED",
+                           "DAY_ OVER_LIMITED"})
+# 申请退款 error table (pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_4). SYSTEMERROR and
+# BIZERR_NEED_RETRY say "use the same out_refund_no again": unknown, queried.
+REFUND_DEFINITE_FAILURES = frozenset({
+    "TRADE_OVERDUE", "ERROR", "USER_ACCOUNT_ABNORMAL", "INVALID_TRANSACTIONID", "PARAM_ERROR",
+    "APPID_NOT_EXIST", "MCHID_NOT_EXIST", "ORDERNOTEXIST", "REQUIRE_POST_METHOD", "SIGNERROR",
+    "XML_FORMAT_ERROR", "TRADE_STATE_ERROR", "APPID_MCHID_NOT_MATCH",
+})
+REFUND_LATER = frozenset({"NOTENOUGH", "FREQUENCY_LIMITED", "INVALID_REQ_TOO_MUCH"})
+# A query's "no such number" is believed (and the same number sent again) only this long after
+# the first attempt: WeChat's queries cover 30 days, we stay well inside that. After it, the
+# row stays unknown with error_code `unknown_needs_operator` and an operator looks it up.
+PAYOUT_RESEND_WINDOW_SECONDS = 7 * 24 * 3600
+NEEDS_OPERATOR = "unknown_needs_operator"
+
+FAILED, LATER, UNKNOWN = "failed", "later", "unknown"
+
 _SUBJECTS: dict[type[models.Model], tuple[str, str, dict[str, frozenset[str]]]] = {
     WechatPayment: (EventSubject.PAYMENT, "out_trade_no", PAYMENT_TRANSITIONS),
     WechatRefund: (EventSubject.REFUND, "out_refund_no", REFUND_TRANSITIONS),
@@ -108,6 +149,51 @@ def _record_error(model: type[models.Model], pk: int, exc: DomainError) -> None:
 
 def _uncertain(exc: DomainError) -> bool:
     return isinstance(exc, WechatTimeout) or exc.code in UNCERTAIN_CODES
+
+
+def _err_code(exc: DomainError) -> str:
+    return (exc.extra.get("err_code", "") if isinstance(exc.extra, dict) else "") or ""
+
+
+def _outcome(exc: DomainError, *, definite: frozenset[str], later: frozenset[str]) -> str:
+    """FAILED (WeChat documents that nothing was paid), LATER (refused for now, nothing paid),
+    or UNKNOWN (everything else: query it)."""
+    err_code = _err_code(exc)
+    if not err_code or _uncertain(exc):
+        return UNKNOWN
+    if err_code in definite:
+        return FAILED
+    if err_code in later:
+        return LATER
+    return UNKNOWN
+
+
+def _answered(exc: DomainError) -> bool:
+    """WeChat answered (with an err_code), so it can be asked again at once; after a timeout or
+    a transport failure the next retry asks."""
+    return bool(_err_code(exc)) and not isinstance(exc, WechatTimeout)
+
+
+def _resend_window() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "WECHAT_PAYOUT_RESEND_WINDOW_SECONDS", PAYOUT_RESEND_WINDOW_SECONDS))
+
+
+def _not_found_may_resend(model: type[models.Model], obj: Any, what: str) -> bool:
+    """WeChat's query does not know `obj`: send the same number again if it is recent enough
+    for that answer to be believed; otherwise flag it for an operator (and send nothing)."""
+    if (timezone.now() - obj.created_at).total_seconds() <= _resend_window():
+        return True
+    if obj.error_code != NEEDS_OPERATOR:
+        logger.error("wechat pay: %s %s is unknown and WeChat's query does not know it any more: "
+                     "check the merchant platform by hand", what, getattr(obj, _SUBJECTS[model][1]))
+        model.objects.filter(pk=obj.pk).update(
+            error_code=NEEDS_OPERATOR, updated_at=timezone.now(),
+            error_message="Outcome unknown and WeChat's query says NOT_FOUND after the resend window: "
+                          "look it up in the merchant platform.")
+        obj.refresh_from_db()
+    return False
 
 
 def _wechat_time(value: str) -> datetime | None:
@@ -354,18 +440,43 @@ def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, rea
             _event(refund, kind="created", source="api", to_status=refund.status)
     if refund.status != RefundStatus.REQUESTED:
         return refund
+    if refund.error_code:
+        # Sent before without a definite answer: ask WeChat first; send the same number again
+        # only if WeChat does not know it (documented as safe for refunds).
+        refund = _refund_query_known(refund)
+        if refund.status != RefundStatus.REQUESTED:
+            return refund
     try:
         answer = pay.pay_refund(out_trade_no=out_trade_no, out_refund_no=out_refund_no, total_fen=payment.amount_fen,
                                 refund_fen=amount_fen, reason=reason)
     except (WechatError, WechatTimeout) as exc:
         _record_error(WechatRefund, refund.pk, exc)
-        if exc.extra.get("err_code") and not _uncertain(exc) and exc.code not in RETRYABLE_CODES:
+        outcome = _outcome(exc, definite=REFUND_DEFINITE_FAILURES, later=REFUND_LATER)
+        if outcome == FAILED:
             _transition(WechatRefund, refund.pk, RefundStatus.FAILED, source="refund",
-                        data={"err_code": exc.extra.get("err_code")}, then=hooks.run_refund_handlers)
+                        data={"err_code": _err_code(exc)}, then=hooks.run_refund_handlers)
+        elif outcome == UNKNOWN and _answered(exc):
+            # "SYSTEMERROR" and friends: the refund may have been accepted. Ask at once.
+            logger.warning("wechat pay: refund %s answered %s: querying", out_refund_no, _err_code(exc))
+            queried = _refund_query_known(WechatRefund.objects.get(pk=refund.pk), quiet=True)
+            if queried.status != RefundStatus.REQUESTED:
+                return queried
         raise
     refund, _ = _transition(WechatRefund, refund.pk, RefundStatus.PROCESSING, source="refund",
                             refund_id=answer.get("refund_id", "")[:32], error_code="", error_message="")
     return refund
+
+
+def _refund_query_known(refund: WechatRefund, *, quiet: bool = False) -> WechatRefund:
+    """refund_query for a refund we sent without a definite answer. Returns it still `requested`
+    when WeChat does not know it (REFUNDNOTEXIST) or the query itself failed and `quiet`."""
+    try:
+        return refund_query(out_refund_no=refund.out_refund_no)
+    except (WechatError, WechatTimeout) as exc:
+        if _err_code(exc) != "REFUNDNOTEXIST" and not quiet:
+            raise
+        logger.info("wechat pay: refund %s query: %s", refund.out_refund_no, _err_code(exc) or exc.code)
+        return WechatRefund.objects.get(pk=refund.pk)
 
 
 def _refund_apply_result(refund: WechatRefund, *, status: str, source: str, info: dict[str, str]) -> WechatRefund:
@@ -446,8 +557,13 @@ def transfer_create(
     """Transfer money to a user's WeChat balance. Never raises WeChat errors: the returned
     row's status says what happened (succeeded / failed / unknown, with error_code).
 
-    Idempotent by partner_trade_no: calling again for a requested or unknown transfer
-    retries it (WeChat pays a partner_trade_no at most once); a final one is returned as is.
+    Only the err_codes in TRANSFER_DEFINITE_FAILURES fail it; TRANSFER_LATER leave it
+    requested (send the same number later); anything else leaves it unknown, and when WeChat
+    answered (SEND_FAILED, SYSTEMERROR…) it is queried at once.
+
+    Idempotent by partner_trade_no: calling again for a transfer that was sent before and is
+    not final first *queries* it; only if WeChat does not know the number (NOT_FOUND, within
+    the resend window) is the same number sent again. A final one is returned as is.
     Transfer hooks run when it reaches succeeded or failed."""
     pay.check_merchant_no(partner_trade_no, field="partner_trade_no", max_length=32)
     _positive(amount_fen)
@@ -463,25 +579,30 @@ def transfer_create(
         _event(transfer, kind="created", source="api", to_status=transfer.status)
     if transfer.status in TRANSFER_FINAL:
         return transfer
+    if transfer.attempts:
+        transfer, send = _transfer_query_before_resend(transfer)
+        if not send:
+            return transfer
     WechatTransfer.objects.filter(pk=transfer.pk).update(attempts=F("attempts") + 1)
     try:
         answer = pay.pay_transfer(partner_trade_no=partner_trade_no, openid=openid, amount_fen=amount_fen,
                                   description=transfer.description, real_name=real_name)
     except (WechatError, WechatTimeout) as exc:
         _record_error(WechatTransfer, transfer.pk, exc)
-        data = {"code": exc.code, "err_code": exc.extra.get("err_code", "")}
-        if exc.code in RETRYABLE_CODES and not _uncertain(exc):
+        data = {"code": exc.code, "err_code": _err_code(exc)}
+        outcome = _outcome(exc, definite=TRANSFER_DEFINITE_FAILURES, later=TRANSFER_LATER)
+        if outcome == LATER:
             # Refused for now (merchant balance short, rate limited): nothing was paid; the
             # transfer stays requested and the same number is sent again later.
-            logger.warning("wechat pay: transfer %s refused for now (%s); retry later", partner_trade_no, exc.code)
+            logger.warning("wechat pay: transfer %s refused for now (%s); retry later", partner_trade_no,
+                           data["err_code"])
             return WechatTransfer.objects.get(pk=transfer.pk)
-        if _uncertain(exc) or not exc.extra.get("err_code"):
-            target = TransferStatus.UNKNOWN
-        else:
-            target = TransferStatus.FAILED
-        logger.warning("wechat pay: transfer %s -> %s (%s)", partner_trade_no, target, exc.code)
+        target = TransferStatus.FAILED if outcome == FAILED else TransferStatus.UNKNOWN
+        logger.warning("wechat pay: transfer %s -> %s (%s %s)", partner_trade_no, target, exc.code, data["err_code"])
         transfer, _ = _transition(WechatTransfer, transfer.pk, target, source="transfer", data=data,
                                   then=hooks.run_transfer_handlers if target == TransferStatus.FAILED else None)
+        if target == TransferStatus.UNKNOWN and _answered(exc):
+            transfer, _ = _transfer_query_before_resend(transfer)  # WeChat said "query me": at once
         return transfer
     transfer, _ = _transition(
         WechatTransfer, transfer.pk, TransferStatus.SUCCEEDED, source="transfer", then=hooks.run_transfer_handlers,
@@ -491,8 +612,24 @@ def transfer_create(
     return transfer
 
 
+def _transfer_query_before_resend(transfer: WechatTransfer) -> tuple[WechatTransfer, bool]:
+    """Query a transfer that was sent before; (row, True) when the same number may be sent again
+    (WeChat does not know it), (row, False) when it is settled or must wait."""
+    try:
+        transfer = transfer_query(partner_trade_no=transfer.partner_trade_no)
+    except (WechatError, WechatTimeout) as exc:
+        transfer = WechatTransfer.objects.get(pk=transfer.pk)
+        if _err_code(exc) != "NOT_FOUND":
+            logger.warning("wechat pay: transfer %s query failed (%s); later", transfer.partner_trade_no, exc.code)
+            return transfer, False
+        return transfer, _not_found_may_resend(WechatTransfer, transfer, "transfer")
+    return transfer, False
+
+
 def transfer_query(*, partner_trade_no: str) -> WechatTransfer:
-    """Ask WeChat what became of a transfer (for ones left `unknown`)."""
+    """Ask WeChat what became of a transfer (for ones left `unknown`). SUCCESS → succeeded,
+    FAILED → failed (hooks run), PROCESSING → unchanged. Raises WeChat's errors, e.g. err_code
+    NOT_FOUND when WeChat does not know the number."""
     transfer = WechatTransfer.objects.filter(partner_trade_no=partner_trade_no).first()
     if transfer is None:
         raise NotFound("No such transfer.", extra={"partner_trade_no": partner_trade_no})
@@ -508,6 +645,7 @@ def transfer_query(*, partner_trade_no: str) -> WechatTransfer:
         )
     elif state == "FAILED":
         transfer, _ = _transition(WechatTransfer, transfer.pk, TransferStatus.FAILED, source="query",
+                                  data={"status": state, "reason": answer.get("reason", "")[:200]},
                                   then=hooks.run_transfer_handlers, error_code="FAILED",
                                   error_message=answer.get("reason", "")[:255])
     return transfer
@@ -518,7 +656,9 @@ def redpack_send(
     ref: str, remark: str = "",
 ) -> WechatRedpack:
     """Send a cash red pack. Like transfer_create: never raises WeChat errors, the row's status
-    (sent / failed / unknown) says what happened; idempotent by mch_billno."""
+    (sent / failed / unknown, or requested when refused for now) says what happened; only
+    REDPACK_DEFINITE_FAILURES fail it, anything else unknown is queried (`redpack_query`).
+    Idempotent by mch_billno: a red pack sent before is queried before its number is sent again."""
     pay.check_merchant_no(mch_billno, field="mch_billno", max_length=28)
     _positive(amount_fen)
     if not openid or not purpose:
@@ -533,6 +673,10 @@ def redpack_send(
         _event(redpack, kind="created", source="api", to_status=redpack.status)
     if redpack.status in (RedpackStatus.SENT, RedpackStatus.FAILED):
         return redpack
+    if redpack.attempts:
+        redpack, send = _redpack_query_before_resend(redpack)
+        if not send:
+            return redpack
     WechatRedpack.objects.filter(pk=redpack.pk).update(attempts=F("attempts") + 1)
     try:
         answer = pay.pay_redpack(mch_billno=mch_billno, openid=openid, amount_fen=amount_fen,
@@ -540,11 +684,60 @@ def redpack_send(
                                  remark=redpack.remark or redpack.act_name)
     except (WechatError, WechatTimeout) as exc:
         _record_error(WechatRedpack, redpack.pk, exc)
-        target = RedpackStatus.UNKNOWN if _uncertain(exc) or not exc.extra.get("err_code") else RedpackStatus.FAILED
-        logger.warning("wechat pay: red pack %s -> %s (%s)", mch_billno, target, exc.code)
+        outcome = _outcome(exc, definite=REDPACK_DEFINITE_FAILURES, later=REDPACK_LATER)
+        if outcome == LATER:
+            logger.warning("wechat pay: red pack %s refused for now (%s); retry later", mch_billno, _err_code(exc))
+            return WechatRedpack.objects.get(pk=redpack.pk)
+        target = RedpackStatus.FAILED if outcome == FAILED else RedpackStatus.UNKNOWN
+        logger.warning("wechat pay: red pack %s -> %s (%s %s)", mch_billno, target, exc.code, _err_code(exc))
         redpack, _ = _transition(WechatRedpack, redpack.pk, target, source="sendredpack",
-                                 data={"code": exc.code, "err_code": exc.extra.get("err_code", "")})
+                                 data={"code": exc.code, "err_code": _err_code(exc)})
+        if target == RedpackStatus.UNKNOWN and _answered(exc):
+            redpack, _ = _redpack_query_before_resend(redpack)
         return redpack
     redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.SENT, source="sendredpack",
                              send_listid=answer.get("send_listid", "")[:64], error_code="", error_message="")
     return redpack
+
+
+# gethbinfo's status → ours. SENDING stays as it is (ask again later).
+REDPACK_QUERY_STATUS = {
+    "SENT": RedpackStatus.SENT, "RECEIVED": RedpackStatus.SENT, "RFUND_ING": RedpackStatus.SENT,
+    "REFUND": RedpackStatus.SENT, "FAILED": RedpackStatus.FAILED,
+}
+
+
+def redpack_query(*, mch_billno: str) -> WechatRedpack:
+    """Ask WeChat what became of a red pack (gethbinfo). SENT / RECEIVED / RFUND_ING / REFUND →
+    sent (the money left: a pack nobody opens comes back to the merchant by WeChat's refund,
+    not by us), FAILED → failed, SENDING → unchanged. Raises WeChat's errors, e.g. err_code
+    NOT_FOUND when WeChat does not know the number."""
+    redpack = WechatRedpack.objects.filter(mch_billno=mch_billno).first()
+    if redpack is None:
+        raise NotFound("No such red pack.", extra={"mch_billno": mch_billno})
+    answer = pay.pay_redpack_query(mch_billno=mch_billno)
+    if answer.get("total_amount") and answer["total_amount"] != str(redpack.amount_fen):
+        raise WechatError("WeChat's red pack amount is not ours.", code="amount_mismatch")
+    state = answer.get("status", "")
+    target = REDPACK_QUERY_STATUS.get(state)
+    if target == RedpackStatus.SENT:
+        redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.SENT, source="query",
+                                 data={"status": state}, send_listid=answer.get("detail_id", "")[:64]
+                                 or redpack.send_listid)
+    elif target == RedpackStatus.FAILED:
+        redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.FAILED, source="query",
+                                 data={"status": state, "reason": answer.get("reason", "")[:200]},
+                                 error_code="FAILED", error_message=answer.get("reason", "")[:255])
+    return redpack
+
+
+def _redpack_query_before_resend(redpack: WechatRedpack) -> tuple[WechatRedpack, bool]:
+    try:
+        redpack = redpack_query(mch_billno=redpack.mch_billno)
+    except (WechatError, WechatTimeout) as exc:
+        redpack = WechatRedpack.objects.get(pk=redpack.pk)
+        if _err_code(exc) != "NOT_FOUND":
+            logger.warning("wechat pay: red pack %s query failed (%s); later", redpack.mch_billno, exc.code)
+            return redpack, False
+        return redpack, _not_found_may_resend(WechatRedpack, redpack, "red pack")
+    return redpack, False

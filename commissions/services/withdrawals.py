@@ -44,9 +44,8 @@ from distributors.models import Distributor, DistributorStatus
 from distributors.services.settings import distribution_settings_get
 from ledger.models import Account, AccountKind
 from ledger.services import account_code, account_get_or_create, ledger_post
-from wechat.errors import WechatError, WechatTimeout
 from wechat.models import TRANSFER_FINAL, TransferStatus, WechatTransfer
-from wechat.services import transfer_create, transfer_query
+from wechat.services import transfer_create
 
 from ..errors import AmountTooLarge, AmountTooSmall, DebtOutstanding, NoOpenid, SelfApproval, WithdrawalLimit
 from ..models import WITHDRAWAL_TRANSITIONS, Withdrawal, WithdrawalEvent
@@ -316,16 +315,10 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
     transfer = WechatTransfer.objects.filter(partner_trade_no=w.transfer_no).first()
     if transfer is not None and transfer.status in TRANSFER_FINAL:
         on_transfer_final(transfer)  # recorded, but the withdrawal missed it (cannot happen in one txn; be safe)
-    elif transfer is not None and transfer.attempts:
-        # Sent before and the answer was lost (timeout, crash): ask WeChat what became of it.
-        try:
-            transfer = transfer_query(partner_trade_no=w.transfer_no)
-        except (WechatError, WechatTimeout) as exc:
-            if exc.extra.get("err_code") not in ("NOT_FOUND", "ORDERNOTEXIST"):
-                logger.warning("withdrawal.pay id=%s: transfer query failed (%s); later", w.pk, exc.code)
-                return Withdrawal.objects.get(pk=w.pk)
-            transfer = WechatTransfer.objects.get(pk=transfer.pk)  # WeChat never got it: send it again
-    if transfer is None or transfer.status not in TRANSFER_FINAL:
+    else:
+        # transfer_create queries a transfer that was sent before (timeout, crash, SEND_FAILED,
+        # SYSTEMERROR…) and sends the same number again only if WeChat does not know it; only
+        # a documented refusal fails it (docs/wechat.md, "Uncertain answers and error codes").
         # FORCE_CHECK with the distributor's real name: WeChat refuses to pay a different person.
         real_name = Distributor.objects.filter(pk=w.distributor_id).values_list("real_name", flat=True).first()
         transfer = transfer_create(partner_trade_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen,

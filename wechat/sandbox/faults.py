@@ -7,13 +7,21 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from .models.common import FaultMode, SandboxFault
+from .models.common import FaultMode, FaultOutcome, SandboxFault
 
 
-def fault_arm(*, endpoint: str, mode: str, times: int = 1, err_code: str = "") -> SandboxFault:
+def fault_arm(*, endpoint: str, mode: str, times: int = 1, err_code: str = "", outcome: str = "") -> SandboxFault:
+    """Arm a fault. For mode "fail", `outcome` says what WeChat did behind the error: "" nothing,
+    "executed" (it carried the request out: "SEND_FAILED, but the transfer went through"),
+    "failed" (it recorded the transfer / red pack as failed: its query says FAILED)."""
     if mode not in FaultMode.values:
         raise ValueError(f"unknown fault mode {mode!r}")
-    return SandboxFault.objects.create(endpoint=endpoint, mode=mode, times=max(1, times), err_code=err_code)
+    if outcome not in FaultOutcome.values:
+        raise ValueError(f"unknown fault outcome {outcome!r}")
+    if outcome and mode != FaultMode.FAIL:
+        raise ValueError("an outcome goes with mode 'fail' only")
+    return SandboxFault.objects.create(endpoint=endpoint, mode=mode, times=max(1, times), err_code=err_code,
+                                       outcome=outcome)
 
 
 def fault_clear() -> None:

@@ -3,7 +3,7 @@
 WeChat's API, as wechatpy calls it (under /wechat-sandbox/mch/):
   pay/unifiedorder  pay/orderquery  pay/closeorder  pay/refundquery  secapi/pay/refund
   mmpaymkttransfers/promotion/transfers  mmpaymkttransfers/gettransferinfo
-  mmpaymkttransfers/sendredpack
+  mmpaymkttransfers/sendredpack  mmpaymkttransfers/gethbinfo
 
 Every request's signature (MD5 with the merchant's API key), appid and mch_id are
 checked (FAIL "签名错误" and friends otherwise); business errors come back the way
@@ -17,13 +17,16 @@ Our own helpers (not WeChat's):
   POST /wechat-sandbox/pay/refunds/{out_refund_no}/confirm/ {status?: SUCCESS|CHANGE|REFUNDCLOSE}
        WeChat finishes the refund: POSTs the refund notification (req_info encrypted with
        AES-256-ECB, key md5(api key)) to the refund's notify_url.
-  POST /wechat-sandbox/faults/  {endpoint, mode, times?, err_code?}   arm a fault
+  POST /wechat-sandbox/faults/  {endpoint, mode, times?, err_code?, executed?, outcome?}   arm a fault
   DELETE /wechat-sandbox/faults/                                      clear all faults
 
 Faults (wechat.sandbox.faults), by endpoint name "pay.unifiedorder", "pay.orderquery",
 "pay.closeorder", "pay.refund", "pay.refundquery", "pay.transfer", "pay.gettransferinfo",
-"pay.sendredpack": timeout (answer after the client gave up; the request IS carried out),
-fail (result_code FAIL with err_code, default SYSTEMERROR; nothing carried out),
+"pay.sendredpack", "pay.gethbinfo": timeout (answer after the client gave up; the request IS
+carried out), fail (result_code FAIL with err_code, default SYSTEMERROR; nothing carried out —
+unless `"executed": true` / `"outcome": "executed"`: carried out, then the error answered,
+i.e. "SEND_FAILED, but the transfer went through"; or `"outcome": "failed"`: the transfer / red
+pack is recorded as failed, so its query answers status FAILED),
 http_error (HTTP 500, nothing carried out), bad_signature (carried out, answer signed with
 a wrong key). "pay.notify" / "refund.notify": bad_signature (notification signed /
 encrypted with a wrong key), fail (payment notification with result_code FAIL),
@@ -53,7 +56,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from wechat.pay import parse_xml, refund_req_info_encrypt, sign, sign_valid, to_xml
 
 from .faults import fault_arm, fault_clear, fault_take, sleep_past_client_timeout
-from .models.common import FaultMode
+from .models.common import FaultMode, FaultOutcome
 from .models.pay import SandboxPrepay, SandboxRedpack, SandboxRefund, SandboxTransfer
 
 logger = logging.getLogger(__name__)
@@ -94,8 +97,13 @@ def _return_fail(message: str) -> HttpResponse:
                         content_type="text/xml; charset=utf-8")
 
 
-def mch_endpoint(name: str, *, appid_key: str = "appid", mch_key: str = "mch_id"):
-    """Wrap a handler(data) -> fields as a WeChat Pay API view: checks, faults, signed XML."""
+def mch_endpoint(name: str, *, appid_key: str = "appid", mch_key: str = "mch_id",
+                 record_failed: Callable[[dict[str, str], str], None] | None = None,
+                 extra_xml: Callable[[dict[str, Any]], str] | None = None):
+    """Wrap a handler(data) -> fields as a WeChat Pay API view: checks, faults, signed XML.
+
+    `record_failed(data, err_code)` records the request as failed at WeChat (fault outcome
+    "failed"); `extra_xml(fields)` returns XML trees appended to the answer after signing."""
 
     def decorate(handler: Callable[[dict[str, str]], dict[str, Any]]):
         @csrf_exempt
@@ -114,12 +122,19 @@ def mch_endpoint(name: str, *, appid_key: str = "appid", mch_key: str = "mch_id"
             if data.get(appid_key) != settings.WECHAT_APPID or data.get(mch_key) != settings.WECHAT_MCH_ID:
                 return _return_fail("appid和mch_id不匹配")
             if mode == FaultMode.FAIL:
-                result = _fail(fault.err_code or "SYSTEMERROR", "sandbox: told to fail")
+                err_code = fault.err_code or "SYSTEMERROR"
+                if fault.outcome == FaultOutcome.EXECUTED:
+                    handler(data)  # WeChat carried it out; its answer is lost in the error
+                elif fault.outcome == FaultOutcome.FAILED and record_failed is not None:
+                    record_failed(data, err_code)
+                result = _fail(err_code, "sandbox: told to fail")
             else:
                 result = handler(data)
             fields = {"return_code": "SUCCESS", "return_msg": "OK", appid_key: data[appid_key],
                       mch_key: data[mch_key], "nonce_str": _rand(32), **result}
             body = to_xml(fields, api_key=WRONG_KEY if mode == FaultMode.BAD_SIGNATURE else None)
+            if extra_xml is not None and fields.get("result_code") == "SUCCESS":
+                body = body.replace("</xml>", extra_xml(fields) + "</xml>")
             if mode == FaultMode.TIMEOUT:
                 sleep_past_client_timeout()
             return HttpResponse(body, content_type="text/xml; charset=utf-8")
@@ -285,7 +300,20 @@ def _transfer_answer(t: SandboxTransfer) -> dict[str, Any]:
             "payment_time": t.payment_time}
 
 
-@mch_endpoint("pay.transfer", appid_key="mch_appid", mch_key="mchid")
+def _transfer_record_failed(data: dict[str, str], err_code: str) -> None:
+    amount = _int(data.get("amount"))
+    if not data.get("partner_trade_no") or amount is None:
+        return
+    SandboxTransfer.objects.get_or_create(
+        partner_trade_no=data["partner_trade_no"],
+        defaults={"payment_no": f"1000018301{_now():%Y%m%d}{_rand(14)}", "openid": data.get("openid", ""),
+                  "amount": amount, "desc": data.get("desc", "")[:100],
+                  "re_user_name": data.get("re_user_name", "")[:64], "payment_time": f"{_now():%Y-%m-%d %H:%M:%S}",
+                  "status": "FAILED", "reason": f"sandbox: {err_code}"[:128]},
+    )
+
+
+@mch_endpoint("pay.transfer", appid_key="mch_appid", mch_key="mchid", record_failed=_transfer_record_failed)
 def transfers(data: dict[str, str]) -> dict[str, Any]:
     missing = _missing(data, "partner_trade_no", "openid", "amount", "desc", "spbill_create_ip", "check_name")
     if missing:
@@ -298,7 +326,9 @@ def transfers(data: dict[str, str]) -> dict[str, Any]:
     existing = SandboxTransfer.objects.filter(partner_trade_no=data["partner_trade_no"]).first()
     if existing is not None:
         if existing.openid != data["openid"] or existing.amount != amount:
-            return _fail("PARAM_ERROR", "商户订单号重复，且参数不一致")
+            return _fail("FATAL_ERROR", "两次请求参数不一致")
+        if existing.status == "FAILED":
+            return _fail("SEND_FAILED", "付款错误，请查单确认付款结果")
         return _transfer_answer(existing)
     if amount < 30:
         return _fail("AMOUNT_LIMIT", "付款金额超出限制。低于最低金额0.30元")
@@ -320,11 +350,25 @@ def gettransferinfo(data: dict[str, str]) -> dict[str, Any]:
     if t is None:
         return _fail("NOT_FOUND", "指定单号数据不存在")
     return {"result_code": "SUCCESS", "partner_trade_no": t.partner_trade_no, "detail_id": t.payment_no,
-            "status": "SUCCESS", "openid": t.openid, "transfer_name": t.re_user_name, "payment_amount": t.amount,
+            "status": t.status, "reason": t.reason, "openid": t.openid, "transfer_name": t.re_user_name,
+            "payment_amount": t.amount,
             "transfer_time": t.payment_time, "payment_time": t.payment_time, "desc": t.desc}
 
 
-@mch_endpoint("pay.sendredpack", appid_key="wxappid", mch_key="mch_id")
+def _redpack_record_failed(data: dict[str, str], err_code: str) -> None:
+    amount = _int(data.get("total_amount"))
+    if not data.get("mch_billno") or amount is None:
+        return
+    SandboxRedpack.objects.get_or_create(
+        mch_billno=data["mch_billno"],
+        defaults={"send_listid": f"1000041701{_now():%Y%m%d}{_rand(14)}", "re_openid": data.get("re_openid", ""),
+                  "total_amount": amount, "send_name": data.get("send_name", "")[:32],
+                  "act_name": data.get("act_name", "")[:32], "wishing": data.get("wishing", "")[:128],
+                  "status": "FAILED", "reason": f"sandbox: {err_code}"[:128]},
+    )
+
+
+@mch_endpoint("pay.sendredpack", appid_key="wxappid", mch_key="mch_id", record_failed=_redpack_record_failed)
 def sendredpack(data: dict[str, str]) -> dict[str, Any]:
     missing = _missing(data, "mch_billno", "send_name", "re_openid", "total_amount", "total_num", "wishing",
                        "client_ip", "act_name", "remark")
@@ -337,7 +381,9 @@ def sendredpack(data: dict[str, str]) -> dict[str, Any]:
     existing = SandboxRedpack.objects.filter(mch_billno=data["mch_billno"]).first()
     if existing is not None:
         if existing.re_openid != data["re_openid"] or existing.total_amount != amount:
-            return _fail("PARAM_ERROR", "商户订单号重复，且参数不一致")
+            return _fail("FATAL_ERROR", "重复请求时，参数与原单不一致")
+        if existing.status == "FAILED":
+            return _fail("SEND_FAILED", "红包发放失败,请更换单号再重试")
         return {"result_code": "SUCCESS", **base, "send_listid": existing.send_listid}
     if amount < 100 or (amount > 20000 and not data.get("scene_id")):
         return _fail("MONEY_LIMIT", "每个红包的平均金额必须在1.00元到200.00元之间")
@@ -351,6 +397,28 @@ def sendredpack(data: dict[str, str]) -> dict[str, Any]:
     except IntegrityError:
         r = SandboxRedpack.objects.get(mch_billno=data["mch_billno"])
     return {"result_code": "SUCCESS", **base, "send_listid": r.send_listid}
+
+
+def _hblist_xml(fields: dict[str, Any]) -> str:
+    """gethbinfo's <hblist>: who received the pack (an XML tree, outside the signature)."""
+    if fields.get("status") not in ("RECEIVED", "SENT"):
+        return ""
+    return (f"<hblist><hbinfo><openid><![CDATA[{fields['openid']}]]></openid>"
+            f"<amount>{fields['total_amount']}</amount><rcv_time><![CDATA[{fields['send_time']}]]></rcv_time>"
+            "</hbinfo></hblist>")
+
+
+@mch_endpoint("pay.gethbinfo", appid_key="appid", mch_key="mch_id", extra_xml=_hblist_xml)
+def gethbinfo(data: dict[str, str]) -> dict[str, Any]:
+    if data.get("bill_type") != "MCHT":
+        return _fail("PARAM_ERROR", "bill_type 参数错误")
+    r = SandboxRedpack.objects.filter(mch_billno=data.get("mch_billno", "")).first()
+    if r is None:
+        return _fail("NOT_FOUND", "指定单号数据不存在")
+    return {"result_code": "SUCCESS", "mch_billno": r.mch_billno, "detail_id": r.send_listid, "status": r.status,
+            "send_type": "API", "hb_type": "NORMAL", "total_num": 1, "total_amount": r.total_amount,
+            "reason": r.reason, "send_time": f"{r.created_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}",
+            "wishing": r.wishing, "act_name": r.act_name, "openid": r.re_openid}
 
 
 # --- notifications --------------------------------------------------------------------
@@ -499,13 +567,15 @@ def faults(request):
         return JsonResponse({"cleared": True})
     try:
         payload = json.loads(request.body or b"{}")
+        outcome = str(payload.get("outcome", "") or (FaultOutcome.EXECUTED if payload.get("executed") else ""))
         fault = fault_arm(endpoint=str(payload["endpoint"]), mode=str(payload["mode"]),
-                          times=int(payload.get("times", 1)), err_code=str(payload.get("err_code", "")))
+                          times=int(payload.get("times", 1)), err_code=str(payload.get("err_code", "")),
+                          outcome=outcome)
     except (ValueError, KeyError, TypeError) as exc:
         return JsonResponse({"error": "PARAM_ERROR", "message": str(exc),
                              "modes": list(FaultMode.values)}, status=400)
     return JsonResponse({"id": fault.pk, "endpoint": fault.endpoint, "mode": fault.mode, "times": fault.times,
-                         "err_code": fault.err_code}, status=201)
+                         "err_code": fault.err_code, "outcome": fault.outcome}, status=201)
 
 
 pay_urlpatterns = [
@@ -517,6 +587,7 @@ pay_urlpatterns = [
     path("mch/mmpaymkttransfers/promotion/transfers", transfers, name="sandbox-pay-transfers"),
     path("mch/mmpaymkttransfers/gettransferinfo", gettransferinfo, name="sandbox-pay-gettransferinfo"),
     path("mch/mmpaymkttransfers/sendredpack", sendredpack, name="sandbox-pay-sendredpack"),
+    path("mch/mmpaymkttransfers/gethbinfo", gethbinfo, name="sandbox-pay-gethbinfo"),
     path("pay/refunds/<str:out_refund_no>/confirm/", refund_confirm, name="sandbox-refund-confirm"),
     path("pay/<str:prepay_id>/confirm/", pay_confirm, name="sandbox-pay-confirm"),
     path("faults/", faults, name="sandbox-faults"),

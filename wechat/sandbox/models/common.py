@@ -11,6 +11,12 @@ class FaultMode(models.TextChoices):
     DUPLICATE_NOTIFY = "duplicate_notify", "Send the payment notification several times, concurrently"
 
 
+class FaultOutcome(models.TextChoices):
+    NOTHING = "", "Nothing carried out"
+    EXECUTED = "executed", "Carried out, then the error answered"
+    FAILED = "failed", "Recorded as failed at WeChat, and the error answered"
+
+
 class SandboxFault(models.Model):
     """A failure the sandbox should act out on its next `times` calls of `endpoint`."""
 
@@ -18,6 +24,10 @@ class SandboxFault(models.Model):
     mode = models.CharField(max_length=24, choices=FaultMode.choices)
     times = models.PositiveIntegerField(default=1)
     err_code = models.CharField(max_length=64, blank=True, default="", help_text="WeChat error code for 'fail'")
+    outcome = models.CharField(
+        max_length=16, blank=True, default="",
+        help_text="For 'fail': '' nothing carried out; 'executed' carried out, then the error answered; "
+                  "'failed' recorded as failed at WeChat (a query says FAILED)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

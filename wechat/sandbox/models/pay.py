@@ -68,6 +68,8 @@ class SandboxTransfer(models.Model):
     desc = models.CharField(max_length=100)
     re_user_name = models.CharField(max_length=64, blank=True, default="")
     payment_time = models.CharField(max_length=19)
+    status = models.CharField(max_length=16, default="SUCCESS", help_text="gettransferinfo's status")
+    reason = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -85,6 +87,8 @@ class SandboxRedpack(models.Model):
     send_name = models.CharField(max_length=32)
     act_name = models.CharField(max_length=32)
     wishing = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, default="SENT", help_text="gethbinfo's status")
+    reason = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
