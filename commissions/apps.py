@@ -24,6 +24,11 @@ class CommissionsConfig(AppConfig):
         register_order_handler(OrderMoment.PAID, accrual.on_order_paid)
         register_order_handler(OrderMoment.COMPLETED, accrual.on_order_completed)
         register_order_handler(OrderMoment.REFUNDED, accrual.on_order_refunded)
+        # The accounts those handlers post to, so the mall locks them with its own up front,
+        # in one id-ordered statement (no payment/refund deadlock; ledger/locks.py).
+        from mall.hooks import register_order_accounts
+
+        register_order_accounts(accrual.order_accounts)
         commission_totals_register(commission_totals)
 
         # The buyer's refund window defaults to the commission freeze period plus 7 days

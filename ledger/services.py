@@ -1,4 +1,4 @@
-"""The one way money moves: `ledger_post`."""
+"""The one way money moves: `ledger_post`. Locks and shards: ledger/locks.py."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +10,8 @@ from django.db.models import F
 
 from core.errors import InsufficientBalance, InvalidInput
 
-from .models import NON_NEGATIVE_KINDS, Account, AccountKind, Entry, LedgerTransaction
+from .locks import account_code, account_get_or_create  # noqa: F401 - the ledger's public API
+from .models import Account, Entry, LedgerTransaction
 
 logger = logging.getLogger(__name__)
 
@@ -23,32 +24,6 @@ class Posting:
 
     transaction: LedgerTransaction
     created: bool
-
-
-def account_code(*, kind: str, owner_id: int | None = None, ref: str = "") -> str:
-    if owner_id is not None:
-        return f"user:{owner_id}:{kind}"
-    if ref:
-        return f"{ref}:{kind}"
-    return f"platform:{kind}"
-
-
-def account_get_or_create(*, kind: str, owner=None, ref: str = "") -> Account:
-    """The account of `kind` for a user (owner), for a thing (ref) or for the platform."""
-    if kind not in AccountKind.values:
-        raise InvalidInput(f"Unknown account kind {kind!r}.")
-    owner_id = owner.pk if owner is not None else None
-    code = account_code(kind=kind, owner_id=owner_id, ref=ref)
-    account = Account.objects.filter(code=code).first()
-    if account is not None:
-        return account
-    try:
-        with transaction.atomic():
-            return Account.objects.create(
-                code=code, kind=kind, owner_id=owner_id, ref=ref, allow_negative=kind not in NON_NEGATIVE_KINDS
-            )
-    except IntegrityError:  # created concurrently
-        return Account.objects.get(code=code)
 
 
 def _validate(*, kind: str, idempotency_key: str, legs: Sequence[tuple[Account, int]]) -> None:

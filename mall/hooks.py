@@ -37,6 +37,15 @@ freeze period plus 7 days") belongs to the app that owns the freeze period, so t
 registers a provider with `set_refund_window_default(fn)` (commissions does, in its
 AppConfig.ready()); `fn()` returns whole days. Without a provider the mall uses
 DEFAULT_REFUND_WINDOW_DAYS (14 = the default freeze of 7 days + 7).
+
+Accounts an order's money movement touches: a handler of PAID or REFUNDED that posts to
+the ledger (commissions: accrual and reversal) adds accounts to the mall's own money
+transaction. To stay deadlock-free every such transaction locks all its ledger accounts up
+front in one id-ordered call (ledger/locks.py), so those handlers also register a provider
+with `register_order_accounts(fn)`: `fn(order, moment)` returns the accounts (or ids) its
+handler of that moment may touch — created if missing, not locked, a superset is fine.
+`order_accounts_lock(order, moment, *own)` (called by mall.services after the order's lock
+and before `publish`) locks the mall's own accounts and every provider's in ONE statement.
 """
 from __future__ import annotations
 
@@ -103,3 +112,29 @@ def refund_window_default_days() -> int:
     if _refund_window_default is None:
         return DEFAULT_REFUND_WINDOW_DAYS
     return int(_refund_window_default())
+
+
+_account_providers: list[Callable] = []
+
+
+def register_order_accounts(fn: Callable) -> None:
+    """fn(order, moment) -> iterable of ledger Accounts or ids its handler may post to."""
+    if fn not in _account_providers:
+        _account_providers.append(fn)
+
+
+def unregister_order_accounts(fn: Callable) -> None:
+    if fn in _account_providers:
+        _account_providers.remove(fn)
+
+
+def order_accounts_lock(order, moment: OrderMoment, *own) -> dict:
+    """Lock, in one id-ordered statement, the mall's own accounts (`own`) and every account
+    the subscribers of `moment` will post to for `order`; {id: Account}. Call it inside the
+    transaction, after locking the order and before the first posting and `publish`."""
+    from ledger.locks import accounts_lock
+
+    wanted = list(own)
+    for fn in list(_account_providers):
+        wanted.extend(fn(order, OrderMoment(moment)) or ())
+    return accounts_lock(accounts_or_ids=wanted)

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from distributors.models import Distributor, DistributorStatus
 from distributors.services.settings import distribution_settings_get
+from ledger.locks import account_shard, accounts_lock, user_account_ids
 from ledger.models import AccountKind
 from ledger.services import account_get_or_create, ledger_post
 
@@ -42,9 +43,40 @@ BPS = 10_000
 
 def _expense_account(order_no: str):
     """Commission expense, sharded by order number like the mall's platform accounts (hot rows)."""
-    shards = django_settings.MALL_LEDGER_SHARDS
-    shard = int(order_no) % shards if order_no.isdigit() else 0
-    return account_get_or_create(kind=AccountKind.COMMISSION_EXPENSE, ref=f"comm{shard:02d}")
+    return account_shard(kind=AccountKind.COMMISSION_EXPENSE, prefix="comm", key=order_no,
+                         shards=django_settings.MALL_LEDGER_SHARDS)
+
+
+REVERSAL_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountKind.USER_DEBT)
+
+
+def order_accounts(order, moment) -> list:
+    """The ledger accounts (or ids) our handler of `moment` may post to for `order` — the
+    provider registered with mall.hooks.register_order_accounts, so that the mall locks them
+    with its own in one id-ordered statement before any posting (ledger/locks.py).
+    PAID: the expense shard and the frozen accounts of the snapshot's approved distributors.
+    REFUNDED: the expense shard and the frozen, wallet and debt accounts of the beneficiaries
+    of the order's commissions not yet reversed. Created if missing; a superset is fine."""
+    from mall.hooks import OrderMoment
+
+    if moment == OrderMoment.PAID:
+        attribution = order.attribution or {}
+        ids = [attribution.get("level1_distributor_id"), attribution.get("level2_distributor_id")]
+        ids = [i for i in ids if i]
+        if not ids:
+            return []
+        users = set(Distributor.objects.filter(pk__in=ids, status=DistributorStatus.APPROVED)
+                    .values_list("user_id", flat=True))
+        if not users:
+            return []
+        return [_expense_account(order.no), *user_account_ids(user_ids=users, kinds=(AccountKind.USER_FROZEN,))]
+    if moment == OrderMoment.REFUNDED:
+        users = set(Commission.objects.filter(order=order).exclude(status=CommissionStatus.REVERSED)
+                    .values_list("beneficiary_id", flat=True))
+        if not users:
+            return []
+        return [_expense_account(order.no), *user_account_ids(user_ids=users, kinds=REVERSAL_KINDS)]
+    return []
 
 
 def commission_rate_resolve(*, sku_id: int, product_id: int, tier_id: int | None, level: int,
@@ -180,10 +212,14 @@ def on_order_refunded(order, refund=None, amount_fen: int = 0, **data) -> None:
     total = sum(frozen_back.values()) + sum(settled_back.values())
     if not total:
         return
-    from .settlement import settled_reversal_legs, user_accounts_locked
+    from .settlement import settled_reversal_legs
 
-    user_accounts_locked(user_ids=set(frozen_back) | set(settled_back))  # all locks first, in id order
-    legs = [(_expense_account(order.no), total)]
+    # All locks first, in ONE id-ordered statement (the mall has normally taken them already,
+    # through order_accounts; then these are no-ops).
+    expense = _expense_account(order.no)
+    users = set(frozen_back) | set(settled_back)
+    accounts_lock(accounts_or_ids=[expense, *user_account_ids(user_ids=users, kinds=REVERSAL_KINDS)])
+    legs = [(expense, total)]
     for user_id, amount in sorted(frozen_back.items()):
         legs.append((account_get_or_create(kind=AccountKind.USER_FROZEN, owner=_user(user_id)), -amount))
     legs.extend(settled_reversal_legs(per_user=dict(settled_back)))

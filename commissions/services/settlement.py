@@ -18,8 +18,8 @@ Debt: reversing a commission whose money was already settled takes it back from 
 as far as the wallet has it; the rest becomes debt (`user_debt`, a balance ≤ 0) that future
 settlements pay off first and that blocks withdrawals. Nothing is silently forgiven.
 
-Lock order: every account a posting touches is locked up front in id order (the same order
-`ledger_post` uses), so settlements and reversals cannot deadlock on each other.
+Lock order: every account a posting touches is locked up front in one id-ordered statement
+(ledger/locks.py, the order `ledger_post` uses), so no money path can deadlock on another.
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ledger.models import NON_NEGATIVE_KINDS, Account, AccountKind
-from ledger.services import account_code, ledger_post
+from ledger import locks as ledger_locks
+from ledger.models import Account, AccountKind
+from ledger.services import ledger_post
 
 from ..models import Commission, CommissionStatus
 from ..notifications import notify_commissions_settled
@@ -42,20 +43,9 @@ USER_ACCOUNT_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountK
 
 
 def user_accounts_locked(*, user_ids, kinds=USER_ACCOUNT_KINDS) -> dict[tuple[int, str], Account]:
-    """The users' accounts of `kinds` (default frozen, wallet and debt), created if missing (one
-    query to find them, one bulk insert for the missing), then locked in id order."""
-    user_ids = set(user_ids)
-    have = set(Account.objects.filter(owner_id__in=user_ids, kind__in=kinds).values_list("owner_id", "kind"))
-    missing = [(u, k) for u in sorted(user_ids) for k in kinds if (u, k) not in have]
-    if missing:
-        Account.objects.bulk_create(
-            [Account(code=account_code(kind=k, owner_id=u), kind=k, owner_id=u,
-                     allow_negative=k not in NON_NEGATIVE_KINDS) for u, k in missing],
-            ignore_conflicts=True,  # created concurrently: the unique code keeps one
-        )
-    locked = (Account.objects.select_for_update().filter(owner_id__in=list(user_ids), kind__in=kinds)
-              .only("pk", "owner_id", "kind", "balance_fen"))  # what postings need: cheap for thousands of users
-    return {(a.owner_id, a.kind): a for a in locked.order_by("pk")}
+    """The users' accounts of `kinds` (default frozen, wallet and debt), created if missing, then
+    locked in id order with one statement (ledger.locks.user_accounts_locked)."""
+    return ledger_locks.user_accounts_locked(user_ids=user_ids, kinds=kinds)
 
 
 def _batch_users(*, now, users: int) -> list[int]:

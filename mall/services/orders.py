@@ -18,11 +18,12 @@ from django.utils import timezone
 
 from accounts.services import ip_or_none
 from core.errors import InvalidInput, InvalidTransition, NotFound
+from ledger.locks import account_shard
 from ledger.models import AccountKind
-from ledger.services import account_get_or_create, ledger_post
+from ledger.services import ledger_post
 
 from ..errors import OrderNotPayable, OutOfStock, SkuUnavailable
-from ..hooks import OrderMoment, attribute, publish
+from ..hooks import OrderMoment, attribute, order_accounts_lock, publish
 from ..models import Order, OrderEvent, OrderItem, OrderStatus, Product, Sku
 
 logger = logging.getLogger(__name__)
@@ -243,11 +244,10 @@ def platform_accounts(*, order_no: str):
     platform accounts until it commits, so with one pair all payments would queue on the
     same two rows. The platform's figures are the sums over the shards (by account kind);
     an order's payment and refunds always use the same shard."""
-    shard = int(order_no) % settings.MALL_LEDGER_SHARDS if order_no.isdigit() else 0
-    ref = f"mall{shard:02d}"
+    shards = settings.MALL_LEDGER_SHARDS
     return (
-        account_get_or_create(kind=AccountKind.PLATFORM_CASH, ref=ref),
-        account_get_or_create(kind=AccountKind.SALES_REVENUE, ref=ref),
+        account_shard(kind=AccountKind.PLATFORM_CASH, prefix="mall", key=order_no, shards=shards),
+        account_shard(kind=AccountKind.SALES_REVENUE, prefix="mall", key=order_no, shards=shards),
     )
 
 
@@ -279,6 +279,9 @@ def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> O
             paid_at=timezone.now(),
             wechat_transaction_id=transaction_id,
         )
+        # Every ledger account of this payment (ours and the PAID subscribers') in ONE
+        # id-ordered lock before any posting: no deadlock with refunds (ledger/locks.py).
+        order_accounts_lock(order, OrderMoment.PAID, cash, revenue)
         publish(OrderMoment.PAID, order, transaction_id=transaction_id)
         # The hot rows last, so their locks are held for the shortest time before commit:
         # the product's sales counter and the (sharded) platform accounts.

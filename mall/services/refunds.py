@@ -21,7 +21,7 @@ from core.errors import InvalidInput, InvalidTransition, NotFound, SelfApproval
 from ledger.services import ledger_post
 
 from ..errors import AmountTooLarge, AmountTooSmall, RefundWindowClosed
-from ..hooks import OrderMoment, publish
+from ..hooks import OrderMoment, order_accounts_lock, publish
 from ..models import OPEN_REFUND_STATUSES, Order, OrderStatus, Refund, RefundStatus
 from .orders import ALLOWED, order_event, order_has_open_refund, order_lock, order_transition, platform_accounts
 from .settings import refund_window_closes_at, refund_window_days
@@ -215,6 +215,9 @@ def refund_finalize(*, refund_no: str, succeeded: bool, wechat_refund_id: str = 
     Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
     order.refresh_from_db(fields=["refunded_fen"])
     cash, revenue = platform_accounts(order_no=order.no)
+    # Every ledger account of this refund (ours and the REFUNDED subscribers') in ONE
+    # id-ordered lock before any posting: no deadlock with payments (ledger/locks.py).
+    order_accounts_lock(order, OrderMoment.REFUNDED, cash, revenue)
     ledger_post(
         kind="mall.refund",
         idempotency_key=f"mall.refund:{refund.no}",
