@@ -163,6 +163,8 @@ class WithdrawalReviewRowOutput(serializers.Serializer):
     error_code = serializers.CharField()
     risk_level = serializers.ChoiceField(choices=list(review.LEVELS), allow_null=True)
     risk_codes = serializers.ListField(child=serializers.CharField())
+    debt_fen = serializers.IntegerField(help_text="what the requester owes now (commission refunded after it "
+                                                  "settled), fen ≥ 0; approval is refused while it is > 0")
 
 
 class WithdrawalEventOutput(serializers.Serializer):
@@ -217,6 +219,7 @@ def _detail(withdrawal_id: int) -> dict:
     w.risk_level = detail["risk_level"]
     w.risk_signals = detail["risk_signals"]
     w.risk_codes = [s["code"] for s in detail["risk_signals"]]
+    w.debt_fen = detail["debt_fen"]
     data = dict(WithdrawalReviewRowOutput(w).data)
     data["events"] = WithdrawalEventOutput(detail["events"], many=True).data
     data["history"] = detail["history"]

@@ -143,7 +143,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
     """The payout review queue. Nothing is edited here: approving and rejecting call the
     services (which lock the row, check the transition, move the money and write the event)."""
 
-    list_display = ("id", "user", "distributor", "amount_fen", "fee_fen", "net_fen", "status", "risk",
+    list_display = ("id", "user", "distributor", "amount_fen", "fee_fen", "net_fen", "status", "risk", "debt",
                     "requested_at", "reviewed_by", "reviewed_at", "paid_at", "transfer_no")
     list_filter = ("status", "requested_at", "reviewed_at", ("reviewed_by", admin.RelatedOnlyFieldListFilter))
     search_fields = ("distributor__real_name", "distributor__phone", "user__nickname", "user__username",
@@ -178,6 +178,11 @@ class WithdrawalAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<span style="color:{}" title="{}">{}: {}</span>', RISK_COLOURS[level],
                            "; ".join(s["message"] for s in obj.risk_signals), level, ", ".join(obj.risk_codes))
+
+    @admin.display(description="debt (fen)")
+    def debt(self, obj):
+        """What the requester owes now (loaded with the page's risk signals, not per row)."""
+        return getattr(obj, "debt_fen", "-")
 
     def _review(self, request, queryset, *, action: str, reason: str = "") -> None:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True))

@@ -156,13 +156,25 @@ def withdrawal_ids_at_risk(*, queryset: QuerySet[Withdrawal], min_level: str,
 
 
 def withdrawals_risk_attach(*, withdrawals: Sequence[Withdrawal]) -> Sequence[Withdrawal]:
-    """Set `risk_signals`, `risk_level` and `risk_codes` on each row of a page (constant queries)."""
+    """Set `risk_signals`, `risk_level`, `risk_codes` and `debt_fen` (what the requester owes
+    now, ≥ 0) on each row of a page, in a constant number of queries: the debt is read with
+    the signals, in the same one query over the page's users."""
     signals = withdrawal_risk_signals(withdrawal_ids=[w.pk for w in withdrawals])
     for w in withdrawals:
         w.risk_signals = signals.get(w.pk, [])
         w.risk_level = risk_level(w.risk_signals)
         w.risk_codes = [s["code"] for s in w.risk_signals]
+        w.debt_fen = debt_from_signals(w.risk_signals)
     return withdrawals
+
+
+def debt_from_signals(signals: Iterable[dict]) -> int:
+    """The requester's outstanding debt in fen (≥ 0): the `debt_outstanding` signal's value,
+    raised whenever their debt account is below zero."""
+    for s in signals:
+        if s["code"] == "debt_outstanding":
+            return int(s["value"]["debt_fen"])
+    return 0
 
 
 def risk_level(signals: Iterable[dict]) -> str | None:
@@ -216,6 +228,7 @@ def withdrawal_detail_for_review(*, withdrawal_id: int) -> dict:
                 "debt_fen": -balances[AccountKind.USER_DEBT],
             },
         },
+        "debt_fen": -balances[AccountKind.USER_DEBT],
         "risk_level": risk_level(signals),
         "risk_signals": signals,
     }
