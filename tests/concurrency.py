@@ -14,7 +14,7 @@ from django.db import connection
 
 from core.errors import DomainError
 
-JOIN_TIMEOUT_SECONDS = 120
+JOIN_TIMEOUT_SECONDS = 300
 
 
 class ThreadFailed(AssertionError):

@@ -1,7 +1,6 @@
 """WeChat login end to end: our API -> wechat.oauth (real wechatpy) -> the sandbox over real HTTP."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -9,6 +8,7 @@ import requests
 from django.utils import timezone
 
 from accounts.models import AuthToken, User
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 from wechat.sandbox.faults import fault_arm
 from wechat.sandbox.models import SandboxFault, SandboxOAuthCode
@@ -243,19 +243,11 @@ def test_operator_login_refused(api_client, fields, password):
 @pytest.mark.postgres
 def test_concurrent_first_logins_of_one_openid_make_one_user(wechat_sandbox):
     codes = [issue_code(wechat_sandbox, "o-crowd", nickname=f"n{i}") for i in range(10)]
-    barrier = threading.Barrier(len(codes))
-    results: list = [None] * len(codes)
-
-    def login(i: int) -> None:
-        barrier.wait()
+    def login(i: int):
         res = requests.post(f"{wechat_sandbox.url}{LOGIN}", json={"code": codes[i]}, timeout=30)
-        results[i] = (res.status_code, res.json())
+        return (res.status_code, res.json())
 
-    threads = [threading.Thread(target=login, args=(i,)) for i in range(len(codes))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(login, len(codes), domain_errors=False)
 
     assert [status for status, _ in results] == [200] * 10, results
     assert len({body["user"]["id"] for _, body in results}) == 1

@@ -5,10 +5,7 @@ can fail. No timing is asserted; `make bench` itself is what measures.
 """
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from django.db.models import Count, Sum
 
 from bench import commissions_bench as cb
@@ -18,6 +15,7 @@ from ledger.models import Account, Entry, LedgerTransaction
 from ledger.selectors import ledger_audit
 from mall import hooks
 from mall.models import Order, OrderStatus
+from tests.concurrency import run_at_once
 from wechat.models import PaymentStatus, WechatPayment
 
 
@@ -110,20 +108,8 @@ def test_settlement_seed_writes_balanced_books_and_every_commission_settles_once
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_settlements_of_the_seed_settle_each_commission_once():
     seed = cb.settlement_seed(commissions=3001, beneficiaries=30, tag=7)
-    results, start = [], threading.Barrier(3)
-
-    def settle():
-        try:
-            start.wait(timeout=10)
-            results.append(cb.settlement_run(batch_users=2, batch_rows=60)["settled"])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=settle) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(lambda i: cb.settlement_run(batch_users=2, batch_rows=60)["settled"], 3,
+                          domain_errors=False)
     assert sum(results) == 3001
     check = cb.settlement_check(seed=seed)
     assert not check["check_failed"], check["check"]

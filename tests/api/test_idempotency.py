@@ -1,12 +1,10 @@
 """@idempotent (api/idempotency.py) on a test-only view whose side effect is a ledger posting."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -14,6 +12,7 @@ from accounts.services import token_issue
 from api.models import IdempotencyRecord
 from core.jobs import job_run
 from ledger.models import LedgerTransaction
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.urls("tests.api.idem_urls")
@@ -174,28 +173,16 @@ def test_purge_job_removes_old_records_only(user_client):
 def test_twenty_concurrent_requests_with_one_key_move_money_once():
     user = UserFactory()
     token = token_issue(user=user)
-    barrier = threading.Barrier(20)
-    results, lock = [], threading.Lock()
+    clients = []
+    for _ in range(20):
+        clients.append(APIClient())
+        clients[-1].credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
-    def run():
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        try:
-            barrier.wait(timeout=60)
-            response = post(client, {"amount_fen": 7}, key="race")
-            outcome = (response.status_code, response.get("Idempotent-Replayed"), response.json())
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            outcome = exc
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
+    def run(i):
+        response = post(clients[i], {"amount_fen": 7}, key="race")
+        return (response.status_code, response.get("Idempotent-Replayed"), response.json())
 
-    threads = [threading.Thread(target=run) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = run_at_once(run, 20, domain_errors=False)  # any exception in a thread fails the test
     assert len(results) == 20, results
     assert not [r for r in results if isinstance(r, BaseException)], results
     kinds = Counter(

@@ -3,11 +3,10 @@ the WeChat sandbox: commission accrued and settled, withdrawal paid / rejected /
 most once per event and user; WeChat failures recorded and never raised into the change."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from commissions.models import Commission, Notification, Withdrawal
@@ -23,6 +22,7 @@ from commissions.services.settlement import commissions_settle
 from commissions.services.withdrawals import withdrawal_approve, withdrawal_reject, withdrawal_request
 from config.celery import app
 from mall.models import Order
+from tests.concurrency import run_at_once
 from tests.distributors.test_distributors import _settings, approved
 from tests.factories import UserFactory
 from tests.mall.orders_helpers import make_sku
@@ -328,20 +328,7 @@ def test_the_same_event_at_once_messages_once(two_levels):
     order = paid_order(mid, top)
     SandboxTemplateMessage.objects.all().delete()
     Notification.objects.all().delete()
-    start = threading.Barrier(6)
-
-    def run():
-        try:
-            start.wait(timeout=10)
-            notify_task.apply(kwargs={"kind": "commission_accrued", "subject_id": order.pk})
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_at_once(lambda i: notify_task.apply(kwargs={"kind": "commission_accrued", "subject_id": order.pk}), 6)
     assert len(sent()) == 2
     assert sorted(Notification.objects.values_list("status", flat=True)) == ["sent", "sent"]
 

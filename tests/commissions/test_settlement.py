@@ -1,12 +1,10 @@
 """Settlement into the wallet (batched, once), and refunds after settlement (wallet, then debt)."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -15,6 +13,7 @@ from commissions.services.settlement import commissions_settle
 from ledger.models import Account, AccountKind, LedgerTransaction
 from ledger.services import account_get_or_create, ledger_post
 from mall.services.refunds import refund_approve, refund_finalize, refund_request
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 from tests.mall.orders_helpers import make_sku
 
@@ -103,21 +102,7 @@ def test_settlement_runs_at_once_settle_each_commission_once():
         order = attributed_order(UserFactory(), [(make_sku(price_fen=1000), 1)], level1=mid, level2=top)
         pay(order, txn=f"42000000000000000000{i:08d}")
     Commission.objects.update(status="frozen", settles_at=timezone.now() - timedelta(minutes=1))
-    start = threading.Barrier(4)
-    results = []
-
-    def settle():
-        try:
-            start.wait(timeout=10)
-            results.append(commissions_settle()["settled"])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=settle) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(lambda i: commissions_settle()["settled"], 4)
     assert sum(results) == 60
     assert Commission.objects.filter(status="settled").count() == 60
     assert (balance(mid.user, "user_wallet"), balance(top.user, "user_wallet")) == (3000, 1500)

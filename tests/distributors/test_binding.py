@@ -2,16 +2,15 @@
 inactive distributors, two simultaneous binds of one customer."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from distributors.models import BindingEvent, CustomerBinding, DistributorDailyStat
 from distributors.selectors.bindings import binding_get_active, binding_list_for_distributor
 from distributors.services.binding import Outcome, binding_bind
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 from .binding_helpers import distributor, link, settings_set
@@ -150,24 +149,8 @@ def test_bad_arguments_are_refused():
 
 
 def _race(customer, targets, now):
-    barrier = threading.Barrier(len(targets))
-    outcomes, errors = [], []
-
-    def run(target):
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(binding_bind(customer=customer, link=target, source="click", now=now).outcome)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
+    outcomes = run_at_once(lambda i: binding_bind(customer=customer, link=targets[i], source="click",
+                                                  now=now).outcome, len(targets), domain_errors=False)
     return sorted(outcomes)
 
 

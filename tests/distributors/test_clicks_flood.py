@@ -9,7 +9,6 @@ import time
 from collections import defaultdict
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from core.jobs import job_run
 from distributors.models import ClickFlushBatch, DistributorDailyStat, LinkDailyStat, LinkVisitorDay, ShareLink
 from distributors.services import clicks
 from distributors.services.clicks import VISITOR_COOKIE, click_counters_flush, visitor_token_make
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 from .binding_helpers import distributor, link, settings_set
@@ -70,36 +70,27 @@ def _flood(code: str, plan, rng: random.Random) -> dict:
         work[n % THREADS].append(item)
     seen = {"status": defaultdict(int), "errors": []}
     lock = threading.Lock()
-    barrier = threading.Barrier(len(work))
+    batches = list(work.values())
 
-    def run(items):
+    def run(i):
+        items = batches[i]
         client = Client()
-        try:
-            barrier.wait(timeout=30)
-            for (kind, secret), count in items:
-                extra, cookie = {}, None
-                if kind == "cookie":
-                    cookie = secret
-                if kind in ("user", "own"):
-                    extra["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-                for _ in range(count):
-                    client.cookies.clear()
-                    res = client.get(f"/s/{code}", HTTP_COOKIE=f"{VISITOR_COOKIE}={cookie}" if cookie else "",
-                                     **extra)
-                    with lock:
-                        seen["status"][res.status_code] += 1
-                    if kind == "fresh" and cookie is None:
-                        cookie = res.cookies[VISITOR_COOKIE].value  # the cookie we were given, kept
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            seen["errors"].append(exc)
-        finally:
-            connection.close()
+        for (kind, secret), count in items:
+            extra, cookie = {}, None
+            if kind == "cookie":
+                cookie = secret
+            if kind in ("user", "own"):
+                extra["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+            for _ in range(count):
+                client.cookies.clear()
+                res = client.get(f"/s/{code}", HTTP_COOKIE=f"{VISITOR_COOKIE}={cookie}" if cookie else "",
+                                 **extra)
+                with lock:
+                    seen["status"][res.status_code] += 1
+                if kind == "fresh" and cookie is None:
+                    cookie = res.cookies[VISITOR_COOKIE].value  # the cookie we were given, kept
 
-    threads = [threading.Thread(target=run, args=(items,)) for items in work.values()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    run_at_once(run, len(batches), domain_errors=False)  # any exception in a thread fails the test
     return seen
 
 
@@ -169,24 +160,7 @@ def test_two_flushes_at_once_count_once():
         for v in range(n % 4 + 1):
             _click(share_link.code, f"vx{v}", times=2)
         expected[share_link.pk] = (2 * (n % 4 + 1), n % 4 + 1)
-    barrier = threading.Barrier(2)
-    reports, errors = [], []
-
-    def run():
-        try:
-            barrier.wait(timeout=10)
-            reports.append(click_counters_flush())
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    reports = run_at_once(lambda i: click_counters_flush(), 2, domain_errors=False)
     assert sum(r["page_views"] for r in reports) == sum(pv for pv, _ in expected.values())
     for share_link in links:
         share_link.refresh_from_db()

@@ -1,13 +1,11 @@
 """Distributors: recruitment modes, review, the recruiter tree (no cycles), settings, tiers."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -21,6 +19,7 @@ from distributors.models import (
 )
 from distributors.services import distributors as svc
 from distributors.services.settings import distribution_settings_update
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,24 +138,14 @@ def test_own_code_and_cycles_are_refused(client_for):
 def test_two_opposite_invitations_at_once_make_no_cycle():
     for _ in range(5):  # a few rounds: the race must never produce a loop
         a, b = approved(), approved()
-        start = threading.Barrier(2)
-        outcomes: list[str] = []
+        pairs = [(a, b), (b, a)]
 
-        def name(who, whom, start=start, outcomes=outcomes):
-            try:
-                start.wait(timeout=10)
-                svc.distributor_set_inviter(user=who.user, invite_code=whom.invite_code)
-                outcomes.append("ok")
-            except DomainError as exc:
-                outcomes.append(exc.code)
-            finally:
-                connection.close()
+        def name(i, pairs=pairs):
+            who, whom = pairs[i]
+            svc.distributor_set_inviter(user=who.user, invite_code=whom.invite_code)
+            return "ok"
 
-        threads = [threading.Thread(target=name, args=(a, b)), threading.Thread(target=name, args=(b, a))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        outcomes = run_at_once(name, 2)  # DomainErrors come back as their code
         assert sorted(outcomes) == ["invite_cycle", "ok"]
         a.refresh_from_db(), b.refresh_from_db()
         assert (a.inviter_id == b.pk) != (b.inviter_id == a.pk)

@@ -1,14 +1,12 @@
 """Share links: creating (one per target and channel), listing and reading them; who may."""
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from distributors import targets
 from distributors.models import ShareLink
 from distributors.services import links as link_services
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 from .links_helpers import make_distributor, make_link, make_product
@@ -299,25 +297,8 @@ def test_code_allocation_gives_up_cleanly(client, distributor, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_for_one_target_make_one_link():
     distributor = make_distributor()
-    barrier = threading.Barrier(6)
-    results, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            link, _ = link_services.share_link_get_or_create(user=distributor.user, target_type="store")
-            results.append(link.code)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = run_at_once(lambda i: link_services.share_link_get_or_create(
+        user=distributor.user, target_type="store")[0].code, 6, domain_errors=False)
     assert len(set(results)) == 1 and len(results) == 6
     assert ShareLink.objects.count() == 1
 

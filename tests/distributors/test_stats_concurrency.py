@@ -1,10 +1,8 @@
 """Concurrent payments for one distributor and day keep the aggregates exact (PostgreSQL row locks)."""
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from distributors.models import (
     DistributorCustomerStat,
@@ -15,6 +13,7 @@ from distributors.models import (
 )
 from distributors.services import stats as stats_services
 from mall.models import Order, OrderStatus
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 from tests.mall.factories import order_for
 from tests.mall.orders_helpers import make_sku
@@ -25,24 +24,10 @@ THREADS = 16
 
 
 def _run_together(fns) -> list[BaseException]:
-    barrier = threading.Barrier(len(fns))
-    errors: list[BaseException] = []
-
-    def run(fn):
-        try:
-            barrier.wait()
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
+    """Call the fns together, one thread each; any exception in one fails the test
+    (run_at_once), so the list returned is always empty."""
+    run_at_once(lambda i: fns[i](), len(fns), domain_errors=False)
+    return []
 
 
 @pytest.mark.postgres

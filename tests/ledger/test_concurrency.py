@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from core.errors import InsufficientBalance
 from ledger.models import Account, AccountKind, Entry, LedgerTransaction
 from ledger.selectors import ledger_audit
 from ledger.services import account_get_or_create, ledger_post
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 from .conftest import fund
@@ -23,30 +22,9 @@ POSTINGS_PER_THREAD = 4
 
 
 def _in_threads(count: int, work) -> list:
-    """Run work(i) in `count` threads started together; return [(i, result or exception)]."""
-    barrier = threading.Barrier(count)
-    results: list = []
-    lock = threading.Lock()
-
-    def run(i: int):
-        try:
-            barrier.wait(timeout=60)
-            outcome = work(i)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            outcome = exc
-        finally:
-            connection.close()
-        with lock:
-            results.append((i, outcome))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a posting thread hung"
-    assert len(results) == count
-    return results
+    """Run work(i) in `count` threads started together; return [(i, result)]. Any exception in
+    a thread (a DomainError too) fails the test (tests/concurrency.py run_at_once)."""
+    return list(enumerate(run_at_once(work, count, domain_errors=False)))
 
 
 def test_fifty_threads_of_transfers_keep_the_books():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import threading
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
 
 from mall.models import Product, Sku
 from mall.services import catalog as catalog_services
+from tests.concurrency import run_at_once
 
 from .factories import CategoryFactory, ProductFactory, SkuFactory, UserFactory, order_completed_for
 
@@ -399,28 +398,14 @@ def test_adjust_unknown_sku_is_404(operator_client):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_stock_removals_never_go_below_zero():
     sku = SkuFactory(stock=10)
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def take():
+    def take(i):
         try:
-            barrier.wait()
-            try:
-                catalog_services.sku_adjust_stock(sku_id=sku.pk, delta=-1)
-                result = "ok"
-            except catalog_services.InsufficientStock:
-                result = "refused"
-            with lock:
-                outcomes.append(result)
-        finally:
-            connection.close()
+            catalog_services.sku_adjust_stock(sku_id=sku.pk, delta=-1)
+        except catalog_services.InsufficientStock:
+            return "refused"
+        return "ok"
 
-    threads = [threading.Thread(target=take) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_at_once(take, 20, domain_errors=False)
     assert sorted(outcomes) == ["ok"] * 10 + ["refused"] * 10
     sku.refresh_from_db()
     assert sku.stock == 0

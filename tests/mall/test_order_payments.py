@@ -3,7 +3,6 @@ lost notices recovered, expired orders closed, money paid after close given back
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from django.utils import timezone
 
 from ledger.models import Account, LedgerTransaction
 from mall.models import Order, OrderStatus, Product, Refund, RefundStatus, Sku
+from tests.concurrency import run_at_once
 from wechat.models import PaymentStatus, WechatPayment
 from wechat.pay import to_xml
 from wechat.sandbox.models import SandboxPrepay
@@ -68,18 +68,7 @@ def test_same_notification_20_times_at_once_and_again_later(wechat_sandbox, user
     sandbox_confirm(wechat_sandbox.url, prepay_id)  # several copies at once from the sandbox
     fields = payment_notification(SandboxPrepay.objects.get(prepay_id=prepay_id))
 
-    start = threading.Barrier(20)
-    answers: list[int] = []
-
-    def send():
-        start.wait(timeout=30)
-        answers.append(_notify(wechat_sandbox.url, fields).status_code)
-
-    threads = [threading.Thread(target=send) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = run_at_once(lambda i: _notify(wechat_sandbox.url, fields).status_code, 20, domain_errors=False)
     assert answers == [200] * 20
     later = _notify(wechat_sandbox.url, payment_notification(SandboxPrepay.objects.get(prepay_id=prepay_id)))
     assert later.status_code == 200 and b"SUCCESS" in later.content

@@ -1,12 +1,10 @@
 """Orders: creation takes stock atomically, bad input changes nothing, cancel returns stock."""
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from mall.models import Order, OrderEvent, OrderItem, OrderStatus, Sku
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 from .orders_helpers import ADDRESS, make_sku, order_payload
@@ -220,23 +218,14 @@ THREADS = 40  # at most this many connections at once (PostgreSQL's default limi
 def test_100_buyers_race_for_10_units(client_for):
     sku = make_sku(stock=10)
     clients = [client_for(UserFactory()) for _ in range(100)]
-    start = threading.Barrier(THREADS)
     results: list[tuple[int, str]] = [(0, "")] * len(clients)
 
     def buy(first: int) -> None:
-        try:
-            start.wait(timeout=30)
-            for i in range(first, len(clients), THREADS):  # 100 buyers, THREADS at a time
-                res = clients[i].post("/api/v1/orders/", order_payload((sku, 1)), format="json")
-                results[i] = (res.status_code, res.json().get("code", ""))
-        finally:
-            connection.close()
+        for i in range(first, len(clients), THREADS):  # 100 buyers, THREADS at a time
+            res = clients[i].post("/api/v1/orders/", order_payload((sku, 1)), format="json")
+            results[i] = (res.status_code, res.json().get("code", ""))
 
-    threads = [threading.Thread(target=buy, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_at_once(buy, THREADS, domain_errors=False)
     statuses = [status for status, _ in results]
     assert statuses.count(201) == 10
     assert statuses.count(409) == 90

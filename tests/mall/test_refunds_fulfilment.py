@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
 from ledger.models import Account, LedgerTransaction
 from mall.models import Order, OrderStatus, Refund, RefundStatus
+from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
 from .orders_helpers import make_sku, pay, place, sandbox_confirm, sandbox_refund_confirm
@@ -154,27 +153,12 @@ def test_operators_only_and_with_the_permission(wechat_sandbox, paid_order, user
 
 @pytest.mark.postgres
 def test_concurrent_refund_requests_make_one_refund(wechat_sandbox, paid_order, user):
-    from core.errors import DomainError
     from mall.services.refunds import refund_request
 
-    start = threading.Barrier(10)
-    made: list[int] = []
-    refused: list[str] = []
-
-    def ask():
-        try:
-            start.wait(timeout=30)
-            made.append(refund_request(user=user, order_no=paid_order, amount_fen=3000, reason="race").pk)
-        except DomainError as exc:
-            refused.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ask) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = run_at_once(lambda i: refund_request(user=user, order_no=paid_order, amount_fen=3000,
+                                                   reason="race").pk, 10)  # DomainErrors: their code
+    made = [a for a in answers if isinstance(a, int)]
+    refused = [a for a in answers if isinstance(a, str)]
     assert len(made) == 1
     assert refused == ["invalid_transition"] * 9
     assert Refund.objects.count() == 1

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from mall.models import OrderStatus, Product, Review
 from mall.services import reviews as review_services
+from tests.concurrency import run_at_once
 
 from .factories import ProductFactory, SkuFactory, UserFactory, order_completed_for, order_for
 
@@ -247,22 +245,7 @@ def test_hide_needs_the_permission(api_client, user_client, client_for, review, 
 
 
 def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    return run_at_once(fn, n, domain_errors=False)  # any exception in a thread fails the test
 
 
 @pytest.mark.postgres

@@ -1,11 +1,10 @@
 """wechat.oauth against the sandbox over real HTTP (real wechatpy), and the sandbox's OAuth side."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 
+from tests.concurrency import run_at_once
 from wechat.errors import InvalidOAuthCode, WechatError, WechatTimeout
 from wechat.oauth import api_base_url, oauth_identity_from_code
 from wechat.sandbox.faults import fault_arm
@@ -61,21 +60,13 @@ def test_code_is_usable_once(wechat_sandbox):
 @pytest.mark.postgres  # the live server shares one in-memory SQLite connection between threads
 def test_concurrent_exchanges_of_one_code_one_wins(wechat_sandbox):
     code = issue_code(wechat_sandbox, "o-4")
-    barrier = threading.Barrier(5)
-    outcomes: list = []
-
-    def exchange():
-        barrier.wait()
+    def exchange(i):
         try:
-            outcomes.append(oauth_identity_from_code(code=code).openid)
+            return oauth_identity_from_code(code=code).openid
         except InvalidOAuthCode:
-            outcomes.append("refused")
+            return "refused"
 
-    threads = [threading.Thread(target=exchange) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_at_once(exchange, 5, domain_errors=False)
 
     assert sorted(outcomes) == ["o-4"] + ["refused"] * 4
     assert SandboxAccessToken.objects.filter(kind="oauth").count() == 1

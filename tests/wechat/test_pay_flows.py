@@ -2,13 +2,12 @@
 # ruff: noqa: F811 - pytest fixtures imported from test_pay_support
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 from django.db import connection
 
 from core.errors import Conflict
+from tests.concurrency import run_at_once
 from wechat import services
 from wechat.errors import WechatError, WechatTimeout
 from wechat.models import PaymentStatus, WechatEvent, WechatPayment
@@ -119,21 +118,8 @@ def test_twenty_concurrent_identical_notifications_act_once(wechat_sandbox, paym
                                   time_end="20240101120000")
     body = to_xml(fields, signed=False).encode()
     url = f"{wechat_sandbox.url}/api/v1/wechat/pay/notify/"
-    barrier = threading.Barrier(20)
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def post():
-        barrier.wait(timeout=10)
-        res = requests.post(url, data=body, headers={"Content-Type": "text/xml"}, timeout=30)
-        with lock:
-            results.append(res.status_code)
-
-    threads = [threading.Thread(target=post) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(lambda i: requests.post(url, data=body, headers={"Content-Type": "text/xml"},
+                                                  timeout=30).status_code, 20, domain_errors=False)
 
     assert results == [200] * 20
     payment.refresh_from_db()
