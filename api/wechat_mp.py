@@ -1,8 +1,9 @@
 """GET/POST /api/v1/wechat/mp/: WeChat's official-account messages and events.
 
 WeChat signs every request (signature, timestamp, nonce in the query string); anything
-that does not check out gets 403 and changes nothing. Answers are plain text / XML,
-as WeChat expects, not our JSON error shape."""
+that does not check out, is stale, reuses a triple for another message, or is plaintext
+while safe mode is configured gets 403 "<code>: <message>" and changes nothing. Answers
+are plain text / XML, as WeChat expects, not our JSON error shape."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from core.errors import InvalidInput
-from wechat.errors import InvalidSignature
+from wechat.errors import EncryptionRequired, InvalidSignature, ReplayedMessage, StaleMessage
 from wechat.mp import mp_message_handle
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,23 @@ class WechatMpView(APIView):
             text = mp_message_handle(method=method, params=params, body=body)
         except InvalidSignature as exc:
             logger.warning("wechat mp: refused a request with a bad signature from %s (%s)", _client_ip(request), exc)
-            return HttpResponse("invalid signature", status=403, content_type="text/plain; charset=utf-8")
+            return self._refused(exc)
+        except (StaleMessage, ReplayedMessage, EncryptionRequired) as exc:
+            logger.warning(
+                "wechat mp: refused %s from %s: %s (timestamp=%r nonce=%r)",
+                exc.code, _client_ip(request), exc.message,
+                params.get("timestamp", "")[:32], params.get("nonce", "")[:64],
+            )
+            return self._refused(exc)
         except InvalidInput as exc:
             logger.warning("wechat mp: refused a bad request from %s: %s", _client_ip(request), exc.message)
             return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
         content_type = "text/plain" if method == "GET" or text == "success" else "application/xml"
         return HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
+
+    @staticmethod
+    def _refused(exc) -> HttpResponse:
+        return HttpResponse(f"{exc.code}: {exc.message}", status=403, content_type="text/plain; charset=utf-8")
 
     @extend_schema(
         parameters=[*_SIGNED, OpenApiParameter("echostr", str, required=True)],

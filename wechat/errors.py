@@ -20,3 +20,24 @@ class InvalidSignature(InvalidInput):
 class InvalidOAuthCode(InvalidInput):
     code = "invalid_code"
     default_message = "The WeChat login code is unknown, used or expired."
+
+
+class StaleMessage(InvalidInput):
+    """An official-account message whose signed timestamp is outside the freshness window."""
+
+    code = "stale_message"
+    default_message = "The message's timestamp is too old, in the future or unreadable."
+
+
+class ReplayedMessage(InvalidInput):
+    """A signed (timestamp, nonce) seen before with another message: a leaked triple reused."""
+
+    code = "replayed_message"
+    default_message = "This timestamp and nonce were already used for another message."
+
+
+class EncryptionRequired(InvalidInput):
+    """Safe mode is configured, so WeChat encrypts every message: a plaintext body is forged."""
+
+    code = "encryption_required"
+    default_message = "Safe mode is on: only encrypted messages are accepted."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class PaymentStatus(models.TextChoices):
@@ -219,3 +220,24 @@ class WechatEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject_type} {self.subject_key}: {self.from_status}->{self.to_status} ({self.kind})"
+
+
+class MpNonce(models.Model):
+    """A signed (timestamp, nonce) the official-account endpoint has accepted, and a digest of
+    the message it came with: the replay store when the cache is not Redis (with Redis it
+    lives there, with an expiry). A triple seen again with the same message is WeChat's
+    redelivery; with another message it is a leaked triple reused, and refused. Rows older
+    than the freshness window are useless (their timestamp is stale) and purged by the job
+    `wechat.purge_mp_nonces`."""
+
+    timestamp = models.CharField(max_length=12, help_text="WeChat's signed timestamp, as sent")
+    nonce = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the (decrypted) message")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "official-account nonce"
+        constraints = [models.UniqueConstraint(fields=["timestamp", "nonce"], name="wechat_mpnonce_unique_triple")]
+
+    def __str__(self) -> str:
+        return f"{self.timestamp}/{self.nonce}"

@@ -4,8 +4,15 @@ tickets and template messages.
 * `mp_check_signature` / `mp_message_handle`: what /api/v1/wechat/mp/ calls. GET is
   WeChat's URL verification (echo `echostr`); POST is a message or event. Subscribe and
   SCAN events that carry a QR scene go to the handler registered for the scene's prefix
-  in `wechat.hooks_mp`. Safe mode (`encrypt_type=aes`) is supported when
+  in `wechat.hooks_mp`. Safe mode (`encrypt_type=aes`) is required when
   `WECHAT_MP_AES_KEY` is set; otherwise plaintext.
+* Freshness and replay: the signature covers token, timestamp and nonce only (not the
+  body, in plain mode), and every push puts that triple in a URL. A timestamp more than
+  `WECHAT_MP_MAX_AGE_SECONDS` old (or more than `MP_FUTURE_SKEW_SECONDS` ahead) is refused;
+  an accepted (timestamp, nonce) is remembered with a digest of its message for as long
+  as the timestamp could pass (Redis `SET NX EX`, or the `MpNonce` table without Redis).
+  The same triple with the same message is WeChat's redelivery (answered again, scene
+  handlers not run again); with another message it is refused (`replayed_message`).
 * `qr_ticket_create`, `template_message_send`: server-to-WeChat calls through
   `MpClient`, a `WeChatClient` whose base URL follows `WECHAT_MODE` and whose access
   token lives in Django's cache (Redis when present), shared by every process.
@@ -15,22 +22,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import quote
 
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from wechatpy import WeChatClient, create_reply, parse_message
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import WeChatException
 from wechatpy.session import SessionStorage
 
+from core.cache import cache_redis_client
 from core.errors import InvalidInput
 
-from .errors import InvalidSignature, WechatError, WechatTimeout
+from .errors import (
+    EncryptionRequired,
+    InvalidSignature,
+    ReplayedMessage,
+    StaleMessage,
+    WechatError,
+    WechatTimeout,
+)
 from .hooks_mp import scene_handler_for, text_handlers
 from .oauth import api_base_url
 
@@ -42,6 +61,9 @@ MAX_SCENE_STR = 64
 MAX_TEMP_QR_SECONDS = 30 * 24 * 3600
 TOKEN_SAFETY_MARGIN_SECONDS = 300
 DEDUP_SECONDS = 60
+MP_FUTURE_SKEW_SECONDS = 60  # how far ahead of our clock WeChat's timestamp may be (clock skew)
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also reads "١٧٠٠"
+NONCE_KEY_PREFIX = "wechat:mp:nonce:"
 DEFAULT_WELCOME = "欢迎关注！"
 DEFAULT_TEXT_REPLY = "您好，消息已收到。"
 
@@ -265,6 +287,71 @@ def _decrypt_body(*, body: bytes, params: Mapping[str, str]) -> str:
         raise InvalidSignature("The encrypted message could not be decrypted.") from None
 
 
+def _max_age() -> int:
+    return int(settings.WECHAT_MP_MAX_AGE_SECONDS)
+
+
+def _check_fresh(timestamp: str) -> None:
+    """Refuse a timestamp older than the window, ahead of our clock by more than the skew,
+    or not a plain number."""
+    if not _TIMESTAMP_RE.fullmatch(timestamp):
+        raise StaleMessage("The timestamp is not a number of seconds.")
+    age = int(time.time()) - int(timestamp)
+    if age > _max_age():
+        raise StaleMessage(f"The message is {age} seconds old (at most {_max_age()} are accepted).")
+    if age < -MP_FUTURE_SKEW_SECONDS:
+        raise StaleMessage(f"The message is dated {-age} seconds in the future.")
+
+
+def _remember_seconds() -> int:
+    """How long a triple must be remembered: as long as its timestamp could still pass."""
+    return _max_age() + MP_FUTURE_SKEW_SECONDS
+
+
+def _nonce_key(timestamp: str, nonce: str) -> str:
+    return hashlib.sha1(f"{timestamp}:{nonce}".encode()).hexdigest()  # noqa: S324 - a key, not a secret
+
+
+def _triple_record(*, timestamp: str, nonce: str, fingerprint: str) -> bool:
+    """Remember an accepted (timestamp, nonce) with its message's digest. True the first
+    time, False for WeChat's redelivery of the same message; ReplayedMessage when the
+    triple was already used for another message."""
+    client = cache_redis_client()
+    if client is not None:
+        full_key = cache.make_and_validate_key(NONCE_KEY_PREFIX + _nonce_key(timestamp, nonce))
+        if client.set(full_key, fingerprint, nx=True, ex=_remember_seconds()):
+            return True
+        seen = client.get(full_key)
+        seen = seen.decode() if isinstance(seen, bytes) else seen
+    else:
+        from .models import MpNonce
+
+        try:
+            with transaction.atomic():
+                MpNonce.objects.create(timestamp=timestamp, nonce=nonce, fingerprint=fingerprint)
+            return True
+        except IntegrityError:
+            triple = MpNonce.objects.filter(timestamp=timestamp, nonce=nonce)
+            seen = triple.values_list("fingerprint", flat=True).first()
+    if seen is not None and hmac.compare_digest(str(seen).encode(), fingerprint.encode()):
+        return False
+    raise ReplayedMessage()
+
+
+def mp_nonces_purge() -> int:
+    """Delete remembered triples whose timestamps can no longer pass; returns how many.
+    (Only the database store needs it: Redis expires its keys.)"""
+    from .models import MpNonce
+
+    cutoff = timezone.now() - timedelta(seconds=_remember_seconds())
+    deleted, _ = MpNonce.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def _fingerprint(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _first_seen(message) -> bool:
     """False when WeChat already delivered this message (it retries up to 3 times)."""
     ident = getattr(message, "id", None) or f"{message.source}:{message.create_time}:{message.type}:" + str(
@@ -304,13 +391,14 @@ def _dispatch_text(*, message) -> str | None:
     return None
 
 
-def _reply_for(message) -> str | None:
-    """The reply text for a parsed message, or None for an empty "success"."""
+def _reply_for(message, *, first: bool) -> str | None:
+    """The reply text for a parsed message, or None for an empty "success". `first` is False
+    for WeChat's redelivery of a request already handled: scene handlers do not run again."""
     if message.type == "event":
         event = message.event
         if event in ("subscribe_scan", "scan"):
             kind = "subscribe" if event == "subscribe_scan" else "scan"
-            custom = _dispatch_scene(message=message, event=kind) if _first_seen(message) else None
+            custom = _dispatch_scene(message=message, event=kind) if first and _first_seen(message) else None
             if kind == "subscribe":
                 return custom or getattr(settings, "WECHAT_MP_WELCOME_TEXT", DEFAULT_WELCOME)
             return custom
@@ -325,25 +413,29 @@ def _reply_for(message) -> str | None:
 def mp_message_handle(*, method: str, params: Mapping[str, str], body: bytes = b"") -> str:
     """Handle one request to the message endpoint; returns the text to answer with.
 
-    Raises InvalidSignature (nothing is done) when WeChat's signature does not check
-    out, and InvalidInput for a body we cannot read."""
-    if not mp_check_signature(
-        signature=params.get("signature") or "",
-        timestamp=params.get("timestamp") or "",
-        nonce=params.get("nonce") or "",
-    ):
+    Nothing is done when the request is refused: InvalidSignature (signature or, in safe
+    mode, msg_signature wrong), StaleMessage (timestamp outside the window),
+    EncryptionRequired (plaintext while safe mode is configured), ReplayedMessage (the
+    signed triple already carried another message), InvalidInput (a body we cannot read)."""
+    timestamp, nonce = params.get("timestamp") or "", params.get("nonce") or ""
+    if not mp_check_signature(signature=params.get("signature") or "", timestamp=timestamp, nonce=nonce):
         raise InvalidSignature()
+    _check_fresh(timestamp)
     if method == "GET":
         echostr = params.get("echostr") or ""
         if not echostr or len(echostr) > 256:
             raise InvalidInput("echostr is missing.")
+        _triple_record(timestamp=timestamp, nonce=nonce, fingerprint=_fingerprint(b"GET\n" + echostr.encode()))
         return echostr
     if len(body) > MAX_BODY_BYTES:
         raise InvalidInput("The message is too large.")
 
     encrypted = params.get("encrypt_type") == "aes"
+    if settings.WECHAT_MP_AES_KEY and not encrypted:
+        raise EncryptionRequired()
     if encrypted and not settings.WECHAT_MP_AES_KEY:
         raise InvalidInput("Safe mode is not configured (WECHAT_MP_AES_KEY).")
+    # In safe (and compatible) mode only the signed, encrypted part counts.
     xml = _decrypt_body(body=body, params=params) if encrypted else body.decode("utf-8", "replace")
     try:
         message = parse_message(xml)
@@ -352,11 +444,12 @@ def mp_message_handle(*, method: str, params: Mapping[str, str], body: bytes = b
         raise InvalidInput("The message is not valid WeChat XML.") from None
     if message is None:
         raise InvalidInput("The message is empty.")
+    first = _triple_record(timestamp=timestamp, nonce=nonce, fingerprint=_fingerprint(xml.encode("utf-8")))
 
-    text = _reply_for(message)
+    text = _reply_for(message, first=first)
     if not text:
         return "success"
     reply = create_reply(text, message=message, render=True)
     if encrypted:
-        return _crypto().encrypt_message(reply, params["nonce"], params["timestamp"])
+        return _crypto().encrypt_message(reply, nonce, timestamp)
     return reply

@@ -212,7 +212,12 @@ WECHAT_MCH_CERT = env("WECHAT_MCH_CERT", default="")
 WECHAT_MCH_KEY = env("WECHAT_MCH_KEY", default="")
 WECHAT_MP_TOKEN = env("WECHAT_MP_TOKEN", default="sandbox-mp-token")
 WECHAT_MP_AES_KEY = env("WECHAT_MP_AES_KEY", default="")
+# A message endpoint request whose signed timestamp is older than this is refused (replay window).
+WECHAT_MP_MAX_AGE_SECONDS = env.int("WECHAT_MP_MAX_AGE_SECONDS", default=300)
 WECHAT_HTTP_TIMEOUT = env.float("WECHAT_HTTP_TIMEOUT", default=5.0)
+# A transfer or red pack WeChat says it has no record of (NOT_FOUND) is resent with the same
+# number only this long after it was first sent; later it waits for an operator (docs/wechat.md).
+WECHAT_PAYOUT_RESEND_WINDOW_SECONDS = env.int("WECHAT_PAYOUT_RESEND_WINDOW_SECONDS", default=7 * 24 * 3600)
 WECHAT_SERVER_IP = env("WECHAT_SERVER_IP", default="127.0.0.1")
 WECHAT_SANDBOX_BASE_URL = env("WECHAT_SANDBOX_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
 WECHAT_PAY_NOTIFY_URL = env("WECHAT_PAY_NOTIFY_URL", default=f"{PUBLIC_BASE_URL}/api/v1/wechat/pay/notify/")

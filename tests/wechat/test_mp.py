@@ -65,6 +65,7 @@ def test_signature_check(settings):
     assert not mp_check_signature(signature=good + "0" * 100, timestamp=ts, nonce=nonce)
 
 
+@pytest.mark.django_db  # the accepted triple is remembered (in the database without Redis)
 def test_get_verification_echoes(api_client, settings):
     res = api_client.get(f"{MP}?{signed_query(settings)}&echostr=hello-123")
     assert res.status_code == 200 and res.content == b"hello-123"

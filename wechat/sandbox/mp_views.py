@@ -3,6 +3,10 @@
 Our own helpers (not WeChat's):
   POST /wechat-sandbox/oauth/code/   {openid, nickname?, avatar?, unionid?, scope?} -> {code}
   POST /wechat-sandbox/mp/push/      {openid, event|text, event_key?} -> what our endpoint answered
+      (tests may also set timestamp, nonce, repeat (1-5 identical deliveries, as WeChat
+      retries), compatible (plaintext fields beside Encrypt, plain_openid to forge the
+      plaintext part) and tamper: "body" (another message's Encrypt under this one's
+      msg_signature) or "msg_signature")
 
 WeChat's API, as wechatpy calls it (under /wechat-sandbox/api/):
   GET  sns/oauth2/access_token       GET  sns/userinfo
@@ -215,36 +219,87 @@ def mp_push(request):
         return _bad_request(built)
     xml, kind = built
 
+    options = _push_options(data)
+    if isinstance(options, str):
+        return _bad_request(options)
     fault = fault_take("mp.push")
     token = settings.WECHAT_MP_TOKEN
     if fault is not None and fault.mode == FaultMode.BAD_SIGNATURE:
         token = "not-" + token
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    timestamp, nonce = options["timestamp"], options["nonce"]
     params = {"signature": _sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, "openid": openid}
     body = xml
     crypto = None
     if settings.WECHAT_MP_AES_KEY:
         crypto = WeChatCrypto(token, settings.WECHAT_MP_AES_KEY, settings.WECHAT_APPID)
         body = crypto.encrypt_message(xml, nonce, timestamp)
+        envelope = xmltodict.parse(body)["xml"]
         params["encrypt_type"] = "aes"
-        params["msg_signature"] = xmltodict.parse(body)["xml"]["MsgSignature"]
+        params["msg_signature"] = envelope["MsgSignature"]
+        encrypt = envelope["Encrypt"]
+        if options["tamper"] == "body":
+            # another message, encrypted with the right key, under this message's msg_signature
+            other = xml.replace(f"<![CDATA[{openid}]]>", "<![CDATA[o-tampered]]>")
+            encrypt = xmltodict.parse(crypto.encrypt_message(other, nonce, timestamp))["xml"]["Encrypt"]
+        elif options["tamper"] == "msg_signature":
+            params["msg_signature"] = "0" * 40
+        if options["compatible"]:
+            # compatible mode: the plaintext fields beside Encrypt (optionally claiming someone else)
+            plain = re.sub(r"^<xml>|</xml>$", "", xml)
+            if options["plain_openid"]:
+                plain = plain.replace(f"<![CDATA[{openid}]]>", f"<![CDATA[{options['plain_openid']}]]>")
+        else:
+            plain = f"<ToUserName><![CDATA[{MP_ORIGINAL_ID}]]></ToUserName>"
+        body = f"<xml>{plain}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
 
     url = f"{settings.PUBLIC_BASE_URL}/api/v1/wechat/mp/?{urlencode(params)}"
-    try:
-        res = requests.post(
-            url, data=body.encode("utf-8"), headers={"Content-Type": "text/xml"}, timeout=PUSH_TIMEOUT_SECONDS
-        )
-    except requests.RequestException as exc:
-        return JsonResponse({"sent": kind, "error": type(exc).__name__}, status=502)
-    answer = res.text
-    reply = answer
-    if crypto is not None and res.status_code == 200 and "<Encrypt>" in answer:
-        parsed = xmltodict.parse(answer)["xml"]
+    answers = []
+    for _ in range(options["repeat"]):
         try:
-            reply = crypto.decrypt_message(answer, parsed["MsgSignature"], parsed["TimeStamp"], parsed["Nonce"])
-        except Exception:  # noqa: BLE001 - report what we could not read
-            reply = None
-    return JsonResponse({"sent": kind, "status": res.status_code, "body": answer, "reply": reply})
+            res = requests.post(
+                url, data=body.encode("utf-8"), headers={"Content-Type": "text/xml"}, timeout=PUSH_TIMEOUT_SECONDS
+            )
+        except requests.RequestException as exc:
+            return JsonResponse({"sent": kind, "error": type(exc).__name__}, status=502)
+        answers.append({"status": res.status_code, "body": res.text, "reply": _read_reply(crypto, res)})
+    return JsonResponse({"sent": kind, **answers[0], "answers": answers})
+
+
+def _push_options(data: dict) -> dict | str:
+    """The test-only knobs of a push, checked; or an error message."""
+    timestamp = data.get("timestamp", str(int(time.time())))
+    nonce = data.get("nonce", secrets.token_hex(8))
+    if not isinstance(timestamp, str) or not 1 <= len(timestamp) <= 32:
+        return "timestamp must be a string."
+    if not isinstance(nonce, str) or not _ID_RE.fullmatch(nonce):
+        return "nonce must be 1-64 characters of [A-Za-z0-9_-]."
+    repeat = data.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 5:
+        return "repeat must be an integer from 1 to 5."
+    tamper = data.get("tamper") or ""
+    if tamper not in ("", "body", "msg_signature"):
+        return "tamper must be 'body' or 'msg_signature'."
+    if tamper and not settings.WECHAT_MP_AES_KEY:
+        return "tamper needs safe mode (WECHAT_MP_AES_KEY)."
+    compatible = data.get("compatible", False)
+    plain_openid = data.get("plain_openid") or ""
+    if not isinstance(compatible, bool) or (compatible and not settings.WECHAT_MP_AES_KEY):
+        return "compatible must be a boolean, and needs safe mode (WECHAT_MP_AES_KEY)."
+    if not isinstance(plain_openid, str) or (plain_openid and not _ID_RE.fullmatch(plain_openid)):
+        return "plain_openid must be 1-64 characters of [A-Za-z0-9_-]."
+    return {"timestamp": timestamp, "nonce": nonce, "repeat": repeat, "tamper": tamper,
+            "compatible": compatible, "plain_openid": plain_openid}
+
+
+def _read_reply(crypto, res) -> str | None:
+    """Our endpoint's answer as the user would see it (decrypted in safe mode)."""
+    if crypto is None or res.status_code != 200 or "<Encrypt>" not in res.text:
+        return res.text
+    parsed = xmltodict.parse(res.text)["xml"]
+    try:
+        return crypto.decrypt_message(res.text, parsed["MsgSignature"], parsed["TimeStamp"], parsed["Nonce"])
+    except Exception:  # noqa: BLE001 - report what we could not read
+        return None
 
 
 # --- WeChat's API --------------------------------------------------------------------
