@@ -62,7 +62,10 @@ MAX_TEMP_QR_SECONDS = 30 * 24 * 3600
 TOKEN_SAFETY_MARGIN_SECONDS = 300
 DEDUP_SECONDS = 60
 MP_FUTURE_SKEW_SECONDS = 60  # how far ahead of our clock WeChat's timestamp may be (clock skew)
-_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also reads "١٧٠٠"
+# ASCII digits only (int() also reads "١٧٠٠"), and no leading zero: WeChat never sends one, and
+# "0" + ts is the same moment with another spelling, so a leaked (ts, "…0") re-split as
+# ("0" + ts, "…") signs alike (the signature hashes the concatenation) and looks unused.
+_TIMESTAMP_RE = re.compile(r"[1-9][0-9]{0,11}")
 NONCE_KEY_PREFIX = "wechat:mp:nonce:"
 DEFAULT_WELCOME = "欢迎关注！"
 DEFAULT_TEXT_REPLY = "您好，消息已收到。"
