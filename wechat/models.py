@@ -230,6 +230,7 @@ class MpNonce(models.Model):
     than the freshness window are useless (their timestamp is stale) and purged by the job
     `wechat.purge_mp_nonces`."""
 
+    signature = models.CharField(max_length=40, unique=True, help_text="the key: re-splits sign alike")
     timestamp = models.CharField(max_length=12, help_text="WeChat's signed timestamp, as sent")
     nonce = models.CharField(max_length=64)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of the (decrypted) message")
@@ -237,7 +238,6 @@ class MpNonce(models.Model):
 
     class Meta:
         verbose_name = "official-account nonce"
-        constraints = [models.UniqueConstraint(fields=["timestamp", "nonce"], name="wechat_mpnonce_unique_triple")]
 
     def __str__(self) -> str:
         return f"{self.timestamp}/{self.nonce}"

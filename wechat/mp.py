@@ -311,17 +311,19 @@ def _remember_seconds() -> int:
     return _max_age() + MP_FUTURE_SKEW_SECONDS
 
 
-def _nonce_key(timestamp: str, nonce: str) -> str:
-    return hashlib.sha1(f"{timestamp}:{nonce}".encode()).hexdigest()  # noqa: S324 - a key, not a secret
+def _triple_record(*, timestamp: str, nonce: str, signature: str, fingerprint: str) -> bool:
+    """Remember an accepted triple with its message's digest. True the first time, False
+    for WeChat's redelivery of the same message; ReplayedMessage when the triple was
+    already used for another message.
 
-
-def _triple_record(*, timestamp: str, nonce: str, fingerprint: str) -> bool:
-    """Remember an accepted (timestamp, nonce) with its message's digest. True the first
-    time, False for WeChat's redelivery of the same message; ReplayedMessage when the
-    triple was already used for another message."""
+    The store is keyed on the signature, not on the (timestamp, nonce) strings: the
+    signature hashes their sorted concatenation, so any re-split of a leaked triple (moving
+    characters between timestamp and nonce) has the same signature and is caught here
+    too, whatever the freshness check lets through."""
+    signature = signature.lower()
     client = cache_redis_client()
     if client is not None:
-        full_key = cache.make_and_validate_key(NONCE_KEY_PREFIX + _nonce_key(timestamp, nonce))
+        full_key = cache.make_and_validate_key(NONCE_KEY_PREFIX + signature)
         if client.set(full_key, fingerprint, nx=True, ex=_remember_seconds()):
             return True
         seen = client.get(full_key)
@@ -331,11 +333,11 @@ def _triple_record(*, timestamp: str, nonce: str, fingerprint: str) -> bool:
 
         try:
             with transaction.atomic():
-                MpNonce.objects.create(timestamp=timestamp, nonce=nonce, fingerprint=fingerprint)
+                MpNonce.objects.create(signature=signature, timestamp=timestamp, nonce=nonce,
+                                       fingerprint=fingerprint)
             return True
         except IntegrityError:
-            triple = MpNonce.objects.filter(timestamp=timestamp, nonce=nonce)
-            seen = triple.values_list("fingerprint", flat=True).first()
+            seen = MpNonce.objects.filter(signature=signature).values_list("fingerprint", flat=True).first()
     if seen is not None and hmac.compare_digest(str(seen).encode(), fingerprint.encode()):
         return False
     raise ReplayedMessage()
@@ -421,14 +423,16 @@ def mp_message_handle(*, method: str, params: Mapping[str, str], body: bytes = b
     EncryptionRequired (plaintext while safe mode is configured), ReplayedMessage (the
     signed triple already carried another message), InvalidInput (a body we cannot read)."""
     timestamp, nonce = params.get("timestamp") or "", params.get("nonce") or ""
-    if not mp_check_signature(signature=params.get("signature") or "", timestamp=timestamp, nonce=nonce):
+    signature = params.get("signature") or ""
+    if not mp_check_signature(signature=signature, timestamp=timestamp, nonce=nonce):
         raise InvalidSignature()
     _check_fresh(timestamp)
     if method == "GET":
         echostr = params.get("echostr") or ""
         if not echostr or len(echostr) > 256:
             raise InvalidInput("echostr is missing.")
-        _triple_record(timestamp=timestamp, nonce=nonce, fingerprint=_fingerprint(b"GET\n" + echostr.encode()))
+        digest = _fingerprint(b"GET\n" + echostr.encode())
+        _triple_record(timestamp=timestamp, nonce=nonce, signature=signature, fingerprint=digest)
         return echostr
     if len(body) > MAX_BODY_BYTES:
         raise InvalidInput("The message is too large.")
@@ -447,7 +451,8 @@ def mp_message_handle(*, method: str, params: Mapping[str, str], body: bytes = b
         raise InvalidInput("The message is not valid WeChat XML.") from None
     if message is None:
         raise InvalidInput("The message is empty.")
-    first = _triple_record(timestamp=timestamp, nonce=nonce, fingerprint=_fingerprint(xml.encode("utf-8")))
+    digest = _fingerprint(xml.encode("utf-8"))
+    first = _triple_record(timestamp=timestamp, nonce=nonce, signature=signature, fingerprint=digest)
 
     text = _reply_for(message, first=first)
     if not text:

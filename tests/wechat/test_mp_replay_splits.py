@@ -40,3 +40,19 @@ def test_a_timestamp_with_a_leading_zero_is_refused_even_when_signed(store, api_
     res = post(api_client, q, text_xml("o-a", "订单"))
     assert res.status_code == 403 and res.content.decode().startswith("stale_message")
     assert texts == []
+
+
+@pytest.mark.django_db
+def test_the_replay_store_is_keyed_on_the_signature(store, settings):  # noqa: F811
+    """Belt and braces beside the leading-zero rule: whatever re-split of a triple gets past
+    the freshness check, it carries the same signature, and the store is keyed on that."""
+    from wechat.errors import ReplayedMessage
+    from wechat.mp import _triple_record
+
+    ts = str(int(time.time()))
+    signature = sign(settings.WECHAT_MP_TOKEN, ts, NONCE)
+    assert _triple_record(timestamp=ts, nonce=NONCE, signature=signature, fingerprint="a" * 64) is True
+    with pytest.raises(ReplayedMessage):
+        _triple_record(timestamp="0" + ts, nonce=NONCE[:-1], signature=signature.upper(), fingerprint="b" * 64)
+    # the same message again under the same signature is a redelivery, not a replay
+    assert _triple_record(timestamp="0" + ts, nonce=NONCE[:-1], signature=signature, fingerprint="a" * 64) is False
