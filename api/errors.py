@@ -20,6 +20,7 @@ DOMAIN_STATUS = [
     (domain.NotFound, status.HTTP_404_NOT_FOUND),
     (domain.Conflict, status.HTTP_409_CONFLICT),
     (domain.IdempotencyKeyReused, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (domain.TooManyRequests, status.HTTP_429_TOO_MANY_REQUESTS),
     (domain.UpstreamTimeout, status.HTTP_504_GATEWAY_TIMEOUT),
     (domain.UpstreamError, status.HTTP_502_BAD_GATEWAY),
 ]
@@ -58,7 +59,11 @@ def _flatten(detail):
 
 def exception_handler(exc, context):
     if isinstance(exc, domain.DomainError):
-        return Response(error_body(exc.code, exc.message, exc.extra), status=domain_status(exc))
+        headers = {}
+        retry_after = exc.extra.get("retry_after_seconds")
+        if isinstance(exc, domain.TooManyRequests) and isinstance(retry_after, int):
+            headers["Retry-After"] = str(retry_after)
+        return Response(error_body(exc.code, exc.message, exc.extra), status=domain_status(exc), headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

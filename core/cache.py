@@ -41,3 +41,21 @@ def cache_incr(key: str, *, ttl: int) -> int:
     except ValueError:  # expired between add and incr
         backend.add(key, 1, timeout=ttl)
         return 1
+
+
+_DECR_IF_EXISTS = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return false"
+
+
+def cache_decr(key: str) -> int | None:
+    """Take one back from a counter made by `cache_incr`, keeping its expiry; None when it is gone
+    (expired: nothing to take back, and no key without an expiry is left behind). One atomic
+    round trip on Redis (a one-key script, so Redis Cluster is fine)."""
+    backend = caches["default"]
+    client = cache_redis_client(backend)
+    if client is not None:
+        value = client.eval(_DECR_IF_EXISTS, 1, backend.make_and_validate_key(key))
+        return None if value is None else int(value)
+    try:
+        return backend.decr(key)
+    except ValueError:  # not there (expired)
+        return None

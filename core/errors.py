@@ -92,3 +92,26 @@ class UpstreamTimeout(UpstreamError):
 
     code = "upstream_timeout"
     default_message = "The payment provider did not answer in time; try again later."
+
+
+class TooManyRequests(DomainError):
+    """429: a limit was reached; `extra["retry_after_seconds"]` (when known) also becomes the
+    Retry-After header."""
+
+    code = "too_many_requests"
+    default_message = "Too many requests; try again later."
+
+
+class TooManyLoginFailures(TooManyRequests):
+    """429: too many failed operator logins for this username or from this address
+    (accounts/login_limits.py); the password is not even checked until the window ends."""
+
+    code = "too_many_login_failures"
+    default_message = "Too many failed logins; try again later."
+
+
+class TooManyLoginAttempts(TooManyRequests):
+    """429: a WeChat login code tried too often, or too many logins of one openid in a minute."""
+
+    code = "too_many_login_attempts"
+    default_message = "Too many login attempts; try again later."
