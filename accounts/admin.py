@@ -1,14 +1,50 @@
-"""The operators' console for users, their tokens and follows."""
+"""The operators' console for users, their tokens and follows; the admin's login form."""
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin
+from core.errors import NotAuthenticated, TooManyLoginFailures
+from core.net import client_ip
 
 from . import services
 from .models import AuthToken, Follow, User
+
+
+class OperatorLoginForm(AdminAuthenticationForm):
+    """/admin/login/: the password is checked by services.operator_authenticate, as for the API's
+    operator login, so both count (and are refused by) the same failures per username and per
+    address. Past the limit the form says so and the right password does not log in either."""
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        # Django sets the username's max_length after the field is built, so it is never checked: a
+        # 10 KB "username" would be looked up and counted. Checked here, it is a form error, as in the API.
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(username.max_length))
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = services.operator_authenticate(
+                    username=username, password=password, ip=client_ip(self.request) if self.request else None
+                )
+            except TooManyLoginFailures as exc:
+                raise ValidationError(exc.message, code="too_many_login_failures") from None
+            except NotAuthenticated:
+                raise self.get_invalid_login_error() from None
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = OperatorLoginForm
 
 
 @admin.register(User)

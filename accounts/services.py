@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, NotAuthenticated
 from wechat.oauth import WechatIdentity, oauth_identity_from_code
 
+from . import login_limits
 from .models import AuthToken, Follow, User
 
 
@@ -103,18 +104,34 @@ def user_upsert_from_wechat(*, identity: WechatIdentity) -> tuple[User, bool]:
 
 
 def auth_login_wechat(*, code: str, user_agent: str = "", ip: str | None = None) -> tuple[str, User]:
-    """Exchange a WeChat OAuth code for a user and a Bearer token."""
+    """Exchange a WeChat OAuth code for a user and a Bearer token. Limited per code (before WeChat is
+    asked) and per openid (after), never per address: see accounts/login_limits.py."""
+    login_limits.wechat_code_attempt_register(code=code)
     identity = oauth_identity_from_code(code=code)
+    login_limits.wechat_openid_login_register(openid=identity.openid)
     user, _ = user_upsert_from_wechat(identity=identity)
     return token_issue(user=user, user_agent=user_agent, ip=ip), user
 
 
-def auth_login_operator(*, username: str, password: str, user_agent: str = "",
-                        ip: str | None = None) -> tuple[str, User]:
-    """Operators log in with a password; only active staff users may."""
+def operator_authenticate(*, username: str, password: str, ip: str | None = None) -> User:
+    """Check an operator's password: the one door of the admin's login form and the API's operator
+    login, so both share one count of failures per username and per address. Refused (429
+    TooManyLoginFailures) before the password is checked when either is at its limit; a wrong
+    password, an unknown, inactive or non-staff user is 401 invalid_credentials and counts."""
+    attempt = login_limits.login_attempt_start(username=username, ip=ip)
     user = authenticate(username=username, password=password)
     if user is None or not user.is_staff:
+        login_limits.login_attempt_failed(attempt=attempt,
+                                          reason="wrong credentials" if user is None else "not staff")
         raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
+    login_limits.login_attempt_succeeded(attempt=attempt)
+    return user
+
+
+def auth_login_operator(*, username: str, password: str, user_agent: str = "",
+                        ip: str | None = None) -> tuple[str, User]:
+    """Operators log in with a password (`operator_authenticate`: only active staff, limited)."""
+    user = operator_authenticate(username=username, password=password, ip=ip)
     return token_issue(user=user, user_agent=user_agent, ip=ip), user
 
 

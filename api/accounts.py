@@ -7,9 +7,10 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from api.distribution import distributor_brief
-from api.net import client_ip
+from api.fields import StrictCharField
 from api.pagination import Pagination
-from api.throttling import LoginRateThrottle
+from api.throttling import LoginRateThrottle, WechatLoginRateThrottle
+from core.net import client_ip
 from ledger.selectors import user_balances
 
 
@@ -53,11 +54,13 @@ class WechatLoginInput(serializers.Serializer):
 
 
 class WechatLoginView(APIView):
-    """Log in with a WeChat OAuth code (H5). Creates the user on first login."""
+    """Log in with a WeChat OAuth code (H5). Creates the user on first login. Not limited per IP like
+    the operators (a carrier NAT puts a town behind one address): per code and per openid
+    (429 `too_many_login_attempts`), plus a per-IP ceiling far above what a NAT sends."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginRateThrottle]
+    throttle_classes = [WechatLoginRateThrottle]
 
     @extend_schema(request=WechatLoginInput, responses={200: TokenOutput}, tags=["auth"])
     def post(self, request):
@@ -70,12 +73,14 @@ class WechatLoginView(APIView):
 
 
 class OperatorLoginInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class OperatorLoginView(APIView):
-    """Operators log in with username and password."""
+    """Operators log in with username and password. Failed logins are limited per username and per
+    client IP, shared with the admin's login page: past the limit the answer is 429
+    `too_many_login_failures` (with Retry-After) whatever the password."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]

@@ -10,10 +10,12 @@ the request is let through (and logged): throttling must not take the API down.
 """
 import logging
 
+from django.conf import settings
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 from core.cache import cache_incr
+from core.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +58,28 @@ class AnonRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
 
 
 class LoginRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
-    """Logins are limited per client IP whatever the user."""
+    """Operator logins (POST /api/v1/auth/login/) per client IP whatever the user, successes too: a
+    ceiling on password checks. Failed logins have their own, shared limit with the admin
+    (accounts/login_limits.py); WeChat logins use WechatLoginRateThrottle."""
 
     scope = "login"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class WechatLoginRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
+    """A ceiling on WeChat logins per client IP, far above what a carrier NAT (a town behind one
+    address) sends: settings.LOGIN_WECHAT_PER_IP (600/min; None: no ceiling). It only stops floods
+    of made-up codes; the real limits are per code and per openid (accounts/login_limits.py)."""
+
+    scope = "wechat_login"
+
+    def get_rate(self):
+        return settings.LOGIN_WECHAT_PER_IP
+
+    def get_ident(self, request):
+        return client_ip(request)
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -293,3 +293,17 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in dict.fromkeys(["celery", PAYOUTS_QUEUE]) if name]
 # The beat job commissions.resume_payouts re-drives approved/paying withdrawals idle this long.
 PAYOUT_RESUME_AFTER_SECONDS = env.int("PAYOUT_RESUME_AFTER_SECONDS", default=120)
+
+# --- Login limits (accounts/login_limits.py; docs/operations.md "Login limits") -------------
+# Failed operator logins (the admin's /admin/login/ and POST /api/v1/auth/login/ share them), counted
+# per username and per client IP in fixed windows; at the limit the password is not even checked.
+# 0 turns a limit off.
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=50)  # an office shares one address
+# WeChat logins are never limited per IP the way operators are (a carrier NAT puts a town behind one
+# address): each code may be tried this many times, each openid may log in this often per minute,
+# and one generous per-IP ceiling ("" = none) only stops floods of made-up codes.
+LOGIN_WECHAT_CODE_ATTEMPTS = env.int("LOGIN_WECHAT_CODE_ATTEMPTS", default=3)
+LOGIN_WECHAT_PER_OPENID_PER_MINUTE = env.int("LOGIN_WECHAT_PER_OPENID_PER_MINUTE", default=30)
+LOGIN_WECHAT_PER_IP = env("LOGIN_WECHAT_PER_IP", default="600/min") or None
