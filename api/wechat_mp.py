@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from core.errors import InvalidInput
+from core.net import client_ip
 from wechat.errors import EncryptionRequired, InvalidSignature, ReplayedMessage, StaleMessage
 from wechat.mp import mp_message_handle
 
@@ -26,10 +27,6 @@ _SIGNED = [
     OpenApiParameter("timestamp", str, required=True),
     OpenApiParameter("nonce", str, required=True),
 ]
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 class WechatMpView(APIView):
@@ -45,17 +42,17 @@ class WechatMpView(APIView):
         try:
             text = mp_message_handle(method=method, params=params, body=body)
         except InvalidSignature as exc:
-            logger.warning("wechat mp: refused a request with a bad signature from %s (%s)", _client_ip(request), exc)
+            logger.warning("wechat mp: refused a request with a bad signature from %s (%s)", client_ip(request), exc)
             return self._refused(exc)
         except (StaleMessage, ReplayedMessage, EncryptionRequired) as exc:
             logger.warning(
                 "wechat mp: refused %s from %s: %s (timestamp=%r nonce=%r)",
-                exc.code, _client_ip(request), exc.message,
+                exc.code, client_ip(request), exc.message,
                 params.get("timestamp", "")[:32], params.get("nonce", "")[:64],
             )
             return self._refused(exc)
         except InvalidInput as exc:
-            logger.warning("wechat mp: refused a bad request from %s: %s", _client_ip(request), exc.message)
+            logger.warning("wechat mp: refused a bad request from %s: %s", client_ip(request), exc.message)
             return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
         content_type = "text/plain" if method == "GET" or text == "success" else "application/xml"
         return HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
