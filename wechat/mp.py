@@ -398,7 +398,11 @@ def _dispatch_text(*, message) -> str | None:
 
 def _reply_for(message, *, first: bool) -> str | None:
     """The reply text for a parsed message, or None for an empty "success". `first` is False
-    for WeChat's redelivery of a request already handled: scene handlers do not run again."""
+    for a redelivery of a request already handled (the same signed triple and message):
+    no handler is asked again and only the default, impersonal replies are given. A
+    handler's reply can be personal (a user's orders, their poster), and whoever holds a
+    copy of the request (URL and body, e.g. from a proxy log) could otherwise replay it
+    within the window to read them."""
     if message.type == "event":
         event = message.event
         if event in ("subscribe_scan", "scan"):
@@ -411,7 +415,8 @@ def _reply_for(message, *, first: bool) -> str | None:
             return getattr(settings, "WECHAT_MP_WELCOME_TEXT", DEFAULT_WELCOME)
         return None
     if message.type == "text":
-        return _dispatch_text(message=message) or getattr(settings, "WECHAT_MP_TEXT_REPLY", DEFAULT_TEXT_REPLY)
+        custom = _dispatch_text(message=message) if first else None
+        return custom or getattr(settings, "WECHAT_MP_TEXT_REPLY", DEFAULT_TEXT_REPLY)
     return None
 
 
