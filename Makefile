@@ -38,6 +38,7 @@ bench: $(STAMP) services
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	bash scripts/lint_structure.sh
 
 clean:
 	rm -rf $(VENV) .test-sqlite.db db.sqlite3 .pytest_cache
