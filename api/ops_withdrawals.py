@@ -25,7 +25,7 @@ from api.pagination import Pagination
 from commissions.models import WithdrawalStatus
 from commissions.selectors import withdrawals_review as review
 from commissions.services.withdrawals import MAX_BULK, withdrawal_approve, withdrawal_reject, withdrawals_review_bulk
-from ledger.admin import csv_response
+from core.admin import csv_response
 
 VIEW_PERM = "commissions.view_withdrawal"
 REVIEW_PERM = "commissions.review_withdrawal"

@@ -10,9 +10,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, csv_response
 from core.errors import DomainError
-from ledger.admin import csv_response
 
 from .models import Commission, CommissionRule, Notification, Withdrawal, WithdrawalEvent
 from .selectors import withdrawals_review as review_selectors

@@ -5,78 +5,20 @@ Nothing here can add, change or delete a ledger row: money moves only through
 """
 from __future__ import annotations
 
-import csv
+from functools import partial
 
 from django.contrib import admin
 from django.db.models import Q, Sum
-from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
+
+from core.admin import ReadOnlyAdmin
+from core.money import yuan as money_yuan
 
 from .models import Account, Entry, LedgerTransaction
 
-
-def yuan(fen: int | None) -> str:
-    """12345 -> "123.45", without floats."""
-    if fen is None:
-        return "-"
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _cell(value) -> str | int:
-    """Plain values; text that a spreadsheet would run as a formula is quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, bool | int):
-        return int(value)
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow([_cell(v) for v in row]) for row in rows)
-    response = StreamingHttpResponse(
-        _chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _chain(*iterables):
-    for it in iterables:
-        yield from it
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View and export only."""
-
-    show_full_result_count = False  # no second COUNT(*) over a big table
-    csv_fields: tuple[str, ...] = ()
-    actions = ["export_csv"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Export the selected rows as CSV", permissions=["view"])
-    def export_csv(self, request, queryset):
-        name = f"{self.model._meta.model_name}-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
-        rows = queryset.order_by("pk").values_list(*self.csv_fields).iterator(chunk_size=2000)
-        return csv_response(name, list(self.csv_fields), rows)
+# The console's form of an amount: "1,234.56", None -> "-" (core.money.yuan).
+yuan = partial(money_yuan, grouped=True)
 
 
 class OwnerTypeFilter(admin.SimpleListFilter):
@@ -105,6 +47,7 @@ def _user_link(user) -> str:
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
+    show_full_result_count = False  # no second COUNT(*) over a big table
     list_display = ("code", "kind", "owner_link", "ref", "allow_negative", "balance", "created_at", "entries_link")
     list_filter = ("kind", OwnerTypeFilter, "allow_negative", "created_at")
     list_select_related = ("owner",)
@@ -157,6 +100,7 @@ class EntryInline(admin.TabularInline):
 
 @admin.register(LedgerTransaction)
 class LedgerTransactionAdmin(ReadOnlyAdmin):
+    show_full_result_count = False  # no second COUNT(*) over a big table
     list_display = ("id", "kind", "idempotency_key", "moved", "memo", "cause", "created_by", "created_at")
     list_filter = ("kind", "cause_type", "created_at")
     list_select_related = ("created_by",)
@@ -185,6 +129,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
+    show_full_result_count = False  # no second COUNT(*) over a big table
     list_display = ("id", "transaction_link", "kind", "account", "amount_fen", "amount", "created_at")
     list_filter = ("account__kind", "transaction__kind", "created_at")
     list_select_related = ("account", "transaction")
