@@ -2,8 +2,6 @@
 token; driven through the sandbox over real HTTP with real wechatpy."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import logging
 import time
@@ -15,6 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from core.errors import InvalidInput
+from tests.wechat.mp_helpers import MP, push, query, sign
 from wechat.errors import WechatError, WechatTimeout
 from wechat.hooks_mp import register_scene_handler, scene_handler_for, unregister_scene_handler
 from wechat.mp import mp_check_signature, qr_ticket_create, template_message_send
@@ -22,34 +21,9 @@ from wechat.sandbox.faults import fault_arm
 from wechat.sandbox.models import SandboxAccessToken, SandboxQrTicket, SandboxTemplateMessage
 from wechat.sandbox.mp_views import sandbox_wait_idle
 
-MP = "/api/v1/wechat/mp/"
-
-
-def sign(token: str, timestamp: str, nonce: str) -> str:
-    return hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()  # noqa: S324
-
 
 def signed_query(settings, token: str | None = None) -> str:
-    ts, nonce = str(int(time.time())), "n0nce"
-    return f"signature={sign(token or settings.WECHAT_MP_TOKEN, ts, nonce)}&timestamp={ts}&nonce={nonce}"
-
-
-def push(sandbox, **payload) -> dict:
-    res = requests.post(f"{sandbox.url}/wechat-sandbox/mp/push/", json=payload, timeout=10)
-    assert res.status_code == 200, res.text
-    return res.json()
-
-
-@pytest.fixture
-def scene_calls():
-    calls: list[dict] = []
-
-    def handler(**kwargs):
-        calls.append(kwargs)
-
-    register_scene_handler("test:", handler)
-    yield calls
-    unregister_scene_handler("test:")
+    return query(settings, nonce="n0nce", token=token)
 
 
 # --- signature and verification -----------------------------------------------------------
@@ -189,12 +163,6 @@ def test_scene_prefix_routing_longest_wins():
 
 
 # --- safe mode ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def safe_mode(settings):
-    settings.WECHAT_MP_AES_KEY = base64.b64encode(hashlib.sha256(b"fenxiao").digest()).decode().rstrip("=")
-    return settings
 
 
 def test_safe_mode_round_trip(wechat_sandbox, safe_mode, scene_calls):

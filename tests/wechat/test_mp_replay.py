@@ -9,98 +9,13 @@ is refused. The same request again (WeChat's redelivery) is answered and dispatc
 Each test runs with the replay store on Redis (when Redis is there) and on the database."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import time
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 
-from wechat.hooks_mp import (
-    register_scene_handler,
-    register_text_handler,
-    unregister_scene_handler,
-    unregister_text_handler,
-)
-
-MP = "/api/v1/wechat/mp/"
-
-
-def sign(token: str, *parts: str) -> str:
-    return hashlib.sha1("".join(sorted((token, *parts))).encode()).hexdigest()  # noqa: S324 - WeChat's scheme
-
-
-def query(settings, *, ts: int | None = None, nonce: str = "leaked1") -> str:
-    ts_s = str(int(time.time()) if ts is None else ts)
-    return f"signature={sign(settings.WECHAT_MP_TOKEN, ts_s, nonce)}&timestamp={ts_s}&nonce={nonce}"
-
-
-def text_xml(openid: str, content: str) -> bytes:
-    return (
-        f"<xml><ToUserName><![CDATA[gh_sandbox]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{content}]]></Content><MsgId>{abs(hash((openid, content))) % 10**12}</MsgId></xml>"
-    ).encode()
-
-
-def scan_xml(openid: str, key: str) -> bytes:
-    return (
-        f"<xml><ToUserName><![CDATA[gh_sandbox]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        f"<Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[{key}]]></EventKey></xml>"
-    ).encode()
-
-
-def post(client, q: str, body: bytes):
-    return client.generic("POST", f"{MP}?{q}", body, content_type="text/xml")
-
-
-@pytest.fixture(params=["redis", "db"])
-def store(request, settings):
-    """Which replay store is in use: Redis (skipped without it), or the database (a local
-    cache, as on a machine without Redis)."""
-    if request.param == "redis":
-        if not django_settings.REDIS_AVAILABLE:
-            pytest.skip("needs Redis")
-    else:
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                       "LOCATION": "mp-replay-test"}}
-        from django.core.cache import cache
-
-        cache.clear()  # a local cache outlives the test; start it empty
-    return request.param
-
-
-@pytest.fixture
-def texts():
-    """A text handler that answers "订单" with the sender's orders, standing in for the real
-    one (distributors'), which is set aside meanwhile so this one is asked."""
-    from wechat.hooks_mp import text_handlers
-
-    calls: list[dict] = []
-
-    def handler(**kwargs):
-        calls.append(kwargs)
-        return f"orders of {kwargs['openid']}"
-
-    real = text_handlers()
-    for name, _ in real:
-        unregister_text_handler(name)
-    register_text_handler("test-orders", handler)
-    yield calls
-    unregister_text_handler("test-orders")
-    for name, fn in real:
-        register_text_handler(name, fn)
-
-
-@pytest.fixture
-def scenes():
-    calls: list[dict] = []
-    register_scene_handler("test:", lambda **kw: calls.append(kw))
-    yield calls
-    unregister_scene_handler("test:")
+from tests.wechat.mp_helpers import MP, post, push, query, scan_xml, sign, text_xml
 
 
 def nonce_rows() -> int:
@@ -131,12 +46,12 @@ def test_a_leaked_triple_cannot_carry_another_users_message(store, api_client, s
 
 
 @pytest.mark.django_db
-def test_a_leaked_triple_cannot_take_over_a_binding_with_a_scan(store, api_client, settings, scenes):
+def test_a_leaked_triple_cannot_take_over_a_binding_with_a_scan(store, api_client, settings, scene_calls):
     q = query(settings, nonce="scan1")
     assert post(api_client, q, scan_xml("o-fan", "test:genuine")).status_code == 200
     forged = post(api_client, q, scan_xml("o-fan", "test:attacker"))
     assert forged.status_code == 403 and forged.content.decode().startswith("replayed_message")
-    assert [c["scene"] for c in scenes] == ["test:genuine"]
+    assert [c["scene"] for c in scene_calls] == ["test:genuine"]
 
 
 @pytest.mark.django_db
@@ -170,7 +85,7 @@ def test_garbage_timestamp_is_refused(store, api_client, settings, texts):
 
 
 @pytest.mark.django_db
-def test_fresh_messages_still_work_and_a_redelivery_is_answered_once(store, api_client, settings, texts, scenes):
+def test_fresh_messages_still_work_and_a_redelivery_is_answered_once(store, api_client, settings, texts, scene_calls):
     assert post(api_client, query(settings, nonce="a1"), text_xml("o-a", "订单")).status_code == 200
     assert post(api_client, query(settings, nonce="a2"), text_xml("o-a", "订单")).status_code == 200
     assert len(texts) == 2  # two fresh triples: two messages, both answered by the handler
@@ -178,7 +93,7 @@ def test_fresh_messages_still_work_and_a_redelivery_is_answered_once(store, api_
     q, body = query(settings, nonce="a3"), scan_xml("o-b", "test:s")
     answers = [post(api_client, q, body) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
-    assert [c["scene"] for c in scenes] == ["test:s"]
+    assert [c["scene"] for c in scene_calls] == ["test:s"]
 
 
 @pytest.mark.django_db
@@ -241,18 +156,6 @@ def test_without_redis_old_rows_are_cleaned_up(settings, api_client, texts):
 # --- safe mode (AES) end to end through the sandbox --------------------------------------------
 
 
-@pytest.fixture
-def safe_mode(settings):
-    settings.WECHAT_MP_AES_KEY = base64.b64encode(hashlib.sha256(b"replay").digest()).decode().rstrip("=")
-    return settings
-
-
-def push(sandbox, **payload) -> dict:
-    res = requests.post(f"{sandbox.url}/wechat-sandbox/mp/push/", json=payload, timeout=10)
-    assert res.status_code == 200, res.text
-    return res.json()
-
-
 def test_safe_mode_valid_message(wechat_sandbox, safe_mode, texts):
     answer = push(wechat_sandbox, openid="o-s", text="订单")
     assert answer["status"] == 200
@@ -279,10 +182,10 @@ def test_safe_mode_a_reused_nonce_with_another_body_is_refused(wechat_sandbox, s
     assert [c["openid"] for c in texts] == ["o-s"]
 
 
-def test_safe_mode_a_redelivery_is_dispatched_once(wechat_sandbox, safe_mode, scenes):
+def test_safe_mode_a_redelivery_is_dispatched_once(wechat_sandbox, safe_mode, scene_calls):
     answer = push(wechat_sandbox, openid="o-s", event="SCAN", event_key="test:x", repeat=3)
     assert [a["status"] for a in answer["answers"]] == [200, 200, 200]
-    assert [c["scene"] for c in scenes] == ["test:x"]
+    assert [c["scene"] for c in scene_calls] == ["test:x"]
 
 
 @pytest.mark.parametrize("offset", [-400, 400])

@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from tests.wechat.test_mp_replay import post, sign, store, text_xml, texts  # noqa: F401 - fixtures
+from tests.wechat.mp_helpers import post, sign, text_xml
 
 NONCE = "0123456780"  # sorts before a timestamp ("0" < "1"), starts and ends with "0"
 
 
 @pytest.mark.django_db
-def test_a_leaked_triple_cannot_be_resplit_into_a_fresh_one(store, api_client, settings, texts):  # noqa: F811
+def test_a_leaked_triple_cannot_be_resplit_into_a_fresh_one(store, api_client, settings, texts):
     ts = str(int(time.time()))
     signature = sign(settings.WECHAT_MP_TOKEN, ts, NONCE)
     first = post(api_client, f"signature={signature}&timestamp={ts}&nonce={NONCE}", text_xml("o-real", "hi"))
@@ -34,7 +34,7 @@ def test_a_leaked_triple_cannot_be_resplit_into_a_fresh_one(store, api_client, s
 
 
 @pytest.mark.django_db
-def test_a_timestamp_with_a_leading_zero_is_refused_even_when_signed(store, api_client, settings, texts):  # noqa: F811
+def test_a_timestamp_with_a_leading_zero_is_refused_even_when_signed(store, api_client, settings, texts):
     ts = "0" + str(int(time.time()))
     q = f"signature={sign(settings.WECHAT_MP_TOKEN, ts, 'n1')}&timestamp={ts}&nonce=n1"
     res = post(api_client, q, text_xml("o-a", "订单"))
@@ -43,7 +43,7 @@ def test_a_timestamp_with_a_leading_zero_is_refused_even_when_signed(store, api_
 
 
 @pytest.mark.django_db
-def test_the_replay_store_is_keyed_on_the_signature(store, settings):  # noqa: F811
+def test_the_replay_store_is_keyed_on_the_signature(store, settings):
     """Belt and braces beside the leading-zero rule: whatever re-split of a triple gets past
     the freshness check, it carries the same signature, and the store is keyed on that."""
     from wechat.errors import ReplayedMessage
