@@ -15,33 +15,34 @@ class CommissionsConfig(AppConfig):
     verbose_name = "Commissions"
 
     def ready(self):
+        from core.jobs import register_job
         from distributors.services.stats import commission_totals_register
-        from mall.hooks import OrderMoment, register_order_handler
+        from mall.hooks import (
+            ORDER_COMMISSIONS,
+            OrderMoment,
+            register_order_accounts,
+            register_order_handler,
+            register_refund_window_default,
+        )
+        from wechat.hooks import register_transfer_handler
 
         from .selectors.commissions import commission_totals
         from .services import accrual
+        from .services.settlement import commissions_settle
+        from .services.withdrawals import TRANSFER_PURPOSE, on_transfer_final, withdrawals_resume
 
-        register_order_handler(OrderMoment.PAID, accrual.on_order_paid)
-        register_order_handler(OrderMoment.COMPLETED, accrual.on_order_completed)
-        register_order_handler(OrderMoment.REFUNDED, accrual.on_order_refunded)
+        # After distributors' figures (ORDER_STATS); mall/hooks.py keeps the numbers.
+        register_order_handler(OrderMoment.PAID, accrual.on_order_paid, order=ORDER_COMMISSIONS)
+        register_order_handler(OrderMoment.COMPLETED, accrual.on_order_completed, order=ORDER_COMMISSIONS)
+        register_order_handler(OrderMoment.REFUNDED, accrual.on_order_refunded, order=ORDER_COMMISSIONS)
         # The accounts those handlers post to, so the mall locks them with its own up front,
         # in one id-ordered statement (no payment/refund deadlock; ledger/locks.py).
-        from mall.hooks import register_order_accounts
-
-        register_order_accounts(accrual.order_accounts)
+        register_order_accounts(accrual.order_accounts, order=ORDER_COMMISSIONS)
         commission_totals_register(commission_totals)
 
         # The buyer's refund window defaults to the commission freeze period plus 7 days
         # (mall.hooks; an operator's MallSettings.refund_window_days overrides it).
-        from mall.hooks import set_refund_window_default
-
-        set_refund_window_default(refund_window_default_days)
-
-        from core.jobs import register_job
-        from wechat.hooks import register_transfer_handler
-
-        from .services.settlement import commissions_settle
-        from .services.withdrawals import TRANSFER_PURPOSE, on_transfer_final, withdrawals_resume
+        register_refund_window_default(refund_window_default_days)
 
         register_transfer_handler(TRANSFER_PURPOSE, on_transfer_final)
         register_job(
@@ -50,7 +51,6 @@ class CommissionsConfig(AppConfig):
             schedule_seconds=300,
             description="Re-drive approved withdrawals whose payout never started and paying ones left unknown.",
         )
-
         register_job(
             name="commissions.settle",
             func=commissions_settle,

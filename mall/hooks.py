@@ -1,11 +1,20 @@
 """The mall's published moments, for higher apps (commissions, campaigns, distributors).
 
-`mall` must not import them, so they register handlers here, usually in their
-AppConfig.ready():
+`mall` must not import them, so they register handlers here, in their AppConfig.ready():
 
-    from mall.hooks import register_order_handler, OrderMoment
+    from mall.hooks import ORDER_COMMISSIONS, OrderMoment, register_order_handler
 
-    register_order_handler(OrderMoment.PAID, on_order_paid)   # fn(order, **data)
+    register_order_handler(OrderMoment.PAID, on_order_paid, order=ORDER_COMMISSIONS)  # fn(order, **data)
+
+Every hook here is a `core.hooks.Hook` with one shape: `register_*(…, order=)` and
+`unregister_*(…)`. Handlers of one moment run by `order` (lower first), then in
+registration order; the order numbers the apps use are the ORDER_* constants below, so
+the running order is written down here and not left to INSTALLED_APPS:
+
+* ORDER_STATS (10): distributors' figures (daily stats on PAID / REFUNDED; recruitment and
+  tiers on COMPLETED) run first, so they count the order as the mall left it;
+* ORDER_COMMISSIONS (20): commissions' accrual, freeze and reversal, after them;
+* later subscribers (campaigns) take 30 and up; unset is 100 (after all of these).
 
 Guarantee: handlers run **inside the database transaction that makes the change**
 (the one that moves the order to paid / completed / refunded and writes its ledger
@@ -25,7 +34,8 @@ Moments and their keyword data:
 * CLOSED     — order (cancelled or timed out before payment).
 
 Attribution: one higher app (distributors) may register an *attributor* with
-`set_attributor(fn)`. `order_create` calls `fn(user=, share_code=, hint=)` inside its
+`register_attributor(fn)` (`unregister_attributor(fn)`; a single slot: registering
+another replaces it). `order_create` calls `fn(user=, share_code=, hint=)` inside its
 transaction before the order is saved; it returns the snapshot stored in
 `Order.attribution` (who gets credit: level-1 and level-2 distributors, the link, the
 binding) or None. `hint` is what the HTTP layer passes through (the signed attribution
@@ -34,8 +44,8 @@ cookie); the mall does not interpret it.
 Refund window default: how many days after completion a buyer may still ask for a refund,
 when the operator has not set `MallSettings.refund_window_days`. The rule ("the commission
 freeze period plus 7 days") belongs to the app that owns the freeze period, so that app
-registers a provider with `set_refund_window_default(fn)` (commissions does, in its
-AppConfig.ready()); `fn()` returns whole days. Without a provider the mall uses
+registers a provider with `register_refund_window_default(fn)` (a single slot; commissions
+does, in its AppConfig.ready()); `fn()` returns whole days. Without a provider the mall uses
 DEFAULT_REFUND_WINDOW_DAYS (14 = the default freeze of 7 days + 7).
 
 Accounts an order's money movement touches: a handler of PAID or REFUNDED that posts to
@@ -50,9 +60,11 @@ and before `publish`) locks the mall's own accounts and every provider's in ONE 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import Any
+
+from core.hooks import Hook
 
 logger = logging.getLogger(__name__)
 
@@ -64,68 +76,96 @@ class OrderMoment(StrEnum):
     CLOSED = "closed"
 
 
-_handlers: dict[OrderMoment, list[Callable]] = defaultdict(list)
+# The order of the order-moment subscribers (lower first; see the module docstring).
+ORDER_STATS = 10  # distributors: daily figures, recruitment, tiers
+ORDER_COMMISSIONS = 20  # commissions: accrual, freeze, reversal
+
+order_moment = Hook(
+    "mall.order_moment", keyed=True,
+    doc="An order was paid, completed, refunded or closed; keyed by OrderMoment; fn(order, **data); "
+        "inside the transaction of the change.",
+)
+order_attributor = Hook(
+    "mall.order_attributor", single=True,
+    doc="Who gets credit for a new order; fn(user=, share_code=, hint=) -> snapshot or None; "
+        "inside order_create's transaction.",
+)
+refund_window_default = Hook(
+    "mall.refund_window_default", single=True,
+    doc="The buyer's refund window in days when the operator has not set one; fn() -> int.",
+)
+order_accounts = Hook(
+    "mall.order_accounts",
+    doc="The ledger accounts a PAID / REFUNDED handler may post to; fn(order, moment) -> accounts or ids; "
+        "locked with the mall's own in one statement.",
+)
 
 
-def register_order_handler(moment: OrderMoment, fn: Callable) -> None:
-    if fn not in _handlers[OrderMoment(moment)]:
-        _handlers[OrderMoment(moment)].append(fn)
+def register_order_handler(moment: OrderMoment, fn: Callable, *, order: int = 100) -> None:
+    order_moment.register(fn, key=OrderMoment(moment), order=order)
 
 
 def unregister_order_handler(moment: OrderMoment, fn: Callable) -> None:
-    if fn in _handlers[OrderMoment(moment)]:
-        _handlers[OrderMoment(moment)].remove(fn)
-
-
-_attributor: Callable | None = None
-
-
-def set_attributor(fn: Callable | None) -> None:
-    global _attributor
-    _attributor = fn
-
-
-def attribute(*, user, share_code: str, hint: str) -> dict:
-    """The attribution snapshot for a new order ({} when nobody gets credit)."""
-    if _attributor is None:
-        return {}
-    return _attributor(user=user, share_code=share_code, hint=hint) or {}
+    order_moment.unregister(fn, key=OrderMoment(moment))
 
 
 def publish(moment: OrderMoment, order, **data) -> None:
     """Called by mall.services inside the transaction of the change."""
-    for fn in list(_handlers[moment]):
+    for fn in order_moment.subscribers(OrderMoment(moment)):
         fn(order, **data)
 
 
+def register_attributor(fn: Callable) -> None:
+    order_attributor.register(fn)
+
+
+def unregister_attributor(fn: Callable | None = None) -> None:
+    order_attributor.unregister(fn)
+
+
+def set_attributor(fn: Callable | None) -> None:
+    """Deprecated: register_attributor / unregister_attributor."""
+    # TODO(issue 10): remove once distributors/apps.py calls register_attributor
+    if fn is None:
+        unregister_attributor()
+    else:
+        register_attributor(fn)
+
+
+def attribute(*, user, share_code: str, hint: str) -> dict:
+    """The attribution snapshot for a new order ({} when nobody gets credit)."""
+    fn = order_attributor.one()
+    if fn is None:
+        return {}
+    return fn(user=user, share_code=share_code, hint=hint) or {}
+
+
 DEFAULT_REFUND_WINDOW_DAYS = 14
-_refund_window_default: Callable[[], int] | None = None
 
 
-def set_refund_window_default(fn: Callable[[], int] | None) -> None:
-    global _refund_window_default
-    _refund_window_default = fn
+def register_refund_window_default(fn: Callable[[], int]) -> None:
+    refund_window_default.register(fn)
+
+
+def unregister_refund_window_default(fn: Callable[[], int] | None = None) -> None:
+    refund_window_default.unregister(fn)
 
 
 def refund_window_default_days() -> int:
     """The refund window when the operator has not set one (see the module docstring)."""
-    if _refund_window_default is None:
+    fn = refund_window_default.one()
+    if fn is None:
         return DEFAULT_REFUND_WINDOW_DAYS
-    return int(_refund_window_default())
+    return int(fn())
 
 
-_account_providers: list[Callable] = []
-
-
-def register_order_accounts(fn: Callable) -> None:
+def register_order_accounts(fn: Callable[..., Iterable], *, order: int = 100) -> None:
     """fn(order, moment) -> iterable of ledger Accounts or ids its handler may post to."""
-    if fn not in _account_providers:
-        _account_providers.append(fn)
+    order_accounts.register(fn, order=order)
 
 
-def unregister_order_accounts(fn: Callable) -> None:
-    if fn in _account_providers:
-        _account_providers.remove(fn)
+def unregister_order_accounts(fn: Callable[..., Iterable]) -> None:
+    order_accounts.unregister(fn)
 
 
 def order_accounts_lock(order, moment: OrderMoment, *own) -> dict:
@@ -135,6 +175,23 @@ def order_accounts_lock(order, moment: OrderMoment, *own) -> dict:
     from ledger.locks import accounts_lock
 
     wanted = list(own)
-    for fn in list(_account_providers):
+    for fn in order_accounts.subscribers():
         wanted.extend(fn(order, OrderMoment(moment)) or ())
     return accounts_lock(accounts_or_ids=wanted)
+
+
+def __getattr__(name: str) -> Any:
+    """Read-only views under the registries' old private names, for the bench
+    (bench/commissions_bench.py) and tests that read them: `_handlers[moment]` (the
+    subscribers in running order) and `_attributor`."""
+    # TODO(issue 10): remove once bench/ and tests read order_moment / order_attributor
+    if name == "_handlers":
+        return _MomentSubscribers()
+    if name == "_attributor":
+        return order_attributor.one()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _MomentSubscribers:
+    def __getitem__(self, moment: OrderMoment) -> list[Callable]:
+        return order_moment.subscribers(OrderMoment(moment))

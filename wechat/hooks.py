@@ -2,7 +2,7 @@
 
 `wechat` is the lowest layer, so it cannot call `mall` or `campaigns`. Instead each
 higher app registers handlers for its own `purpose` (the string it passed to
-`payment_create`, e.g. "mall.order"), usually in its AppConfig.ready():
+`payment_create`, e.g. "mall.order") in its AppConfig.ready():
 
     from wechat.hooks import register_payment_handler
 
@@ -28,63 +28,68 @@ Guarantees:
   their bookkeeping in the handler, not twice.
 
 Handlers must only touch the database (no HTTP): they hold the payment's row lock.
-Several handlers may be registered for one purpose; they run in registration order.
-Registering the same function twice has no effect.
+Several handlers may be registered for one purpose; they run by `order` (lower first),
+then in registration order. Registering the same function again does not make it run
+twice (it moves to the `order` given). The hooks are `core.hooks.Hook`s (see there).
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
+
+from core.hooks import Hook
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any], None]
 
-_payment_handlers: dict[str, list[Handler]] = defaultdict(list)
-_refund_handlers: dict[str, list[Handler]] = defaultdict(list)
-_transfer_handlers: dict[str, list[Handler]] = defaultdict(list)
+payment_paid = Hook(
+    "wechat.payment_paid", keyed=True,
+    doc="A WeChat Pay payment became paid; keyed by the payment's purpose; fn(payment).",
+)
+refund_final = Hook(
+    "wechat.refund_final", keyed=True,
+    doc="A refund reached succeeded, failed or closed; keyed by its payment's purpose; fn(refund).",
+)
+transfer_final = Hook(
+    "wechat.transfer_final", keyed=True,
+    doc="A transfer reached succeeded or failed; keyed by the transfer's purpose; fn(transfer).",
+)
 
 
-def _register(table: dict[str, list[Handler]], purpose: str, fn: Handler) -> None:
+def _purpose(purpose: str) -> str:
     if not purpose:
         raise ValueError("purpose is required")
-    if fn not in table[purpose]:
-        table[purpose].append(fn)
+    return purpose
 
 
-def _unregister(table: dict[str, list[Handler]], purpose: str, fn: Handler) -> None:
-    if fn in table.get(purpose, []):
-        table[purpose].remove(fn)
-
-
-def register_payment_handler(purpose: str, fn: Handler) -> None:
-    _register(_payment_handlers, purpose, fn)
+def register_payment_handler(purpose: str, fn: Handler, *, order: int = 100) -> None:
+    payment_paid.register(fn, key=_purpose(purpose), order=order)
 
 
 def unregister_payment_handler(purpose: str, fn: Handler) -> None:
-    _unregister(_payment_handlers, purpose, fn)
+    payment_paid.unregister(fn, key=purpose)
 
 
-def register_refund_handler(purpose: str, fn: Handler) -> None:
-    _register(_refund_handlers, purpose, fn)
+def register_refund_handler(purpose: str, fn: Handler, *, order: int = 100) -> None:
+    refund_final.register(fn, key=_purpose(purpose), order=order)
 
 
 def unregister_refund_handler(purpose: str, fn: Handler) -> None:
-    _unregister(_refund_handlers, purpose, fn)
+    refund_final.unregister(fn, key=purpose)
 
 
-def register_transfer_handler(purpose: str, fn: Handler) -> None:
-    _register(_transfer_handlers, purpose, fn)
+def register_transfer_handler(purpose: str, fn: Handler, *, order: int = 100) -> None:
+    transfer_final.register(fn, key=_purpose(purpose), order=order)
 
 
 def unregister_transfer_handler(purpose: str, fn: Handler) -> None:
-    _unregister(_transfer_handlers, purpose, fn)
+    transfer_final.unregister(fn, key=purpose)
 
 
-def _run(table: dict[str, list[Handler]], what: str, purpose: str, obj: Any) -> int:
-    handlers = list(table.get(purpose, ()))
+def _run(hook: Hook, what: str, purpose: str, obj: Any) -> int:
+    handlers = hook.subscribers(purpose)
     if not handlers:
         logger.warning("wechat hooks: no %s handler for purpose %r (%s)", what, purpose, obj)
     for fn in handlers:
@@ -94,12 +99,12 @@ def _run(table: dict[str, list[Handler]], what: str, purpose: str, obj: Any) -> 
 
 def run_payment_handlers(payment) -> int:
     """Called by wechat.services inside the transaction that marked `payment` paid."""
-    return _run(_payment_handlers, "payment", payment.purpose, payment)
+    return _run(payment_paid, "payment", payment.purpose, payment)
 
 
 def run_refund_handlers(refund) -> int:
-    return _run(_refund_handlers, "refund", refund.payment.purpose, refund)
+    return _run(refund_final, "refund", refund.payment.purpose, refund)
 
 
 def run_transfer_handlers(transfer) -> int:
-    return _run(_transfer_handlers, "transfer", transfer.purpose, transfer)
+    return _run(transfer_final, "transfer", transfer.purpose, transfer)
