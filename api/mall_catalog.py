@@ -1,4 +1,5 @@
-"""The public catalog (categories, product list and detail) and reviews; operators hide reviews.
+"""The public catalog (categories, product list and detail) and reviews (operators hide reviews:
+api/ops_reviews.py).
 
 Product list and detail answer from the catalog cache (mall/cache.py) as pre-rendered JSON
 bytes: a cache hit costs one cache round trip and no database query. These two views ignore
@@ -16,7 +17,7 @@ import time
 from urllib.parse import urlencode
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, throttling
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -24,7 +25,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from api.auth import HasModelPerm
 from api.fields import StrictCharField, StrictIntegerField
 from api.pagination import Pagination, paginated
 from core.errors import NotFound
@@ -355,13 +355,6 @@ class ReviewOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class OpsReviewOutput(ReviewOutput):
-    product_id = serializers.IntegerField()
-    order_item_id = serializers.IntegerField()
-    user_id = serializers.IntegerField()
-    is_hidden = serializers.BooleanField()
-
-
 class ReviewCreateInput(serializers.Serializer):
     order_item_id = StrictIntegerField(min_value=1, max_value=2**62)
     rating = StrictIntegerField(min_value=1, max_value=5)
@@ -406,59 +399,3 @@ class ProductReviewsView(APIView):
         )
         review = review_selectors.review_get(review_id=review.pk)
         return Response(ReviewOutput(review).data, status=201)
-
-
-class OpsReviewQuery(serializers.Serializer):
-    product = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-    is_hidden = serializers.BooleanField(required=False, allow_null=True, default=None)
-
-
-class OpsReviewListView(APIView):
-    """Every review (also hidden ones), newest first; `?product=` and `?is_hidden=true|false`."""
-
-    pagination_class = Pagination  # (the schema shows the paginated shape)
-
-    permission_classes = [HasModelPerm]
-    required_perm = "mall.view_review"
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("product", int, required=False),
-            OpenApiParameter("is_hidden", bool, required=False),
-        ],
-        responses={200: OpsReviewOutput(many=True)},
-        tags=["ops"],
-    )
-    def get(self, request):
-        query = OpsReviewQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        qs = review_selectors.review_list_ops(
-            product_id=query.validated_data.get("product"), is_hidden=query.validated_data.get("is_hidden")
-        )
-        return paginated(self, request, qs, OpsReviewOutput)
-
-
-class _OpsReviewFlagView(APIView):
-    permission_classes = [HasModelPerm]
-    required_perm = "mall.change_review"
-    hidden: bool
-
-    @extend_schema(request=None, responses={200: OpsReviewOutput}, tags=["ops"])
-    def post(self, request, pk: int):
-        if self.hidden:
-            review_services.review_hide(review_id=pk)
-        else:
-            review_services.review_unhide(review_id=pk)
-        return Response(OpsReviewOutput(review_selectors.review_get(review_id=pk)).data)
-
-
-class OpsReviewHideView(_OpsReviewFlagView):
-    """Hide a review from the product page; the product's count and average move back. Idempotent."""
-
-    hidden = True
-
-
-class OpsReviewUnhideView(_OpsReviewFlagView):
-    """Show a hidden review again. Idempotent."""
-
-    hidden = False

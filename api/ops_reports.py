@@ -14,7 +14,6 @@ import csv
 from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -217,10 +216,3 @@ class OpsCommissionStatementView(APIView):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
         return response
-
-
-urlpatterns = [
-    path("ops/reports/overview/", OpsReportOverviewView.as_view(), name="ops-reports-overview"),
-    path("ops/reports/commission-statement.csv", OpsCommissionStatementView.as_view(),
-         name="ops-reports-commission-statement"),
-]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from django.urls import path
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -340,13 +339,3 @@ class OpsWithdrawalBulkView(APIView):
         v = data.validated_data
         result = withdrawals_review_bulk(operator=request.user, ids=v["ids"], action=v["action"], reason=v["reason"])
         return Response({"done": result["done"], "errors": {str(k): e for k, e in result["errors"].items()}})
-
-
-urlpatterns = [
-    path("ops/withdrawals/", OpsWithdrawalListView.as_view(), name="ops-withdrawals"),
-    path("ops/withdrawals/export.csv", OpsWithdrawalExportView.as_view(), name="ops-withdrawals-export"),
-    path("ops/withdrawals/bulk/", OpsWithdrawalBulkView.as_view(), name="ops-withdrawals-bulk"),
-    path("ops/withdrawals/<int:pk>/", OpsWithdrawalDetailView.as_view(), name="ops-withdrawal-detail"),
-    path("ops/withdrawals/<int:pk>/approve/", OpsWithdrawalApproveView.as_view(), name="ops-withdrawal-approve"),
-    path("ops/withdrawals/<int:pk>/reject/", OpsWithdrawalRejectView.as_view(), name="ops-withdrawal-reject"),
-]

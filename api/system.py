@@ -1,13 +1,11 @@
-"""Health and the operators' ledger audit."""
+"""Health (the operators' ledger audit: api/ops_ledger.py)."""
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.auth import HasModelPerm
 from core.health import health_report
-from ledger.selectors import ledger_audit
 
 
 class HealthView(APIView):
@@ -29,30 +27,3 @@ class HealthView(APIView):
     def get(self, request):
         report = health_report(ping_workers=request.query_params.get("workers") in ("1", "true"))
         return Response(report, status=200 if report["ok"] else 503)
-
-
-class LedgerAuditView(APIView):
-    """Recompute the books: every account's balance equals its entries, every transaction sums to zero."""
-
-    permission_classes = [HasModelPerm]
-    required_perm = "ledger.view_account"
-
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "LedgerAudit",
-                {
-                    "ok": serializers.BooleanField(),
-                    "accounts": serializers.IntegerField(),
-                    "transactions": serializers.IntegerField(),
-                    "total_balance_fen": serializers.IntegerField(),
-                    "mismatched_accounts": serializers.ListField(child=serializers.DictField()),
-                    "unbalanced_transactions": serializers.ListField(child=serializers.DictField()),
-                    "negative_accounts": serializers.ListField(child=serializers.CharField()),
-                },
-            )
-        },
-        tags=["ops"],
-    )
-    def get(self, request):
-        return Response(ledger_audit())

@@ -1,11 +1,38 @@
+"""Every route of the HTTP face, in one place.
+
+`urlpatterns` is mounted at /api/v1/ (config/urls.py). `root_urlpatterns` holds the routes
+that must stay at the site's root: the short link `/s/{code}` is printed on posters and QR
+codes, so it keeps its short root URL outside /api/v1/ (config/urls.py includes this list
+at "").
+"""
 from django.urls import path
 
-from . import accounts, commissions, distribution, mall_catalog, mall_orders, ops_products, system, wechat, wechat_mp
-from .distribution_links import urlpatterns as share_link_urls
-from .distribution_stats import urlpatterns as distribution_stats_urls
-from .ops_commission_rules import OpsCommissionRuleDetailView, OpsCommissionRuleListView
-from .ops_reports import urlpatterns as ops_report_urls
-from .ops_withdrawals import urlpatterns as ops_withdrawal_urls
+from . import (
+    accounts,
+    commissions,
+    distribution,
+    distribution_links,
+    distribution_stats,
+    mall_catalog,
+    mall_orders,
+    ops_commission_rules,
+    ops_distribution_stats,
+    ops_distributors,
+    ops_ledger,
+    ops_orders,
+    ops_products,
+    ops_reports,
+    ops_reviews,
+    ops_withdrawals,
+    system,
+    wechat,
+    wechat_mp,
+)
+from .short_link import short_link_view
+
+root_urlpatterns = [
+    path("s/<str:code>", short_link_view, name="short-link"),
+]
 
 urlpatterns = [
     path("health/", system.HealthView.as_view(), name="health"),
@@ -15,21 +42,23 @@ urlpatterns = [
     path("me/", accounts.MeView.as_view(), name="me"),
     path("me/following/", accounts.FollowingView.as_view(), name="me-following"),
     path("me/followers/", accounts.FollowersView.as_view(), name="me-followers"),
-    path("ops/ledger/audit/", system.LedgerAuditView.as_view(), name="ops-ledger-audit"),
+    path("ops/ledger/audit/", ops_ledger.OpsLedgerAuditView.as_view(), name="ops-ledger-audit"),
+    # orders and refunds
     path("orders/", mall_orders.OrderListCreateView.as_view(), name="orders"),
     path("orders/<str:no>/", mall_orders.OrderDetailView.as_view(), name="order-detail"),
     path("orders/<str:no>/pay/", mall_orders.OrderPayView.as_view(), name="order-pay"),
     path("orders/<str:no>/cancel/", mall_orders.OrderCancelView.as_view(), name="order-cancel"),
     path("orders/<str:no>/confirm-receipt/", mall_orders.OrderConfirmReceiptView.as_view(), name="order-confirm"),
     path("orders/<str:no>/refunds/", mall_orders.OrderRefundsView.as_view(), name="order-refunds"),
-    path("ops/orders/", mall_orders.OpsOrderListView.as_view(), name="ops-orders"),
-    path("ops/orders/<str:no>/", mall_orders.OpsOrderDetailView.as_view(), name="ops-order-detail"),
-    path("ops/orders/<str:no>/ship/", mall_orders.OpsOrderShipView.as_view(), name="ops-order-ship"),
-    path("ops/orders/<str:no>/refunds/", mall_orders.OpsOrderRefundView.as_view(), name="ops-order-refunds"),
-    path("ops/settings/mall/", mall_orders.OpsMallSettingsView.as_view(), name="ops-settings-mall"),
-    path("ops/refunds/", mall_orders.OpsRefundListView.as_view(), name="ops-refunds"),
-    path("ops/refunds/<int:pk>/approve/", mall_orders.OpsRefundApproveView.as_view(), name="ops-refund-approve"),
-    path("ops/refunds/<int:pk>/reject/", mall_orders.OpsRefundRejectView.as_view(), name="ops-refund-reject"),
+    path("ops/orders/", ops_orders.OpsOrderListView.as_view(), name="ops-orders"),
+    path("ops/orders/<str:no>/", ops_orders.OpsOrderDetailView.as_view(), name="ops-order-detail"),
+    path("ops/orders/<str:no>/ship/", ops_orders.OpsOrderShipView.as_view(), name="ops-order-ship"),
+    path("ops/orders/<str:no>/refunds/", ops_orders.OpsOrderRefundView.as_view(), name="ops-order-refunds"),
+    path("ops/settings/mall/", ops_orders.OpsMallSettingsView.as_view(), name="ops-settings-mall"),
+    path("ops/refunds/", ops_orders.OpsRefundListView.as_view(), name="ops-refunds"),
+    path("ops/refunds/<int:pk>/approve/", ops_orders.OpsRefundApproveView.as_view(), name="ops-refund-approve"),
+    path("ops/refunds/<int:pk>/reject/", ops_orders.OpsRefundRejectView.as_view(), name="ops-refund-reject"),
+    # catalog and reviews
     path("categories/", mall_catalog.CategoryListView.as_view(), name="categories"),
     path("products/", mall_catalog.ProductListView.as_view(), name="products"),
     path("products/<int:pk>/", mall_catalog.ProductDetailView.as_view(), name="product-detail"),
@@ -37,33 +66,65 @@ urlpatterns = [
     path("ops/products/", ops_products.OpsProductListView.as_view(), name="ops-products"),
     path("ops/products/<int:pk>/", ops_products.OpsProductDetailView.as_view(), name="ops-product-detail"),
     path("ops/skus/<int:pk>/adjust-stock/", ops_products.OpsSkuAdjustStockView.as_view(), name="ops-sku-stock"),
-    path("ops/reviews/", mall_catalog.OpsReviewListView.as_view(), name="ops-reviews"),
-    path("ops/reviews/<int:pk>/hide/", mall_catalog.OpsReviewHideView.as_view(), name="ops-review-hide"),
-    path("ops/reviews/<int:pk>/unhide/", mall_catalog.OpsReviewUnhideView.as_view(), name="ops-review-unhide"),
+    path("ops/reviews/", ops_reviews.OpsReviewListView.as_view(), name="ops-reviews"),
+    path("ops/reviews/<int:pk>/hide/", ops_reviews.OpsReviewHideView.as_view(), name="ops-review-hide"),
+    path("ops/reviews/<int:pk>/unhide/", ops_reviews.OpsReviewUnhideView.as_view(), name="ops-review-unhide"),
+    # distributors
     path("distributors/apply/", distribution.DistributorApplyView.as_view(), name="distributor-apply"),
     path("distributors/me/", distribution.DistributorMeView.as_view(), name="distributor-me"),
     path("distributors/me/inviter/", distribution.DistributorInviterView.as_view(), name="distributor-inviter"),
     path("distributors/me/team/", distribution.DistributorTeamView.as_view(), name="distributor-team"),
     path("distributors/me/customers/", distribution.DistributorCustomersView.as_view(), name="distributor-customers"),
-    path("ops/distributors/", distribution.OpsDistributorListView.as_view(), name="ops-distributors"),
-    path("ops/distributors/<int:pk>/approve/", distribution.OpsDistributorApproveView.as_view()),
-    path("ops/distributors/<int:pk>/reject/", distribution.OpsDistributorRejectView.as_view()),
-    path("ops/distributors/<int:pk>/freeze/", distribution.OpsDistributorFreezeView.as_view()),
-    path("ops/distributors/<int:pk>/unfreeze/", distribution.OpsDistributorUnfreezeView.as_view()),
-    path("ops/settings/distribution/", distribution.OpsDistributionSettingsView.as_view(), name="ops-settings"),
-    path("ops/tiers/", distribution.OpsTierListView.as_view(), name="ops-tiers"),
-    path("ops/tiers/<int:pk>/", distribution.OpsTierDetailView.as_view(), name="ops-tier-detail"),
+    path("ops/distributors/", ops_distributors.OpsDistributorListView.as_view(), name="ops-distributors"),
+    path("ops/distributors/<int:pk>/approve/", ops_distributors.OpsDistributorApproveView.as_view()),
+    path("ops/distributors/<int:pk>/reject/", ops_distributors.OpsDistributorRejectView.as_view()),
+    path("ops/distributors/<int:pk>/freeze/", ops_distributors.OpsDistributorFreezeView.as_view()),
+    path("ops/distributors/<int:pk>/unfreeze/", ops_distributors.OpsDistributorUnfreezeView.as_view()),
+    path("ops/settings/distribution/", ops_distributors.OpsDistributionSettingsView.as_view(), name="ops-settings"),
+    path("ops/tiers/", ops_distributors.OpsTierListView.as_view(), name="ops-tiers"),
+    path("ops/tiers/<int:pk>/", ops_distributors.OpsTierDetailView.as_view(), name="ops-tier-detail"),
+    # commissions, wallet, withdrawals
     path("commissions/", commissions.CommissionListView.as_view(), name="commissions"),
-    path("ops/commission-rules/", OpsCommissionRuleListView.as_view(), name="ops-commission-rules"),
-    path("ops/commission-rules/<int:pk>/", OpsCommissionRuleDetailView.as_view(), name="ops-commission-rule-detail"),
+    path("ops/commission-rules/", ops_commission_rules.OpsCommissionRuleListView.as_view(),
+         name="ops-commission-rules"),
+    path("ops/commission-rules/<int:pk>/", ops_commission_rules.OpsCommissionRuleDetailView.as_view(),
+         name="ops-commission-rule-detail"),
     path("wallet/", commissions.WalletView.as_view(), name="wallet"),
     path("wallet/entries/", commissions.WalletEntriesView.as_view(), name="wallet-entries"),
     path("withdrawals/", commissions.WithdrawalListCreateView.as_view(), name="withdrawals"),
     path("withdrawals/<int:pk>/", commissions.WithdrawalDetailView.as_view(), name="withdrawal-detail"),
-    *wechat.urlpatterns,
-    *wechat_mp.urlpatterns,
-    *share_link_urls,
-    *distribution_stats_urls,
-    *ops_withdrawal_urls,
-    *ops_report_urls,
+    # WeChat's callbacks: pay and refund notifications, the official account's messages
+    path("wechat/pay/notify/", wechat.PayNotifyView.as_view(), name="wechat-pay-notify"),
+    path("wechat/refund/notify/", wechat.RefundNotifyView.as_view(), name="wechat-refund-notify"),
+    path("wechat/mp/", wechat_mp.WechatMpView.as_view(), name="wechat-mp"),
+    # share links
+    path("share-links/", distribution_links.ShareLinkListCreateView.as_view(), name="share-links"),
+    path("share-links/<str:code>/", distribution_links.ShareLinkDetailView.as_view(), name="share-link-detail"),
+    path("share-links/<str:code>/qr.png", distribution_links.ShareLinkQrPngView.as_view(),
+         name="share-link-qr-png"),
+    path("share-links/<str:code>/qr.svg", distribution_links.ShareLinkQrSvgView.as_view(),
+         name="share-link-qr-svg"),
+    path("share-links/<str:code>/poster.png", distribution_links.ShareLinkPosterView.as_view(),
+         name="share-link-poster"),
+    path("share-links/<str:code>/wxacode.png", distribution_links.ShareLinkWxacodeView.as_view(),
+         name="share-link-wxacode"),
+    # distribution figures and reports
+    path("distributors/me/stats/", distribution_stats.DistributorStatsView.as_view(), name="distributor-stats"),
+    path("leaderboards/distributors/", distribution_stats.LeaderboardView.as_view(),
+         name="leaderboard-distributors"),
+    path("ops/reports/evangelists/", ops_distribution_stats.OpsEvangelistsView.as_view(),
+         name="ops-report-evangelists"),
+    path("ops/withdrawals/", ops_withdrawals.OpsWithdrawalListView.as_view(), name="ops-withdrawals"),
+    path("ops/withdrawals/export.csv", ops_withdrawals.OpsWithdrawalExportView.as_view(),
+         name="ops-withdrawals-export"),
+    path("ops/withdrawals/bulk/", ops_withdrawals.OpsWithdrawalBulkView.as_view(), name="ops-withdrawals-bulk"),
+    path("ops/withdrawals/<int:pk>/", ops_withdrawals.OpsWithdrawalDetailView.as_view(),
+         name="ops-withdrawal-detail"),
+    path("ops/withdrawals/<int:pk>/approve/", ops_withdrawals.OpsWithdrawalApproveView.as_view(),
+         name="ops-withdrawal-approve"),
+    path("ops/withdrawals/<int:pk>/reject/", ops_withdrawals.OpsWithdrawalRejectView.as_view(),
+         name="ops-withdrawal-reject"),
+    path("ops/reports/overview/", ops_reports.OpsReportOverviewView.as_view(), name="ops-reports-overview"),
+    path("ops/reports/commission-statement.csv", ops_reports.OpsCommissionStatementView.as_view(),
+         name="ops-reports-commission-statement"),
 ]

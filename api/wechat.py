@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpResponse
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -118,9 +117,3 @@ class RefundNotifyView(_NotifyView):
     @extend_schema(summary="WeChat Pay refund notification (called by WeChat)", **_SCHEMA)
     def post(self, request):
         return super().post(request)
-
-
-urlpatterns: list = [
-    path("wechat/pay/notify/", PayNotifyView.as_view(), name="wechat-pay-notify"),
-    path("wechat/refund/notify/", RefundNotifyView.as_view(), name="wechat-refund-notify"),
-]

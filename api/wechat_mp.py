@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpResponse
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -83,8 +82,3 @@ class WechatMpView(APIView):
     )
     def post(self, request):
         return self._answer(request, "POST")
-
-
-urlpatterns = [
-    path("wechat/mp/", WechatMpView.as_view(), name="wechat-mp"),
-]

@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.short_link import short_link_view
+from api.urls import root_urlpatterns
 
 
 def livez(request):
@@ -17,7 +17,7 @@ handler500 = "api.errors.server_error_view"
 
 urlpatterns = [
     path("livez", livez, name="livez"),
-    path("s/<str:code>", short_link_view, name="short-link"),
+    path("", include(root_urlpatterns)),  # /s/{code} (api/urls.py)
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
