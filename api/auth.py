@@ -27,6 +27,18 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+def bearer_user(request):
+    """The active user of a valid `Authorization: Bearer <token>` header, else None; never
+    raises. For plain Django views that treat a missing, expired or unknown token as an
+    anonymous visit (GET /s/{code}: a redirect must not fail on a stale login). Same parsing
+    and checks as BearerTokenAuthentication (one token lookup, no DRF request)."""
+    try:
+        found = BearerTokenAuthentication().authenticate(request)
+    except exceptions.AuthenticationFailed:
+        return None
+    return found[0] if found else None
+
+
 class BearerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "api.auth.BearerTokenAuthentication"
     name = "bearerAuth"

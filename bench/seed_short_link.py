@@ -3,7 +3,7 @@
 Signed here, with the settings gunicorn runs with (same SECRET_KEY), so the server accepts them."""
 from pathlib import Path
 
-from distributors.services.clicks import visitor_new, visitor_token_make
+from distributors.services.clicks.visitors import visitor_new, visitor_token_make
 
 POOL_SIZE = 2000
 POOL_FILE = Path(__file__).resolve().parent / ".work" / "fx_vid_pool.txt"

@@ -49,7 +49,7 @@ from distributors.models import (  # noqa: E402
     ShareLink,
     TargetType,
 )
-from distributors.services.stats import stats_day  # noqa: E402
+from distributors.selectors.stats import stats_day  # noqa: E402
 from mall.models import Order, OrderStatus  # noqa: E402
 
 ORDERS = 100_000

@@ -34,7 +34,7 @@ from seed_stats import seed_stats  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import token_issue  # noqa: E402
-from distributors.services.stats import stats_day  # noqa: E402
+from distributors.selectors.stats import stats_day  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,9 @@
 * Text: "海报" / "poster" from a distributor answers with the poster URL of their store link
   (created on first use); "订单" / "order" answers with the sender's latest 3 orders.
 
-The message endpoint (wechat.mp) checks WeChat's signature before any of this runs.
+The message endpoint (wechat.mp) checks WeChat's signature before any of this runs. The
+handlers are registered on wechat.hooks_mp (scene prefixes "dist:", "inv:" and every code
+character for bare codes; the text handler "distributors") by DistributorsConfig.ready().
 """
 from __future__ import annotations
 
@@ -18,10 +20,15 @@ import logging
 from django.conf import settings
 
 from accounts.models import User
+from accounts.services import user_upsert_from_wechat
 from core.errors import DomainError
+from mall.selectors.orders import order_list_for_user
+from wechat.oauth import WechatIdentity
 
-from .codes import ALPHABET, code_normalise
+from .codes import code_normalise
 from .models import Distributor, DistributorStatus, ShareLink, TargetType
+from .services.binding import binding_bind
+from .services.links import share_link_get_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +77,6 @@ def _distributor_for_scene(scene: str) -> tuple[Distributor | None, ShareLink | 
 
 def mp_scene_bind(*, openid: str, scene: str, event: str, message=None) -> str | None:
     """Scene handler: bind the follower who scanned a share or invite code."""
-    from accounts.services import user_upsert_from_wechat
-    from wechat.oauth import WechatIdentity
-
-    from .services.binding import binding_bind
-
     distributor, link = _distributor_for_scene(scene)
     if distributor is None:
         logger.info("mp scene %r: no such share or invite code", scene[:64])
@@ -106,15 +108,11 @@ def _poster_reply(user: User | None) -> str:
             DistributorStatus.PENDING: "您的分销商申请正在审核中，通过后即可获取专属海报。",
             DistributorStatus.FROZEN: "您的分销商资格已冻结，暂时无法获取海报。",
         }.get(distributor.status, "您的分销商申请未通过，暂时无法获取海报。")
-    from .services.links import share_link_get_or_create
-
     link, _ = share_link_get_or_create(user=user, target_type=TargetType.STORE, channel="")
     return f"您的店铺海报：{settings.PUBLIC_BASE_URL}/api/v1/share-links/{link.code}/poster.png"
 
 
 def _orders_reply(user: User | None) -> str:
-    from mall.selectors.orders import order_list_for_user
-
     orders = list(order_list_for_user(user=user)[:LATEST_ORDERS]) if user is not None else []
     if not orders:
         return "您还没有订单。"
@@ -133,12 +131,3 @@ def mp_text_reply(*, openid: str, content: str, message=None) -> str | None:
         return _orders_reply(_user_for(openid))
     return None
 
-
-def register_mp_handlers() -> None:
-    from wechat.hooks_mp import register_scene_handler, register_text_handler
-
-    register_scene_handler(SHARE_SCENE_PREFIX, mp_scene_bind)
-    register_scene_handler(INVITE_SCENE_PREFIX, mp_scene_bind)
-    for char in ALPHABET:  # bare codes: a scene that is just the share or invite code
-        register_scene_handler(char, mp_scene_bind)
-    register_text_handler("distributors", mp_text_reply)

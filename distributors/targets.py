@@ -1,4 +1,5 @@
-"""What a share link can point at: a registry of share targets.
+"""What a share link can point at: resolving a target through the `distributors.share_target`
+hook (distributors/hooks.py).
 
 Each target type has a resolver that turns a target id into what a link, its poster and
 its redirect need:
@@ -9,38 +10,40 @@ its redirect need:
 A resolver raises `core.errors.NotFound` when the target does not exist or cannot be shared
 (e.g. a product taken off the shelf).
 
-Built in: `product` (an on-shelf product, via mall's catalog selectors), `store` (the shop's
-home page, "/") and `recruit` (the recruitment page with the distributor's invite code,
-"/recruit?inviter=<invite_code>").
+Built in (registered in DistributorsConfig.ready()): `product` (an on-shelf product, via
+mall's catalog selectors), `store` (the shop's home page, "/") and `recruit` (the
+recruitment page with the distributor's invite code, "/recruit?inviter=<invite_code>").
 
 `crowdfund` and `red_envelope` belong to the campaigns app, which sits above distributors;
 it registers its resolvers in its `AppConfig.ready()`:
 
-    from distributors.targets import register_target
-    register_target("crowdfund", crowdfund_share_target)
+    from distributors.hooks import register_share_target
+    register_share_target("crowdfund", crowdfund_share_target)
 
 Until then a link for them answers 400 `target_unavailable`.
 """
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from core.errors import InvalidInput, NotFound
+from mall.selectors.catalog import product_get_public
 
+from .hooks import register_share_target, share_target, unregister_share_target
 from .models import TargetType
-
-Resolver = Callable[..., dict[str, Any]]
 
 # Target types whose link names one object (target_id >= 1); the others take no id (stored as 0).
 TYPES_WITH_ID = frozenset({TargetType.PRODUCT, TargetType.CROWDFUND, TargetType.RED_ENVELOPE})
 
 DEFAULT_STORE_TITLE = "微商城"
 RECRUIT_TITLE = "邀请你成为分销商，分享赚佣金"
+
+# TODO(issue 10): remove once tests/distributors/test_links.py calls distributors.hooks directly.
+register_target = register_share_target
+unregister_target = unregister_share_target
 
 
 class TargetUnavailable(InvalidInput):
@@ -56,36 +59,12 @@ class ShareTarget:
     path: str
 
 
-@dataclass(frozen=True)
-class _Entry:
-    resolver: Resolver
-    with_distributor: bool
-
-
-_lock = threading.Lock()
-_registry: dict[str, _Entry] = {}
-
-
-def register_target(target_type: str, resolver: Resolver, *, with_distributor: bool = False) -> Resolver:
-    """Register `resolver(target_id)` for `target_type` (one of TargetType).
-
-    With `with_distributor=True` it is called as `resolver(target_id, distributor=...)`, for
-    targets whose page depends on who shares it (the recruitment invite)."""
-    if target_type not in TargetType.values:
-        raise ValueError(f"unknown target type {target_type!r}")
-    with _lock:
-        _registry[target_type] = _Entry(resolver, with_distributor)
-    return resolver
-
-
-def unregister_target(target_type: str) -> None:
-    with _lock:
-        _registry.pop(target_type, None)
+def _resolver(target_type: str):
+    return share_target.one(target_type) if target_type in TargetType.values else None
 
 
 def target_available(target_type: str) -> bool:
-    with _lock:
-        return target_type in _registry
+    return _resolver(target_type) is not None
 
 
 def _clean(raw: Any, *, target_type: str) -> ShareTarget:
@@ -109,23 +88,16 @@ def target_resolve(*, target_type: str, target_id: int, distributor=None) -> Sha
 
     Raises TargetUnavailable (400) when no resolver is registered for the type and NotFound
     (404) when the target does not exist or cannot be shared."""
-    with _lock:
-        entry = _registry.get(target_type)
-    if entry is None:
+    resolver = _resolver(target_type)
+    if resolver is None:
         raise TargetUnavailable(extra={"target_type": target_type})
-    if entry.with_distributor:
-        raw = entry.resolver(target_id, distributor=distributor)
-    else:
-        raw = entry.resolver(target_id)
-    return _clean(raw, target_type=target_type)
+    return _clean(resolver(target_id, distributor), target_type=target_type)
 
 
-# --- built-in targets ---------------------------------------------------------------
+# --- built-in targets (registered in DistributorsConfig.ready()) ---------------------
 
 
-def _product(target_id: int) -> dict[str, Any]:
-    from mall.selectors.catalog import product_get_public
-
+def product_share_target(target_id: int) -> dict[str, Any]:
     product = product_get_public(product_id=target_id)  # NotFound when off the shelf or without SKUs
     images = product.images if isinstance(product.images, list) else []
     image = next((i for i in images if isinstance(i, str) and i), "")
@@ -137,7 +109,7 @@ def _product(target_id: int) -> dict[str, Any]:
     }
 
 
-def _store(target_id: int) -> dict[str, Any]:
+def store_share_target(target_id: int) -> dict[str, Any]:
     if target_id:
         raise NotFound("The store link takes no target id.")
     return {
@@ -148,7 +120,7 @@ def _store(target_id: int) -> dict[str, Any]:
     }
 
 
-def _recruit(target_id: int, *, distributor=None) -> dict[str, Any]:
+def recruit_share_target(target_id: int, *, distributor=None) -> dict[str, Any]:
     if target_id:
         raise NotFound("The recruitment link takes no target id.")
     if distributor is None:
@@ -160,7 +132,3 @@ def _recruit(target_id: int, *, distributor=None) -> dict[str, Any]:
         "path": f"/recruit?inviter={distributor.invite_code}",
     }
 
-
-register_target(TargetType.PRODUCT, _product)
-register_target(TargetType.STORE, _store)
-register_target(TargetType.RECRUIT, _recruit, with_distributor=True)

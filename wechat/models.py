@@ -4,8 +4,9 @@
 A payment names what it pays for with `purpose` (e.g. "mall.order") and `ref` (that
 thing's id as a string); higher apps react to results through `wechat.hooks`.
 
-Every status is a `TextChoices` with an explicit transition table; services change a
-status only through one function that locks the row, checks the table and writes a
+Every status is a `TextChoices` with its transition table here (`PAYMENT_TRANSITIONS`, …,
+checked at import by `core.transitions.transitions_check`); services change a status only
+through `core.transitions.transition`, which locks the row, checks the table and writes a
 `WechatEvent`.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from core.transitions import transitions_check
 
 
 class PaymentStatus(models.TextChoices):
@@ -31,6 +34,7 @@ PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     PaymentStatus.CLOSED: frozenset(),
     PaymentStatus.FAILED: frozenset({PaymentStatus.CLOSED}),
 }
+transitions_check(PAYMENT_TRANSITIONS, PaymentStatus)
 
 
 class RefundStatus(models.TextChoices):
@@ -49,6 +53,7 @@ REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
     RefundStatus.FAILED: frozenset(),
     RefundStatus.CLOSED: frozenset(),
 }
+transitions_check(REFUND_TRANSITIONS, RefundStatus)
 REFUND_FINAL = frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CLOSED})
 
 
@@ -65,6 +70,7 @@ TRANSFER_TRANSITIONS: dict[str, frozenset[str]] = {
     TransferStatus.SUCCEEDED: frozenset(),
     TransferStatus.FAILED: frozenset(),
 }
+transitions_check(TRANSFER_TRANSITIONS, TransferStatus)
 TRANSFER_FINAL = frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED})
 
 
@@ -81,6 +87,7 @@ REDPACK_TRANSITIONS: dict[str, frozenset[str]] = {
     RedpackStatus.SENT: frozenset(),
     RedpackStatus.FAILED: frozenset(),
 }
+transitions_check(REDPACK_TRANSITIONS, RedpackStatus)
 
 
 class WechatPayment(models.Model):

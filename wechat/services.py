@@ -2,9 +2,12 @@
 
 Rules kept here:
 
-* One function per status change (`_transition`): it locks the row, checks the
-  transition table in models.py, writes a `WechatEvent`, and saves with a conditional
-  UPDATE. Duplicate or concurrent notifications therefore act once.
+* Every status change goes through `core.transitions.transition` (non-strict: "already
+  there" is normal here): it locks the row, checks the transition table in models.py, saves
+  with a conditional UPDATE and writes a `WechatEvent` (`_recorded`). Duplicate or
+  concurrent notifications therefore act once. The callers use the row as stored afterwards:
+  `_recorded` reloads it after a move (before the hooks run), and a refused move is followed
+  by `refresh_from_db()`.
 * No HTTP inside a database transaction: rows are written, then WeChat is called, then
   the answer is recorded.
 * Every call to WeChat is idempotent by our own number (out_trade_no, out_refund_no,
@@ -22,11 +25,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.transitions import transition
 
 from . import hooks, pay
 from .errors import WechatError, WechatTimeout
@@ -100,11 +105,12 @@ NEEDS_OPERATOR = "unknown_needs_operator"
 
 FAILED, LATER, UNKNOWN = "failed", "later", "unknown"
 
-_SUBJECTS: dict[type[models.Model], tuple[str, str, dict[str, frozenset[str]]]] = {
-    WechatPayment: (EventSubject.PAYMENT, "out_trade_no", PAYMENT_TRANSITIONS),
-    WechatRefund: (EventSubject.REFUND, "out_refund_no", REFUND_TRANSITIONS),
-    WechatTransfer: (EventSubject.TRANSFER, "partner_trade_no", TRANSFER_TRANSITIONS),
-    WechatRedpack: (EventSubject.REDPACK, "mch_billno", REDPACK_TRANSITIONS),
+# The event subject and our number of each row.
+_SUBJECTS: dict[type[models.Model], tuple[str, str]] = {
+    WechatPayment: (EventSubject.PAYMENT, "out_trade_no"),
+    WechatRefund: (EventSubject.REFUND, "out_refund_no"),
+    WechatTransfer: (EventSubject.TRANSFER, "partner_trade_no"),
+    WechatRedpack: (EventSubject.REDPACK, "mch_billno"),
 }
 
 
@@ -112,32 +118,22 @@ _SUBJECTS: dict[type[models.Model], tuple[str, str, dict[str, frozenset[str]]]] 
 
 def _event(obj: models.Model, *, kind: str, source: str = "", from_status: str = "", to_status: str = "",
            data: dict[str, Any] | None = None) -> WechatEvent:
-    subject, key_field, _ = _SUBJECTS[type(obj)]
+    subject, key_field = _SUBJECTS[type(obj)]
     return WechatEvent.objects.create(
         subject_type=subject, subject_id=obj.pk, subject_key=getattr(obj, key_field), kind=kind,
         from_status=from_status, to_status=to_status, source=source, data=data or {},
     )
 
 
-def _transition(model: type[models.Model], pk: int, to: str, *, source: str, data: dict[str, Any] | None = None,
-                then: Callable[[Any], None] | None = None, **fields: Any) -> tuple[Any, bool]:
-    """Move one row to status `to` if the transition table allows it from its current status.
-
-    Locks the row, checks the table, saves with a conditional UPDATE, writes an event and
-    runs `then(obj)` in the same transaction. Returns (row, changed)."""
-    _, _, table = _SUBJECTS[model]
-    with transaction.atomic():
-        obj = model.objects.select_for_update().get(pk=pk)
-        prev = obj.status
-        if to not in table[prev]:
-            return obj, False
-        if not model.objects.filter(pk=pk, status=prev).update(status=to, updated_at=timezone.now(), **fields):
-            return obj, False  # pragma: no cover - the lock makes this unreachable; kept as the last line
+def _recorded(source: str, data: dict[str, Any] | None = None) -> Callable[[models.Model, str, str], None]:
+    """The `record` of `core.transitions.transition` for a payment, refund, transfer or red pack:
+    reloads the moved row (still locked), so that the caller and the hooks see it as stored —
+    counters moved by F() and error fields written by `_record_error` included — and writes
+    its status event."""
+    def record(obj: models.Model, from_status: str, to_status: str) -> None:
         obj.refresh_from_db()
-        _event(obj, kind="status", source=source, from_status=prev, to_status=to, data=data)
-        if then is not None:
-            then(obj)
-        return obj, True
+        _event(obj, kind="status", source=source, from_status=from_status, to_status=to_status, data=data)
+    return record
 
 
 def _record_error(model: type[models.Model], pk: int, exc: DomainError) -> None:
@@ -175,8 +171,6 @@ def _answered(exc: DomainError) -> bool:
 
 
 def _resend_window() -> int:
-    from django.conf import settings
-
     return int(getattr(settings, "WECHAT_PAYOUT_RESEND_WINDOW_SECONDS", PAYOUT_RESEND_WINDOW_SECONDS))
 
 
@@ -281,15 +275,16 @@ def payment_create(
         if err_code == "ORDERPAID":
             payment_query(out_trade_no=out_trade_no)  # the notification was lost: reconcile now
         elif err_code == "ORDERCLOSED":
-            _transition(WechatPayment, payment.pk, PaymentStatus.CLOSED, source="unifiedorder")
+            transition(payment, PaymentStatus.CLOSED, table=PAYMENT_TRANSITIONS, record=_recorded("unifiedorder"),
+                       strict=False)
         elif err_code and not _uncertain(exc) and exc.code not in RETRYABLE_CODES:
-            _transition(WechatPayment, payment.pk, PaymentStatus.FAILED, source="unifiedorder",
-                        data={"err_code": err_code})
+            transition(payment, PaymentStatus.FAILED, table=PAYMENT_TRANSITIONS,
+                       record=_recorded("unifiedorder", {"err_code": err_code}), strict=False)
         raise
-    payment, _ = _transition(
-        WechatPayment, payment.pk, PaymentStatus.PREPAID, source="unifiedorder", prepay_id=answer["prepay_id"],
-        error_code="", error_message="",
-    )
+    if not transition(payment, PaymentStatus.PREPAID, table=PAYMENT_TRANSITIONS, record=_recorded("unifiedorder"),
+                      fields={"prepay_id": answer["prepay_id"], "error_code": "", "error_message": ""},
+                      strict=False):
+        payment.refresh_from_db()
     if payment.status != PaymentStatus.PREPAID:
         raise Conflict("This payment can no longer be paid.", code="payment_not_payable",
                        extra={"status": payment.status})
@@ -306,24 +301,27 @@ def _payment_mark_paid(*, payment: WechatPayment, transaction_id: str, paid_at: 
     with transaction.atomic():
         if source == "notify":
             WechatPayment.objects.filter(pk=payment.pk).update(notify_count=F("notify_count") + 1)
-        obj, changed = _transition(
-            WechatPayment, payment.pk, PaymentStatus.PAID, source=source, data=data,
-            then=hooks.run_payment_handlers,
-            transaction_id=transaction_id, paid_at=paid_at or timezone.now(), error_code="", error_message="",
+        changed = transition(
+            payment, PaymentStatus.PAID, table=PAYMENT_TRANSITIONS, record=_recorded(source, data),
+            then=hooks.run_payment_handlers, strict=False,
+            fields={"transaction_id": transaction_id, "paid_at": paid_at or timezone.now(), "error_code": "",
+                    "error_message": ""},
         )
         if changed:
-            logger.info("wechat pay: %s paid (%s fen, %s) via %s", obj.out_trade_no, obj.amount_fen,
+            logger.info("wechat pay: %s paid (%s fen, %s) via %s", payment.out_trade_no, payment.amount_fen,
                         transaction_id, source)
-        elif obj.status == PaymentStatus.PAID:
-            if obj.transaction_id != transaction_id:
-                logger.error("wechat pay: %s already paid by %s, now %s says paid too", obj.out_trade_no,
-                             obj.transaction_id, transaction_id)
-                _event(obj, kind="transaction_mismatch", source=source, data=data)
+            return True
+        payment.refresh_from_db()  # as stored (locked): who paid it, or what closed it
+        if payment.status == PaymentStatus.PAID:
+            if payment.transaction_id != transaction_id:
+                logger.error("wechat pay: %s already paid by %s, now %s says paid too", payment.out_trade_no,
+                             payment.transaction_id, transaction_id)
+                _event(payment, kind="transaction_mismatch", source=source, data=data)
         else:
-            logger.error("wechat pay: %s is %s but WeChat says paid (%s): money to return", obj.out_trade_no,
-                         obj.status, transaction_id)
-            _event(obj, kind="paid_after_close", source=source, from_status=obj.status, data=data)
-        return changed
+            logger.error("wechat pay: %s is %s but WeChat says paid (%s): money to return", payment.out_trade_no,
+                         payment.status, transaction_id)
+            _event(payment, kind="paid_after_close", source=source, from_status=payment.status, data=data)
+        return False
 
 
 def payment_notify_handle(*, body: bytes) -> str:
@@ -373,7 +371,8 @@ def payment_query(*, out_trade_no: str) -> WechatPayment:
                            paid_at=_wechat_time(answer.get("time_end")), source="query",
                            data={"trade_state": state, "transaction_id": transaction_id})
     elif state in ("CLOSED", "REVOKED"):
-        _transition(WechatPayment, payment.pk, PaymentStatus.CLOSED, source="query", data={"trade_state": state})
+        transition(payment, PaymentStatus.CLOSED, table=PAYMENT_TRANSITIONS,
+                   record=_recorded("query", {"trade_state": state}), strict=False)
     payment.refresh_from_db()
     return payment
 
@@ -397,7 +396,9 @@ def payment_close(*, out_trade_no: str) -> WechatPayment:
             raise
         if err_code not in ("ORDERCLOSED", "ORDERNOTEXIST"):
             raise
-    payment, _ = _transition(WechatPayment, payment.pk, PaymentStatus.CLOSED, source="close")
+    if not transition(payment, PaymentStatus.CLOSED, table=PAYMENT_TRANSITIONS, record=_recorded("close"),
+                      strict=False):
+        payment.refresh_from_db()
     return payment
 
 
@@ -453,8 +454,9 @@ def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, rea
         _record_error(WechatRefund, refund.pk, exc)
         outcome = _outcome(exc, definite=REFUND_DEFINITE_FAILURES, later=REFUND_LATER)
         if outcome == FAILED:
-            _transition(WechatRefund, refund.pk, RefundStatus.FAILED, source="refund",
-                        data={"err_code": _err_code(exc)}, then=hooks.run_refund_handlers)
+            transition(refund, RefundStatus.FAILED, table=REFUND_TRANSITIONS,
+                       record=_recorded("refund", {"err_code": _err_code(exc)}), then=hooks.run_refund_handlers,
+                       strict=False)
         elif outcome == UNKNOWN and _answered(exc):
             # "SYSTEMERROR" and friends: the refund may have been accepted. Ask at once.
             logger.warning("wechat pay: refund %s answered %s: querying", out_refund_no, _err_code(exc))
@@ -462,8 +464,10 @@ def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, rea
             if queried.status != RefundStatus.REQUESTED:
                 return queried
         raise
-    refund, _ = _transition(WechatRefund, refund.pk, RefundStatus.PROCESSING, source="refund",
-                            refund_id=answer.get("refund_id", "")[:32], error_code="", error_message="")
+    if not transition(refund, RefundStatus.PROCESSING, table=REFUND_TRANSITIONS, record=_recorded("refund"),
+                      fields={"refund_id": answer.get("refund_id", "")[:32], "error_code": "", "error_message": ""},
+                      strict=False):
+        refund.refresh_from_db()
     return refund
 
 
@@ -492,9 +496,11 @@ def _refund_apply_result(refund: WechatRefund, *, status: str, source: str, info
     with transaction.atomic():
         if source == "notify":
             WechatRefund.objects.filter(pk=refund.pk).update(notify_count=F("notify_count") + 1)
-        refund, _ = _transition(WechatRefund, refund.pk, target, source=source, data={"refund_status": status},
-                                then=hooks.run_refund_handlers if target != RefundStatus.PROCESSING else None,
-                                **fields)
+        if not transition(refund, target, table=REFUND_TRANSITIONS,
+                          record=_recorded(source, {"refund_status": status}), fields=fields,
+                          then=hooks.run_refund_handlers if target != RefundStatus.PROCESSING else None,
+                          strict=False):
+            refund.refresh_from_db()
     return refund
 
 
@@ -599,16 +605,21 @@ def transfer_create(
             return WechatTransfer.objects.get(pk=transfer.pk)
         target = TransferStatus.FAILED if outcome == FAILED else TransferStatus.UNKNOWN
         logger.warning("wechat pay: transfer %s -> %s (%s %s)", partner_trade_no, target, exc.code, data["err_code"])
-        transfer, _ = _transition(WechatTransfer, transfer.pk, target, source="transfer", data=data,
-                                  then=hooks.run_transfer_handlers if target == TransferStatus.FAILED else None)
+        if not transition(transfer, target, table=TRANSFER_TRANSITIONS, record=_recorded("transfer", data),
+                          then=hooks.run_transfer_handlers if target == TransferStatus.FAILED else None,
+                          strict=False):
+            transfer.refresh_from_db()
         if target == TransferStatus.UNKNOWN and _answered(exc):
             transfer, _ = _transfer_query_before_resend(transfer)  # WeChat said "query me": at once
         return transfer
-    transfer, _ = _transition(
-        WechatTransfer, transfer.pk, TransferStatus.SUCCEEDED, source="transfer", then=hooks.run_transfer_handlers,
-        payment_no=answer["payment_no"][:64], paid_at=_wechat_time(answer.get("payment_time", "")) or timezone.now(),
-        error_code="", error_message="",
-    )
+    if not transition(
+        transfer, TransferStatus.SUCCEEDED, table=TRANSFER_TRANSITIONS, record=_recorded("transfer"),
+        then=hooks.run_transfer_handlers, strict=False,
+        fields={"payment_no": answer["payment_no"][:64],
+                "paid_at": _wechat_time(answer.get("payment_time", "")) or timezone.now(),
+                "error_code": "", "error_message": ""},
+    ):
+        transfer.refresh_from_db()
     return transfer
 
 
@@ -637,17 +648,23 @@ def transfer_query(*, partner_trade_no: str) -> WechatTransfer:
     if answer.get("payment_amount") and answer["payment_amount"] != str(transfer.amount_fen):
         raise WechatError("WeChat's transfer amount is not ours.", code="amount_mismatch")
     state = answer.get("status", "")
+    moved = True
     if state == "SUCCESS":
-        transfer, _ = _transition(
-            WechatTransfer, transfer.pk, TransferStatus.SUCCEEDED, source="query", then=hooks.run_transfer_handlers,
-            payment_no=answer.get("detail_id", "")[:64] or transfer.payment_no,
-            paid_at=_wechat_time(answer.get("payment_time", "")) or timezone.now(),
+        moved = transition(
+            transfer, TransferStatus.SUCCEEDED, table=TRANSFER_TRANSITIONS, record=_recorded("query"),
+            then=hooks.run_transfer_handlers, strict=False,
+            fields={"payment_no": answer.get("detail_id", "")[:64] or transfer.payment_no,
+                    "paid_at": _wechat_time(answer.get("payment_time", "")) or timezone.now()},
         )
     elif state == "FAILED":
-        transfer, _ = _transition(WechatTransfer, transfer.pk, TransferStatus.FAILED, source="query",
-                                  data={"status": state, "reason": answer.get("reason", "")[:200]},
-                                  then=hooks.run_transfer_handlers, error_code="FAILED",
-                                  error_message=answer.get("reason", "")[:255])
+        moved = transition(
+            transfer, TransferStatus.FAILED, table=TRANSFER_TRANSITIONS,
+            record=_recorded("query", {"status": state, "reason": answer.get("reason", "")[:200]}),
+            then=hooks.run_transfer_handlers, strict=False,
+            fields={"error_code": "FAILED", "error_message": answer.get("reason", "")[:255]},
+        )
+    if not moved:
+        transfer.refresh_from_db()
     return transfer
 
 
@@ -690,13 +707,17 @@ def redpack_send(
             return WechatRedpack.objects.get(pk=redpack.pk)
         target = RedpackStatus.FAILED if outcome == FAILED else RedpackStatus.UNKNOWN
         logger.warning("wechat pay: red pack %s -> %s (%s %s)", mch_billno, target, exc.code, _err_code(exc))
-        redpack, _ = _transition(WechatRedpack, redpack.pk, target, source="sendredpack",
-                                 data={"code": exc.code, "err_code": _err_code(exc)})
+        if not transition(redpack, target, table=REDPACK_TRANSITIONS,
+                          record=_recorded("sendredpack", {"code": exc.code, "err_code": _err_code(exc)}),
+                          strict=False):
+            redpack.refresh_from_db()
         if target == RedpackStatus.UNKNOWN and _answered(exc):
             redpack, _ = _redpack_query_before_resend(redpack)
         return redpack
-    redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.SENT, source="sendredpack",
-                             send_listid=answer.get("send_listid", "")[:64], error_code="", error_message="")
+    if not transition(redpack, RedpackStatus.SENT, table=REDPACK_TRANSITIONS, record=_recorded("sendredpack"),
+                      fields={"send_listid": answer.get("send_listid", "")[:64], "error_code": "", "error_message": ""},
+                      strict=False):
+        redpack.refresh_from_db()
     return redpack
 
 
@@ -720,14 +741,20 @@ def redpack_query(*, mch_billno: str) -> WechatRedpack:
         raise WechatError("WeChat's red pack amount is not ours.", code="amount_mismatch")
     state = answer.get("status", "")
     target = REDPACK_QUERY_STATUS.get(state)
+    moved = True
     if target == RedpackStatus.SENT:
-        redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.SENT, source="query",
-                                 data={"status": state}, send_listid=answer.get("detail_id", "")[:64]
-                                 or redpack.send_listid)
+        moved = transition(
+            redpack, RedpackStatus.SENT, table=REDPACK_TRANSITIONS, record=_recorded("query", {"status": state}),
+            fields={"send_listid": answer.get("detail_id", "")[:64] or redpack.send_listid}, strict=False,
+        )
     elif target == RedpackStatus.FAILED:
-        redpack, _ = _transition(WechatRedpack, redpack.pk, RedpackStatus.FAILED, source="query",
-                                 data={"status": state, "reason": answer.get("reason", "")[:200]},
-                                 error_code="FAILED", error_message=answer.get("reason", "")[:255])
+        moved = transition(
+            redpack, RedpackStatus.FAILED, table=REDPACK_TRANSITIONS,
+            record=_recorded("query", {"status": state, "reason": answer.get("reason", "")[:200]}),
+            fields={"error_code": "FAILED", "error_message": answer.get("reason", "")[:255]}, strict=False,
+        )
+    if not moved:
+        redpack.refresh_from_db()
     return redpack
 
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from core.errors import InvalidInput
 from mall.models import Order, OrderStatus
 
+from ..hooks import commission_totals
 from ..models import (
     Distributor,
     DistributorCustomerTotals,
@@ -38,7 +39,6 @@ from ..models import (
     LinkDailyStat,
     ShareLink,
 )
-from ..services.stats import commission_totals_for, stats_day
 from .distributors import distributor_customers
 
 DEFAULT_DAYS = 30
@@ -52,6 +52,13 @@ LEADERBOARD_SIZE = 20
 LEADERBOARD_CACHE_SECONDS = 60
 # A conversion rank needs this many unique visitors in the period (1 order of 1 visit is no feat).
 LEADERBOARD_MIN_VISITORS = 20
+
+COMMISSION_STATUSES = ("pending_fen", "frozen_fen", "settled_fen", "reversed_fen")
+
+
+def stats_day(moment: datetime) -> date:
+    """The calendar day of a moment in the shop's time zone (settings.TIME_ZONE)."""
+    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
 
 
 def stats_today() -> date:
@@ -203,6 +210,16 @@ def _stats(head: dict, *, day_from: date, day_to: date) -> dict:
         "repeat_customers": head["repeat_customers"],
         "series": series,
     }
+
+
+def commission_totals_for(*, distributor_id: int, day_from: date, day_to: date) -> dict[str, int] | None:
+    """The commission figures from the `distributors.commission_totals` hook (distributors/hooks.py),
+    or None while no commissions app has registered."""
+    fn = commission_totals.one()
+    if fn is None:
+        return None
+    totals = fn(distributor_id=distributor_id, day_from=day_from, day_to=day_to) or {}
+    return {key: int(totals.get(key) or 0) for key in COMMISSION_STATUSES}
 
 
 # --- own purchases (who is an evangelist) -------------------------------------------------------

@@ -35,10 +35,12 @@ from datetime import datetime
 from django.core import signing
 from django.utils import timezone
 
+from core.signing import CachedKeySigner
+
 from ..codes import code_normalise
 from ..models import Distributor, DistributorStatus, ShareLink
+from ..selectors.bindings import binding_get_active
 from .binding import binding_bind
-from .clicks import CachedKeySigner
 from .settings import distribution_settings_get
 
 logger = logging.getLogger(__name__)
@@ -131,9 +133,8 @@ def _bind_by_order(*, user, link: ShareLink) -> None:
 
 
 def order_attribute(*, user, share_code: str = "", hint: str = "", now: datetime | None = None) -> dict:
-    """The attribution snapshot for a new order (mall.hooks attributor); {} when nobody."""
-    from ..selectors.bindings import binding_get_active
-
+    """The attribution snapshot for a new order (mall.hooks attributor, set in
+    DistributorsConfig.ready()); {} when nobody."""
     now = now or timezone.now()
     settings = distribution_settings_get()
     code = code_normalise(share_code) if share_code else None
@@ -160,8 +161,3 @@ def order_attribute(*, user, share_code: str = "", hint: str = "", now: datetime
             return snapshot
     return {}
 
-
-def register_attributor() -> None:
-    from mall.hooks import set_attributor
-
-    set_attributor(order_attribute)

@@ -25,22 +25,23 @@ Counters move with F() only: an UPDATE … SET col = col + n first; when no row 
 INSERT in a savepoint; if a concurrent transaction inserted the same (unique) row first, the
 INSERT fails and the UPDATE is repeated (on PostgreSQL it then sees the committed row).
 
-The clicks side (clicks, unique_visitors) is written by distributors/services/clicks.py.
+The clicks side (clicks, unique_visitors) is written by distributors/services/clicks/
+(counts.py, flush.py).
 
-The commissions app plugs its figures in with `commission_totals_register(fn)`; see
-`commission_totals_for`.
+The handlers are registered on mall.hooks (PAID, REFUNDED, order ORDER_STATS) and the audit
+job on core.jobs by DistributorsConfig.ready(). The commission figures on the stats page
+come from the `distributors.commission_totals` hook (distributors/hooks.py), read by
+distributors.selectors.stats.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
 
+from ..hooks import commission_totals, register_commission_totals, unregister_commission_totals
 from ..models import (
     Distributor,
     DistributorCustomerStat,
@@ -49,15 +50,9 @@ from ..models import (
     LinkDailyStat,
     ShareLink,
 )
+from ..selectors.stats import stats_audit_recent, stats_day
 
 logger = logging.getLogger(__name__)
-
-COMMISSION_STATUSES = ("pending_fen", "frozen_fen", "settled_fen", "reversed_fen")
-
-
-def stats_day(moment: datetime) -> date:
-    """The calendar day of a moment in the shop's time zone (settings.TIME_ZONE)."""
-    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
 
 
 def _bump(model: type[models.Model], *, keys: dict, create: dict | None = None, **deltas: int) -> bool:
@@ -183,48 +178,30 @@ def on_order_refunded(order, *, amount_fen: int, **data) -> None:
 
 
 def stats_audit_job() -> dict:
-    """The daily check of yesterday's and today's aggregates against the Order rows."""
-    from ..selectors.stats import stats_audit_recent
-
+    """The daily check of yesterday's and today's aggregates against the Order rows
+    (beat job `distributors.stats_audit`)."""
     report = stats_audit_recent()
     if not report["ok"]:
         logger.error("distribution stats differ from the orders: %s", report)
     return report
 
 
-def register_hooks() -> None:
-    """Called once from DistributorsConfig.ready(): the mall hooks and the audit job."""
-    from core.jobs import register_job
-    from mall.hooks import OrderMoment, register_order_handler
 
-    register_order_handler(OrderMoment.PAID, on_order_paid)
-    register_order_handler(OrderMoment.REFUNDED, on_order_refunded)
-    register_job(
-        name="distributors.stats_audit",
-        func=stats_audit_job,
-        schedule_seconds=86400,
-        description="Recount yesterday's and today's distributor/link orders and GMV from the orders and "
-        "report any difference from the daily aggregates (read-only).",
-    )
+# --- deprecated -----------------------------------------------------------------------------------
+# TODO(issue 10): remove after commissions/apps.py switches to
+# distributors.hooks.register_commission_totals (and tests/distributors/test_stats.py's
+# test_commissions_and_epc_come_from_the_registered_provider stops reading _commission_totals).
 
 
-# --- the commissions app's figures (a registry: commissions sits above distributors) -------------
-
-CommissionTotals = Callable[..., dict[str, int]]
-_commission_totals: CommissionTotals | None = None
-
-
-def commission_totals_register(fn: CommissionTotals | None) -> None:
-    """The commissions app registers `fn(*, distributor_id: int, day_from: date, day_to: date)`
-    returning {"pending_fen", "frozen_fen", "settled_fen", "reversed_fen"} (integer fen) for
-    the distributor's commissions accrued on those days (inclusive). None unregisters."""
-    global _commission_totals
-    _commission_totals = fn
+def commission_totals_register(fn) -> None:
+    """Deprecated: distributors.hooks.register_commission_totals / unregister_commission_totals."""
+    if fn is None:
+        unregister_commission_totals()
+    else:
+        register_commission_totals(fn)
 
 
-def commission_totals_for(*, distributor_id: int, day_from: date, day_to: date) -> dict[str, int] | None:
-    """The registered commission figures, or None while no commissions app has registered."""
-    if _commission_totals is None:
-        return None
-    totals = _commission_totals(distributor_id=distributor_id, day_from=day_from, day_to=day_to) or {}
-    return {key: int(totals.get(key) or 0) for key in COMMISSION_STATUSES}
+def __getattr__(name: str):
+    if name == "_commission_totals":  # the provider registered on the hook, or None
+        return commission_totals.one()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,14 +10,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from distributors.models import CustomerBinding, LinkDailyStat, LinkVisitorDay, ShareLink
-from distributors.services import clicks
 from distributors.services.attribution import ATTRIBUTION_COOKIE, attribution_token_read
-from distributors.services.clicks import (
-    VISITOR_COOKIE,
-    click_counters_flush,
-    visitor_token_make,
-    visitor_token_read,
-)
+from distributors.services.clicks import store as click_store
+from distributors.services.clicks.buffer import click_buffer_drain
+from distributors.services.clicks.entries import local_entry_key, process_entries
+from distributors.services.clicks.flush import click_counters_flush
+from distributors.services.clicks.visitors import VISITOR_COOKIE, visitor_token_make, visitor_token_read
 from tests.factories import UserFactory
 
 from .binding_helpers import distributor, link, settings_set
@@ -28,11 +26,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _click_buffers():
     """Each test starts and ends with this process's click buffer sent and its entry copies gone."""
-    clicks.click_buffer_drain()
-    clicks._local_entries.clear()
+    click_buffer_drain()
+    process_entries.clear()
     yield
-    clicks.click_buffer_drain()
-    clicks._local_entries.clear()
+    click_buffer_drain()
+    process_entries.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -229,9 +227,9 @@ def test_visitor_tokens():
 def test_entry_cache_lives_in_redis_when_present(client, settings):
     store = link(distributor())
     client.get(f"/s/{store.code}")
-    r = clicks._redis()
+    r = click_store.click_redis()
     if settings.REDIS_AVAILABLE:
-        raw = r.client.get(clicks._entry_key(store.code)).decode()
+        raw = r.client.get(click_store.entry_key(store.code)).decode()
         assert raw.startswith(f"{store.pk}|{store.distributor_id}|")
     else:
-        assert r is None and cache.get(clicks._local_entry_key(store.code)).startswith(f"{store.pk}|")
+        assert r is None and cache.get(local_entry_key(store.code)).startswith(f"{store.pk}|")

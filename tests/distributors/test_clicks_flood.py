@@ -15,8 +15,13 @@ from django.utils import timezone
 from accounts.services import token_issue
 from core.jobs import job_run
 from distributors.models import ClickFlushBatch, DistributorDailyStat, LinkDailyStat, LinkVisitorDay, ShareLink
-from distributors.services import clicks
-from distributors.services.clicks import VISITOR_COOKIE, click_counters_flush, visitor_token_make
+from distributors.services.clicks import flush as click_flush
+from distributors.services.clicks import store as click_store
+from distributors.services.clicks.buffer import click_buffer, click_buffer_drain
+from distributors.services.clicks.entries import process_entries
+from distributors.services.clicks.flush import click_counters_flush
+from distributors.services.clicks.record import click_record
+from distributors.services.clicks.visitors import VISITOR_COOKIE, visitor_token_make
 from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
@@ -28,11 +33,11 @@ THREADS = 8
 @pytest.fixture(autouse=True)
 def _click_buffers():
     """Each test starts and ends with this process's click buffer sent and its entry copies gone."""
-    clicks.click_buffer_drain()
-    clicks._local_entries.clear()
+    click_buffer_drain()
+    process_entries.clear()
     yield
-    clicks.click_buffer_drain()
-    clicks._local_entries.clear()
+    click_buffer_drain()
+    process_entries.clear()
 
 
 def _plan(dist, *, visitors: int, requests_total: int, own: int, rng: random.Random):
@@ -137,7 +142,7 @@ def test_flood_redis_counters_flushed_exact(settings, write_behind_ms):
 
 @pytest.mark.django_db(transaction=True)
 def test_flood_database_path_exact(monkeypatch):
-    monkeypatch.setattr(clicks, "_redis", lambda: None)  # as if there were no Redis
+    monkeypatch.setattr(click_store, "click_redis", lambda: None)  # as if there were no Redis
     dist, share_link, other, distinct = _run_flood(visitors=150, requests_total=800, own=30, seed=11)
     _assert_exact(share_link, dist, page_views=800 - 30, unique=distinct)
     _assert_exact(other, other.distributor, page_views=1, unique=1)
@@ -146,7 +151,7 @@ def test_flood_database_path_exact(monkeypatch):
 
 def _click(code: str, visitor: str, times: int = 1) -> None:
     for _ in range(times):
-        assert clicks.click_record(code=code, visitor=visitor) is not None
+        assert click_record(code=code, visitor=visitor) is not None
 
 
 @pytest.mark.redis
@@ -177,7 +182,7 @@ def test_flush_that_dies_after_the_commit_does_not_count_twice(monkeypatch):
     share_link = link(distributor())
     _click(share_link.code, "va", times=3)
     _click(share_link.code, "vb")
-    r = clicks._redis()
+    r = click_store.click_redis()
     monkeypatch.setattr(r, "done", lambda **kw: 0)  # the process dies before deleting the pending batch
     assert click_counters_flush()["page_views"] == 4
     monkeypatch.undo()
@@ -200,7 +205,7 @@ def test_flush_that_fails_before_the_commit_loses_nothing(monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(clicks, "click_counts_apply", broken)
+    monkeypatch.setattr(click_flush, "click_counts_apply", broken)
     with pytest.raises(RuntimeError):
         click_counters_flush()
     monkeypatch.undo()
@@ -218,13 +223,13 @@ def test_flush_that_fails_before_the_commit_loses_nothing(monkeypatch):
 def test_counter_keys_share_one_hash_tag_and_expire():
     share_link = link(distributor())
     _click(share_link.code, "va")
-    clicks.click_buffer_drain()
-    r = clicks._redis()
+    click_buffer_drain()
+    r = click_store.click_redis()
     keys = [k.decode() for k in r.client.keys("fx:*")]
-    tag = clicks._tag(clicks._shard(share_link.code))
+    tag = click_store.tag(click_store.shard(share_link.code))
     assert keys and all(tag in k for k in keys), keys
     for key in keys:
-        assert 0 < r.client.ttl(key) <= clicks.COUNTER_TTL
+        assert 0 < r.client.ttl(key) <= click_store.COUNTER_TTL
 
 
 def test_flush_job_is_registered():
@@ -239,15 +244,15 @@ def test_write_behind_sends_clicks_in_the_background_and_on_drain(settings):
     settings.CLICKS_WRITE_BEHIND_MS = 60_000  # the sender sleeps: only drain() sends
     share_link = link(distributor())
     _click(share_link.code, "va", times=3)
-    r = clicks._redis()
-    pv_key, _ = clicks._counter_keys(clicks._shard(share_link.code), timezone.localdate())
+    r = click_store.click_redis()
+    pv_key, _ = click_store.counter_keys(click_store.shard(share_link.code), timezone.localdate())
     field = f"{share_link.pk}:{share_link.distributor_id}"
     assert r.client.hget(pv_key, field) is None  # still in this process's buffer
-    assert clicks.click_buffer_drain() == 3
+    assert click_buffer_drain() == 3
     assert int(r.client.hget(pv_key, field)) == 3
     settings.CLICKS_WRITE_BEHIND_MS = 20
     _click(share_link.code, "vb")
-    clicks._click_buffer().wake.set()
+    click_buffer().wake.set()
     for _ in range(200):  # the background sender delivers on its own
         if int(r.client.hget(pv_key, field)) == 4:
             break
@@ -262,8 +267,8 @@ def test_write_behind_counts_in_the_database_when_redis_fails(settings, monkeypa
     share_link = link(distributor())
     _click(share_link.code, "va", times=2)
     _click(share_link.code, "vb")
-    monkeypatch.setattr(clicks, "_redis", lambda: None)  # Redis is gone when the buffer is sent
-    assert clicks.click_buffer_drain() == 3
+    monkeypatch.setattr(click_store, "click_redis", lambda: None)  # Redis is gone when the buffer is sent
+    assert click_buffer_drain() == 3
     share_link.refresh_from_db()
     assert (share_link.clicks, share_link.unique_visitors) == (3, 2)
     assert LinkVisitorDay.objects.filter(link=share_link).count() == 2
@@ -290,10 +295,10 @@ def test_write_behind_retry_after_an_unclear_failure_counts_once(settings, monke
         return result
 
     monkeypatch.setattr(Pipeline, "execute", execute_then_time_out)
-    clicks.click_buffer_drain()
-    assert clicks._click_buffer().retry  # kept for a retry
-    clicks.click_buffer_drain()  # the same batch id again: Redis recognises it
-    assert not clicks._click_buffer().retry
+    click_buffer_drain()
+    assert click_buffer().retry  # kept for a retry
+    click_buffer_drain()  # the same batch id again: Redis recognises it
+    assert not click_buffer().retry
     monkeypatch.undo()
     assert click_counters_flush()["page_views"] == 3
     share_link.refresh_from_db()
