@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.transitions import transitions_check
+
 
 class RecruitmentMode(models.TextChoices):
     OPEN = "open", "Anyone may become a distributor"
@@ -81,6 +83,17 @@ class DistributorStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     FROZEN = "frozen", "Frozen"
+
+
+# pending ──approve──▶ approved ──freeze──▶ frozen ──unfreeze──▶ approved
+#    └──reject──▶ rejected ──(apply again)──▶ pending / approved
+DISTRIBUTOR_TRANSITIONS: dict[str, frozenset[str]] = {
+    DistributorStatus.PENDING: frozenset({DistributorStatus.APPROVED, DistributorStatus.REJECTED}),
+    DistributorStatus.APPROVED: frozenset({DistributorStatus.FROZEN}),
+    DistributorStatus.FROZEN: frozenset({DistributorStatus.APPROVED}),
+    DistributorStatus.REJECTED: frozenset({DistributorStatus.PENDING, DistributorStatus.APPROVED}),
+}
+transitions_check(DISTRIBUTOR_TRANSITIONS, DistributorStatus)
 
 
 class Distributor(models.Model):

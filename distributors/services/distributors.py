@@ -1,9 +1,15 @@
 """Distributors: applying, operator review, the recruiter tree, tiers.
 
-Status machine (every change locks the row, checks TRANSITIONS, writes a DistributorEvent):
+Status machine (DISTRIBUTOR_TRANSITIONS in distributors/models.py; every change goes through
+core.transitions.transition on the locked row and writes a DistributorEvent):
 
     pending ──approve──▶ approved ──freeze──▶ frozen ──unfreeze──▶ approved
        └──reject──▶ rejected ──(apply again)──▶ pending / approved
+
+The row keeps the last rejection or freeze reason; any other move clears it. The cached
+entries of the distributor's links carry its status: every move forgets them (`then`), at once
+and after commit — `transition` updates the row without save(), so the post_save receiver in
+services/clicks/entries.py (kept for the admin's edits) does not see it.
 
 The recruiter tree: each distributor has at most one inviter, set once. Changes to the tree
 are serialised by locking the settings row, and a new inviter is refused when the
@@ -19,29 +25,28 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core.errors import InvalidInput, InvalidTransition, NotFound
+from core.transitions import transition
 from mall.models import Order, OrderStatus
 
 from ..codes import INVITE_CODE_LENGTH, code_generate, code_normalise
 from ..errors import AlreadyApplied, InvalidInviteCode, InviteCycle, SelfReferral, ThresholdNotMet
 from ..models import (
+    DISTRIBUTOR_TRANSITIONS,
     DistributionSettings,
     Distributor,
     DistributorEvent,
     DistributorStatus,
     RecruitmentMode,
+    ShareLink,
     Tier,
 )
+from ..selectors.purchases import user_completed_purchases_fen
+from .clicks.entries import click_link_cache_invalidate
 from .settings import distribution_settings_get
 
 logger = logging.getLogger(__name__)
 
 S = DistributorStatus
-TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING: frozenset({S.APPROVED, S.REJECTED}),
-    S.APPROVED: frozenset({S.FROZEN}),
-    S.FROZEN: frozenset({S.APPROVED}),
-    S.REJECTED: frozenset({S.PENDING, S.APPROVED}),
-}
 MAX_TREE_DEPTH = 10_000  # a guard for the ancestor walk; real trees are far shallower
 
 
@@ -51,20 +56,18 @@ def _event(distributor: Distributor, *, kind: str, from_value: str = "", to_valu
                                     reason=reason[:200], actor=actor)
 
 
-def _transition(distributor: Distributor, to: str, *, kind: str, actor=None, reason: str = "", **fields) -> Distributor:
-    if to not in TRANSITIONS[distributor.status]:
-        raise InvalidTransition(
-            f"A distributor who is {distributor.status} cannot become {to}.",
-            extra={"from": distributor.status, "to": to},
-        )
-    _event(distributor, kind=kind, from_value=distributor.status, to_value=to, reason=reason, actor=actor)
-    # The row keeps the last rejection or freeze reason; approving clears it.
-    fields.setdefault("reason", reason[:200] if to in (S.REJECTED, S.FROZEN) else "")
-    distributor.status = to
-    for name, value in fields.items():
-        setattr(distributor, name, value)
-    distributor.save(update_fields=["status", *fields])
-    return distributor
+def _link_entries_forget(distributor: Distributor) -> None:
+    """The `then` of every status change: forget the cached entries of the distributor's links."""
+    codes = list(ShareLink.objects.filter(distributor_id=distributor.pk).values_list("code", flat=True))
+    click_link_cache_invalidate(codes=codes)
+    transaction.on_commit(lambda: click_link_cache_invalidate(codes=codes))
+
+
+def _recorded(kind: str, *, actor=None, reason: str = ""):
+    """The `record` of core.transitions.transition for a distributor: the status event."""
+    def record(distributor: Distributor, from_status: str, to_status: str) -> None:
+        _event(distributor, kind=kind, from_value=from_status, to_value=to_status, reason=reason, actor=actor)
+    return record
 
 
 def _lock_tree() -> None:
@@ -98,14 +101,6 @@ def _inviter_for(*, user, invite_code: str | None) -> Distributor | None:
     return inviter
 
 
-def user_completed_purchases_fen(*, user) -> int:
-    """What the user paid for completed orders, less what was refunded."""
-    totals = Order.objects.filter(user=user, completed_at__isnull=False).exclude(status=OrderStatus.REFUNDED).aggregate(
-        paid=Sum("paid_fen"), refunded=Sum("refunded_fen")
-    )
-    return (totals["paid"] or 0) - (totals["refunded"] or 0)
-
-
 def _initial_status(*, user, settings: DistributionSettings) -> str:
     if settings.recruitment_mode == RecruitmentMode.OPEN:
         return S.APPROVED
@@ -137,8 +132,10 @@ def distributor_apply(*, user, real_name: str, phone: str, invite_code: str | No
         existing.save(update_fields=["real_name", "phone"])
         if inviter is not None and existing.inviter_id is None:
             _set_inviter(existing, inviter)
-        return _transition(existing, status, kind="reapplied", actor=user,
-                           approved_at=now if status == S.APPROVED else None)
+        transition(existing, status, table=DISTRIBUTOR_TRANSITIONS, record=_recorded("reapplied", actor=user),
+                   fields={"approved_at": now if status == S.APPROVED else None, "reason": ""}, locked=True,
+                   then=_link_entries_forget, what="distributor")
+        return existing
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -200,8 +197,9 @@ def distributor_approve(*, actor, distributor_id: int) -> Distributor:
     distributor = _lock(distributor_id)
     if distributor.status != S.PENDING:
         raise InvalidTransition("Only a pending application can be approved.", extra={"status": distributor.status})
-    distributor = _transition(distributor, S.APPROVED, kind="approved", actor=actor,
-                              approved_at=timezone.now(), reviewed_by=actor)
+    transition(distributor, S.APPROVED, table=DISTRIBUTOR_TRANSITIONS, record=_recorded("approved", actor=actor),
+               fields={"approved_at": timezone.now(), "reviewed_by": actor, "reason": ""}, locked=True,
+               then=_link_entries_forget, what="distributor")
     if distributor.inviter_id:
         inviter_id = distributor.inviter_id
         transaction.on_commit(lambda: tier_evaluate_by_id(distributor_id=inviter_id))
@@ -218,19 +216,30 @@ def _required_reason(reason: str) -> str:
 @transaction.atomic
 def distributor_reject(*, actor, distributor_id: int, reason: str) -> Distributor:
     reason = _required_reason(reason)
-    return _transition(_lock(distributor_id), S.REJECTED, kind="rejected", actor=actor, reason=reason,
-                       reviewed_by=actor)
+    distributor = _lock(distributor_id)
+    transition(distributor, S.REJECTED, table=DISTRIBUTOR_TRANSITIONS,
+               record=_recorded("rejected", actor=actor, reason=reason),
+               fields={"reviewed_by": actor, "reason": reason}, locked=True,
+               then=_link_entries_forget, what="distributor")
+    return distributor
 
 
 @transaction.atomic
 def distributor_freeze(*, actor, distributor_id: int, reason: str) -> Distributor:
     reason = _required_reason(reason)
-    return _transition(_lock(distributor_id), S.FROZEN, kind="frozen", actor=actor, reason=reason)
+    distributor = _lock(distributor_id)
+    transition(distributor, S.FROZEN, table=DISTRIBUTOR_TRANSITIONS,
+               record=_recorded("frozen", actor=actor, reason=reason), fields={"reason": reason}, locked=True,
+               then=_link_entries_forget, what="distributor")
+    return distributor
 
 
 @transaction.atomic
 def distributor_unfreeze(*, actor, distributor_id: int) -> Distributor:
-    return _transition(_lock(distributor_id), S.APPROVED, kind="unfrozen", actor=actor)
+    distributor = _lock(distributor_id)
+    transition(distributor, S.APPROVED, table=DISTRIBUTOR_TRANSITIONS, record=_recorded("unfrozen", actor=actor),
+               fields={"reason": ""}, locked=True, then=_link_entries_forget, what="distributor")
+    return distributor
 
 
 # --- purchase-mode recruitment --------------------------------------------------------------
@@ -245,8 +254,10 @@ def on_order_completed_recruit(order, **data) -> None:
     if distributor is None:
         return
     if user_completed_purchases_fen(user=order.user) >= settings.recruitment_threshold_fen:
-        _transition(distributor, S.APPROVED, kind="approved_by_purchase", approved_at=timezone.now(),
-                    reason=f"completed order {order.no}")
+        transition(distributor, S.APPROVED, table=DISTRIBUTOR_TRANSITIONS,
+                   record=_recorded("approved_by_purchase", reason=f"completed order {order.no}"),
+                   fields={"approved_at": timezone.now(), "reason": ""}, locked=True,
+                   then=_link_entries_forget, what="distributor")
 
 
 # --- tiers -------------------------------------------------------------------------------------
