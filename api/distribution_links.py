@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from api.fields import StrictCharField, StrictIntegerField
 from api.pagination import Pagination
 from distributors import qr as qr_mod
+from distributors.images import CachedImage
 from distributors.models import TargetType
 from distributors.selectors import links as link_selectors
 from distributors.services import links as link_services
@@ -159,7 +160,7 @@ def _not_modified(request, etag: str) -> bool:
     return any((t[2:] if t.startswith("W/") else t) == bare for t in tags)  # weak comparison (RFC 9110)
 
 
-def image_response(request, image: link_selectors.CachedImage) -> HttpResponse:
+def image_response(request, image: CachedImage) -> HttpResponse:
     if _not_modified(request, image.etag):
         response = HttpResponse(status=304)
         del response["Content-Type"]
@@ -241,7 +242,7 @@ class ShareLinkWxacodeView(_ImageView):
         summary="The link's mini-program code (PNG; scene = the share code)",
     )
     def get(self, request, code: str):
-        return image_response(request, link_selectors.share_link_wxacode(code=code))
+        return image_response(request, link_services.share_link_wxacode(code=code))
 
 
 urlpatterns = [

@@ -1,10 +1,13 @@
 """Reads about distributors, their team and customers."""
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
-from ..models import CustomerBinding, Distributor, DistributorStatus, ShareLink
+from core.errors import NotFound
+from mall.models import Order, OrderStatus
+
+from ..models import CustomerBinding, Distributor, DistributorStatus, ShareLink, Tier
 
 
 def distributor_for_user(*, user) -> Distributor | None:
@@ -29,8 +32,6 @@ def distributor_list(*, status: str | None = None) -> QuerySet[Distributor]:
 
 def distributor_team(*, distributor: Distributor, level: int | None = None) -> QuerySet[Distributor]:
     """Level 1: those I invited; level 2: those they invited. Annotated with `level`."""
-    from django.db.models import Case, IntegerField, Value, When
-
     level1 = Q(inviter=distributor)
     level2 = Q(inviter__inviter=distributor)
     where = level1 if level == 1 else level2 if level == 2 else (level1 | level2)
@@ -58,8 +59,6 @@ def distributor_customers(*, distributor: Distributor, include_expired: bool = F
 
 def distributor_summary(*, distributor: Distributor) -> dict[str, int]:
     """Totals over all the distributor's links (kept by the counter flush and the order hooks)."""
-    from django.db.models import Sum
-
     totals = ShareLink.objects.filter(distributor=distributor).aggregate(
         clicks=Sum("clicks"), unique_visitors=Sum("unique_visitors"), orders=Sum("orders"), gmv_fen=Sum("gmv_fen")
     )
@@ -72,17 +71,37 @@ def distributor_summary(*, distributor: Distributor) -> dict[str, int]:
     }
 
 
-def tier_list() -> QuerySet:
-    from ..models import Tier
+def distributor_figures(*, distributor_id: int) -> dict[str, int]:
+    """The figures tier conditions look at: own GMV and orders (orders the distributor brought,
+    completed, net of refunds), team GMV (orders brought by level-1 invitees), invited count."""
+    own = Order.objects.filter(attribution__distributor_id=distributor_id, completed_at__isnull=False).exclude(
+        status=OrderStatus.REFUNDED
+    )
+    own_totals = own.aggregate(paid=Sum("paid_fen"), refunded=Sum("refunded_fen"))
+    invitee_ids = list(
+        Distributor.objects.filter(inviter_id=distributor_id, status=DistributorStatus.APPROVED)
+        .values_list("pk", flat=True)
+    )
+    team_totals = (
+        Order.objects.filter(attribution__distributor_id__in=invitee_ids, completed_at__isnull=False)
+        .exclude(status=OrderStatus.REFUNDED)
+        .aggregate(paid=Sum("paid_fen"), refunded=Sum("refunded_fen"))
+        if invitee_ids
+        else {"paid": 0, "refunded": 0}
+    )
+    return {
+        "own_gmv_fen": (own_totals["paid"] or 0) - (own_totals["refunded"] or 0),
+        "order_count": own.count(),
+        "team_gmv_fen": (team_totals["paid"] or 0) - (team_totals["refunded"] or 0),
+        "invited_count": len(invitee_ids),
+    }
 
+
+def tier_list() -> QuerySet:
     return Tier.objects.order_by("rank")
 
 
 def tier_get(*, tier_id: int):
-    from core.errors import NotFound
-
-    from ..models import Tier
-
     tier = Tier.objects.filter(pk=tier_id).first()
     if tier is None:
         raise NotFound("Tier not found.")

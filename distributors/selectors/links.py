@@ -1,5 +1,6 @@
-"""Reads for share links, and their images (QR codes, posters, mini-program codes) through
-Django's cache.
+"""Reads for share links, and their QR codes and posters through Django's cache
+(distributors/images.py; the mini-program code, which asks WeChat, is
+distributors.services.links.share_link_wxacode).
 
 Images are cached as (etag, bytes): the ETag is a hash of the bytes themselves (a strong
 validator). Keys carry a render version and everything the bytes depend on:
@@ -7,19 +8,13 @@ validator). Keys carry a render version and everything the bytes depend on:
 * QR PNG/SVG: the code and the link's URL (`PUBLIC_BASE_URL` + "/s/" + code).
 * Poster: the code and a content version (title, price, image, nickname, URL, font, layout
   version), so a changed title, price or nickname gives a new poster at once.
-* Mini-program code: the code, the mini-program's app id and page.
 
 A cache hit is one cache round trip and no database query; a miss checks the link exists
-(404 otherwise), renders (or asks WeChat for the mini-program code) and stores the result.
+(404 otherwise), renders and stores the result.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
-from dataclasses import dataclass
-
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
 from core.errors import NotFound
@@ -28,48 +23,9 @@ from .. import poster as poster_mod
 from .. import qr as qr_mod
 from ..codes import code_normalise
 from ..errors import NotADistributor
+from ..images import IMAGE_CACHE_SECONDS, CachedImage, image_cache_get, image_cache_set, image_etag, short_hash
 from ..models import Distributor, ShareLink
 from ..targets import ShareTarget, target_resolve
-
-logger = logging.getLogger(__name__)
-
-IMAGE_CACHE_SECONDS = 7 * 24 * 3600
-WXACODE_CACHE_SECONDS = 30 * 24 * 3600  # unlimited mini-program codes never expire
-WXACODE_RENDER_VERSION = 1
-
-
-@dataclass(frozen=True)
-class CachedImage:
-    body: bytes
-    etag: str  # quoted, strong: '"…"'
-    content_type: str
-    hit: bool
-
-
-def _cache_get(key: str):
-    """The cached value, or None when missing or when the cache cannot be reached (then the image
-    is rendered every time: slower, still correct)."""
-    try:
-        return cache.get(key)
-    except Exception:  # noqa: BLE001 - a cache outage must not take the images down
-        logger.warning("share link images: cache unreachable (get %s)", key, exc_info=True)
-        return None
-
-
-def _cache_set(key: str, value, timeout: int) -> None:
-    try:
-        cache.set(key, value, timeout)
-    except Exception:  # noqa: BLE001
-        logger.warning("share link images: cache unreachable (set %s)", key, exc_info=True)
-
-
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
 
 # --- links --------------------------------------------------------------------------------
 
@@ -121,7 +77,7 @@ def share_link_target(*, link: ShareLink) -> ShareTarget:
 
 
 def _qr_key(*, kind: str, code: str) -> str:
-    url_tag = _short_hash(settings.PUBLIC_BASE_URL.rstrip("/"))
+    url_tag = short_hash(settings.PUBLIC_BASE_URL.rstrip("/"))
     return f"share:qr:v{qr_mod.QR_RENDER_VERSION}:{kind}:{code}:{url_tag}"
 
 
@@ -130,7 +86,7 @@ def share_link_qr_cached(*, code: str, kind: str) -> CachedImage | None:
     normalised = code_normalise(code)
     if normalised is None or kind not in qr_mod.CONTENT_TYPES:
         return None
-    found = _cache_get(_qr_key(kind=kind, code=normalised))
+    found = image_cache_get(_qr_key(kind=kind, code=normalised))
     if not (isinstance(found, tuple) and len(found) == 2):
         return None
     etag, body = found
@@ -146,8 +102,8 @@ def share_link_qr(*, code: str, kind: str) -> CachedImage:
         raise NotFound()
     link = share_link_get_by_code(code=code)
     body = qr_mod.qr_render(data=share_link_url(code=link.code), kind=kind)
-    etag = _etag(body)
-    _cache_set(_qr_key(kind=kind, code=link.code), (etag, body), IMAGE_CACHE_SECONDS)
+    etag = image_etag(body)
+    image_cache_set(_qr_key(kind=kind, code=link.code), (etag, body), IMAGE_CACHE_SECONDS)
     return CachedImage(body=body, etag=etag, content_type=qr_mod.CONTENT_TYPES[kind], hit=False)
 
 
@@ -171,35 +127,10 @@ def share_link_poster(*, code: str) -> CachedImage:
     link = share_link_get_by_code(code=code)
     content = share_link_poster_content(link=link)
     key = f"share:poster:{link.code}:{poster_mod.poster_version(content)}"
-    found = _cache_get(key)
+    found = image_cache_get(key)
     if isinstance(found, tuple) and len(found) == 2:
         return CachedImage(body=found[1], etag=found[0], content_type="image/png", hit=True)
     body = poster_mod.poster_render(content)
-    etag = _etag(body)
-    _cache_set(key, (etag, body), IMAGE_CACHE_SECONDS)
-    return CachedImage(body=body, etag=etag, content_type="image/png", hit=False)
-
-
-# --- mini-program codes ----------------------------------------------------------------------
-
-
-def _wxacode_key(code: str) -> str:
-    tag = _short_hash(f"{settings.WECHAT_MINIPROGRAM_APPID}:{settings.WECHAT_MINIPROGRAM_PAGE}")
-    return f"share:wxacode:v{WXACODE_RENDER_VERSION}:{code}:{tag}"
-
-
-def share_link_wxacode(*, code: str) -> CachedImage:
-    """The mini-program code (scene = share code) as PNG, from WeChat once, then cached.
-    NotFound for an unknown code; WechatError / WechatTimeout when WeChat fails (not cached)."""
-    from wechat.miniprogram import wxacode_unlimited
-
-    normalised = code_normalise(code)
-    if normalised is not None:
-        found = _cache_get(_wxacode_key(normalised))
-        if isinstance(found, tuple) and len(found) == 2:
-            return CachedImage(body=found[1], etag=found[0], content_type="image/png", hit=True)
-    link = share_link_get_by_code(code=code)
-    body = wxacode_unlimited(scene=link.code, page=settings.WECHAT_MINIPROGRAM_PAGE)
-    etag = _etag(body)
-    _cache_set(_wxacode_key(link.code), (etag, body), WXACODE_CACHE_SECONDS)
+    etag = image_etag(body)
+    image_cache_set(key, (etag, body), IMAGE_CACHE_SECONDS)
     return CachedImage(body=body, etag=etag, content_type="image/png", hit=False)

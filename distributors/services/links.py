@@ -10,6 +10,10 @@ lazily: a temporary ticket (30 days, WeChat's maximum) whose scene is
 `MP_SCENE_PREFIX + code`, kept in the cache a day short of its expiry. A failure is logged
 and answers None (remembered for a few minutes, so a WeChat outage does not slow every
 request down); it never breaks the link itself.
+
+`share_link_wxacode` gets the link's mini-program code (wxacode.getunlimited, scene = the
+share code) from WeChat once and keeps it in the cache (key: the code, the mini-program's app
+id and page, a render version); a failure is not cached.
 """
 from __future__ import annotations
 
@@ -21,10 +25,14 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, DomainError, InvalidInput
+from wechat.miniprogram import wxacode_unlimited
+from wechat.mp import qr_ticket_create
 
-from ..codes import SHARE_CODE_LENGTH, code_generate
+from ..codes import SHARE_CODE_LENGTH, code_generate, code_normalise
 from ..errors import DistributorNotApproved, NotADistributor
+from ..images import CachedImage, image_cached, image_store, short_hash
 from ..models import Distributor, DistributorStatus, ShareLink, TargetType
+from ..selectors.links import share_link_get_by_code
 from ..targets import TYPES_WITH_ID, target_resolve
 
 logger = logging.getLogger(__name__)
@@ -157,8 +165,6 @@ def share_link_mp_qr(*, link: ShareLink) -> str | None:
         return cached["image_url"]
     if cached == _MP_QR_FAILED:
         return None
-    from wechat.mp import qr_ticket_create
-
     try:
         ticket = qr_ticket_create(scene_str=mp_scene_for(code=link.code), expire_seconds=MP_QR_EXPIRE_SECONDS)
     except DomainError as exc:
@@ -172,3 +178,27 @@ def share_link_mp_qr(*, link: ShareLink) -> str | None:
     value = {"image_url": ticket["image_url"], "ticket": ticket["ticket"], "url": ticket["url"]}
     _remember(key, value, MP_QR_CACHE_SECONDS)
     return value["image_url"]
+
+
+# --- mini-program codes ----------------------------------------------------------------------
+
+WXACODE_CACHE_SECONDS = 30 * 24 * 3600  # unlimited mini-program codes never expire
+WXACODE_RENDER_VERSION = 1
+
+
+def _wxacode_key(code: str) -> str:
+    tag = short_hash(f"{settings.WECHAT_MINIPROGRAM_APPID}:{settings.WECHAT_MINIPROGRAM_PAGE}")
+    return f"share:wxacode:v{WXACODE_RENDER_VERSION}:{code}:{tag}"
+
+
+def share_link_wxacode(*, code: str) -> CachedImage:
+    """The mini-program code (scene = share code) as PNG, from WeChat once, then cached.
+    NotFound for an unknown code; WechatError / WechatTimeout when WeChat fails (not cached)."""
+    normalised = code_normalise(code)
+    if normalised is not None:
+        found = image_cached(_wxacode_key(normalised), content_type="image/png")
+        if found is not None:
+            return found
+    link = share_link_get_by_code(code=code)
+    body = wxacode_unlimited(scene=link.code, page=settings.WECHAT_MINIPROGRAM_PAGE)
+    return image_store(_wxacode_key(link.code), body, content_type="image/png", timeout=WXACODE_CACHE_SECONDS)
