@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import InvalidInput, InvalidTransition, NotFound
 from core.transitions import transition
-from mall.models import Order, OrderStatus
 
 from ..codes import INVITE_CODE_LENGTH, code_generate, code_normalise
 from ..errors import AlreadyApplied, InvalidInviteCode, InviteCycle, SelfReferral, ThresholdNotMet
@@ -40,6 +39,7 @@ from ..models import (
     ShareLink,
     Tier,
 )
+from ..selectors.distributors import distributor_figures
 from ..selectors.purchases import user_completed_purchases_fen
 from .clicks.entries import click_link_cache_invalidate
 from .settings import distribution_settings_get
@@ -261,34 +261,6 @@ def on_order_completed_recruit(order, **data) -> None:
 
 
 # --- tiers -------------------------------------------------------------------------------------
-
-_BROUGHT = ("completed", "partially_refunded")
-
-
-def distributor_figures(*, distributor_id: int) -> dict[str, int]:
-    """The figures tier conditions look at: own GMV and orders (orders the distributor brought,
-    completed, net of refunds), team GMV (orders brought by level-1 invitees), invited count."""
-    own = Order.objects.filter(attribution__distributor_id=distributor_id, completed_at__isnull=False).exclude(
-        status=OrderStatus.REFUNDED
-    )
-    own_totals = own.aggregate(paid=Sum("paid_fen"), refunded=Sum("refunded_fen"))
-    invitee_ids = list(
-        Distributor.objects.filter(inviter_id=distributor_id, status=S.APPROVED).values_list("pk", flat=True)
-    )
-    team_totals = (
-        Order.objects.filter(attribution__distributor_id__in=invitee_ids, completed_at__isnull=False)
-        .exclude(status=OrderStatus.REFUNDED)
-        .aggregate(paid=Sum("paid_fen"), refunded=Sum("refunded_fen"))
-        if invitee_ids
-        else {"paid": 0, "refunded": 0}
-    )
-    return {
-        "own_gmv_fen": (own_totals["paid"] or 0) - (own_totals["refunded"] or 0),
-        "order_count": own.count(),
-        "team_gmv_fen": (team_totals["paid"] or 0) - (team_totals["refunded"] or 0),
-        "invited_count": len(invitee_ids),
-    }
-
 
 def tier_qualifies(tier: Tier, figures: dict[str, int]) -> bool:
     checks = [
