@@ -32,7 +32,7 @@ from django.db.models.functions import Coalesce
 from core.errors import NotFound
 
 from ..cache import catalog_detail_cached, catalog_list_cached  # noqa: F401  (re-exported for api/)
-from ..models import Category, Product, Review, Sku
+from ..models import Category, OrderItem, Product, Review, Sku
 
 ORDERINGS = {
     "default": ("-sort", "-id"),
@@ -183,3 +183,8 @@ def product_get_ops(*, product_id: int) -> Product:
     if product is None:
         raise NotFound("No such product.")
     return product
+
+
+def product_has_orders(*, product_id: int) -> bool:
+    """Whether any order line points at the product (then it is never deleted, only taken off the shelf)."""
+    return OrderItem.objects.filter(product_id=product_id).exists()

@@ -22,7 +22,8 @@ from django.db.models import F, ProtectedError
 from core.errors import Conflict, InvalidInput, NotFound
 
 from ..cache import catalog_invalidate
-from ..models import Category, OrderItem, Product, Sku
+from ..models import Category, Product, Sku
+from ..selectors.catalog import product_has_orders
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 20_000
@@ -323,10 +324,6 @@ def product_set_shelf(*, product_ids: Iterable[int], on_shelf: bool) -> int:
     for product_id in ids:
         catalog_invalidate(product_id=product_id)
     return changed
-
-
-def product_has_orders(*, product_id: int) -> bool:
-    return OrderItem.objects.filter(product_id=product_id).exists()
 
 
 @transaction.atomic
