@@ -1,7 +1,19 @@
-"""The mini-mall: catalog, SKUs and stock, orders, refunds, reviews. Money is integer fen."""
+"""The mini-mall: catalog, SKUs and stock, orders, refunds, reviews. Money is integer fen.
+
+The status machines (ORDER_TRANSITIONS, REFUND_TRANSITIONS) sit next to their models; every
+status change goes through core.transitions.transition with them (mall/services/order_state.py
+for orders, refunds.py for refunds), which also writes the OrderEvent row.
+"""
+from collections.abc import Callable
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+
+from core.transitions import transitions_check
+
+# WechatPayment.purpose (and ref = order number) of an order's payment.
+PAYMENT_PURPOSE = "mall.order"
 
 
 class Category(models.Model):
@@ -71,6 +83,43 @@ class OrderStatus(models.TextChoices):
     REFUNDING = "refunding", "Refunding"
     REFUNDED = "refunded", "Refunded"
     PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+
+_O = OrderStatus
+# The order status machine (API.md). `refunding` goes back to where it came from
+# (status_before_refund) when a refund is rejected or fails — and only then: the exits
+# of `refunding` other than refunded / partially_refunded need an ORDER_REOPEN_KINDS event
+# kind (order_transition_allow; taken by refunds.py `_reopen_order` alone); shipping and
+# completing refuse an order with an open refund. `refunded` is reachable from every paid
+# status: refunds that add up to what was paid end the order there, whatever it was before
+# (a closed order that was paid after it closed stays closed: it never was a sale).
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    _O.PENDING_PAYMENT: frozenset({_O.PAID, _O.CLOSED}),
+    _O.PAID: frozenset({_O.SHIPPED, _O.REFUNDING, _O.REFUNDED}),
+    _O.SHIPPED: frozenset({_O.COMPLETED, _O.REFUNDING, _O.REFUNDED}),
+    _O.COMPLETED: frozenset({_O.REFUNDING, _O.REFUNDED}),
+    _O.REFUNDING: frozenset({_O.REFUNDED, _O.PARTIALLY_REFUNDED, _O.PAID, _O.SHIPPED, _O.COMPLETED}),
+    # A partly refunded order still ships and completes, and may be refunded again.
+    _O.PARTIALLY_REFUNDED: frozenset({_O.REFUNDING, _O.SHIPPED, _O.COMPLETED, _O.REFUNDED}),
+    _O.CLOSED: frozenset(),
+    _O.REFUNDED: frozenset(),
+}
+transitions_check(ORDER_TRANSITIONS, OrderStatus)
+# The only event kinds that may take an order out of `refunding` to a non-refund status.
+ORDER_REOPEN_KINDS = frozenset({"refund_rejected", "refund_failed"})
+
+
+def order_transition_allow(kind: str) -> Callable[[str, str], bool]:
+    """What ORDER_TRANSITIONS cannot say (the `allow` rule of core.transitions.transition):
+    an order leaves `refunding` for anything but refunded / partially_refunded only with
+    an ORDER_REOPEN_KINDS event kind."""
+
+    def allow(prev: str, to: str) -> bool:
+        return (
+            prev != _O.REFUNDING or to in (_O.REFUNDED, _O.PARTIALLY_REFUNDED) or kind in ORDER_REOPEN_KINDS
+        )
+
+    return allow
 
 
 class Order(models.Model):
@@ -171,6 +220,20 @@ class RefundStatus(models.TextChoices):
 # A refund is open until WeChat's final word (or the operator's rejection): while one is
 # open the order neither ships nor completes, and no other refund may be asked for.
 OPEN_REFUND_STATUSES = (RefundStatus.REQUESTED, RefundStatus.APPROVED)
+
+_R = RefundStatus
+# The refund status machine. A refund starts `requested` (the buyer or an operator asks) or,
+# when the platform owes it without a review (paid after the order closed), `approved`. An
+# operator approves or rejects a requested refund; WeChat's final word ends an approved one.
+# Rejected, succeeded and failed are final (a failed refund is asked for again as a new one).
+REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    _R.REQUESTED: frozenset({_R.APPROVED, _R.REJECTED}),
+    _R.APPROVED: frozenset({_R.SUCCEEDED, _R.FAILED}),
+    _R.SUCCEEDED: frozenset(),
+    _R.REJECTED: frozenset(),
+    _R.FAILED: frozenset(),
+}
+transitions_check(REFUND_TRANSITIONS, RefundStatus)
 
 
 class Refund(models.Model):

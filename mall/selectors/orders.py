@@ -5,7 +5,7 @@ from django.db.models import Prefetch, QuerySet
 
 from core.errors import NotFound
 
-from ..models import Order, OrderItem, Refund
+from ..models import OPEN_REFUND_STATUSES, Order, OrderItem, Refund
 
 
 def _orders() -> QuerySet[Order]:
@@ -52,3 +52,8 @@ def refund_list(*, status: str | None = None) -> QuerySet[Refund]:
 
 def refund_list_for_order(*, order: Order) -> QuerySet[Refund]:
     return Refund.objects.filter(order=order).order_by("-created_at", "-pk")
+
+
+def order_has_open_refund(order: Order) -> bool:
+    """Whether a refund of the order is open (requested, or approved and not yet final at WeChat)."""
+    return Refund.objects.filter(order=order, status__in=OPEN_REFUND_STATUSES).exists()

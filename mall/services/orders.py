@@ -1,7 +1,8 @@
 """Orders: creation (stock taken atomically), the status machine, payment, fulfilment.
 
-Every transition locks the order row, checks the move against ALLOWED, writes an
-OrderEvent and saves, in one transaction. Money moves through ledger_post only.
+Every status change goes through order_state.order_move (core.transitions with
+ORDER_TRANSITIONS from mall/models.py): the order row locked, the move checked, an
+OrderEvent written, in one transaction. Money moves through ledger_post only.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,43 +17,32 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.services import ip_or_none
-from core.errors import InvalidInput, InvalidTransition, NotFound
-from ledger.locks import account_shard
-from ledger.models import AccountKind
+from core.errors import InvalidInput, InvalidTransition
 from ledger.services import ledger_post
 
+from ..cache import catalog_invalidate
 from ..errors import OrderNotPayable, OutOfStock, SkuUnavailable
 from ..hooks import OrderMoment, attribute, order_accounts_lock, publish
-from ..models import Order, OrderEvent, OrderItem, OrderStatus, Product, Sku
+from ..models import (  # noqa: F401  (PAYMENT_PURPOSE: mall/apps.py and bench/ import it from here)
+    PAYMENT_PURPOSE,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Product,
+    Sku,
+)
+from ..selectors.orders import order_has_open_refund
+from ..tasks import order_close_wechat_payment
+from .order_state import order_event, order_lock, order_move, platform_accounts
+from .refunds import refund_start_automatic
 
 logger = logging.getLogger(__name__)
 
 S = OrderStatus
-# The order status machine (API.md). `refunding` goes back to where it came from
-# (status_before_refund) when a refund is rejected or fails — and only then: the exits
-# of `refunding` other than refunded / partially_refunded are taken by _reopen_order in
-# refunds.py alone (REOPEN_KINDS); shipping and completing refuse an order with an open
-# refund. `refunded` is reachable from every paid status: refunds that add up to what was
-# paid end the order there, whatever it was before (a closed order that was paid after it
-# closed stays closed: it never was a sale).
-ALLOWED: dict[str, frozenset[str]] = {
-    S.PENDING_PAYMENT: frozenset({S.PAID, S.CLOSED}),
-    S.PAID: frozenset({S.SHIPPED, S.REFUNDING, S.REFUNDED}),
-    S.SHIPPED: frozenset({S.COMPLETED, S.REFUNDING, S.REFUNDED}),
-    S.COMPLETED: frozenset({S.REFUNDING, S.REFUNDED}),
-    S.REFUNDING: frozenset({S.REFUNDED, S.PARTIALLY_REFUNDED, S.PAID, S.SHIPPED, S.COMPLETED}),
-    # A partly refunded order still ships and completes, and may be refunded again.
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING, S.SHIPPED, S.COMPLETED, S.REFUNDED}),
-    S.CLOSED: frozenset(),
-    S.REFUNDED: frozenset(),
-}
-# The only event kinds that may take an order out of `refunding` to a non-refund status.
-REOPEN_KINDS = frozenset({"refund_rejected", "refund_failed"})
 SHIPPABLE = frozenset({S.PAID, S.PARTIALLY_REFUNDED})
 COMPLETABLE = frozenset({S.SHIPPED, S.PARTIALLY_REFUNDED})
 
 MAX_ORDER_TOTAL_FEN = 10**10  # 100 million yuan: anything above is an input error
-PAYMENT_PURPOSE = "mall.order"
 
 
 def order_no_generate() -> str:
@@ -61,45 +50,7 @@ def order_no_generate() -> str:
     return timezone.localtime().strftime("%y%m%d") + f"{secrets.randbelow(10**10):010d}"
 
 
-def order_lock(*, no: str, user=None) -> Order:
-    """The order, locked for update. With `user`, another user's order is 404."""
-    qs = Order.objects.select_for_update().filter(no=no)
-    if user is not None:
-        qs = qs.filter(user=user)
-    order = qs.first()
-    if order is None:
-        raise NotFound("Order not found.")
-    return order
-
-
-def order_transition(
-    *, order: Order, to: str, kind: str, actor=None, data: dict[str, Any] | None = None, **fields: Any
-) -> Order:
-    """Move a locked order to `to` (checked against ALLOWED), with an event row."""
-    if to not in ALLOWED[order.status] or (
-        order.status == S.REFUNDING and to not in (S.REFUNDED, S.PARTIALLY_REFUNDED) and kind not in REOPEN_KINDS
-    ):
-        raise InvalidTransition(
-            f"An order that is {order.status} cannot become {to}.", extra={"from": order.status, "to": to}
-        )
-    OrderEvent.objects.create(
-        order=order, from_status=order.status, to_status=to, kind=kind, actor=actor, data=data or {}
-    )
-    order.status = to
-    for name, value in fields.items():
-        setattr(order, name, value)
-    order.save(update_fields=["status", *fields])
-    return order
-
-
-def order_event(*, order: Order, kind: str, actor=None, data: dict[str, Any] | None = None) -> None:
-    """A notable moment that is not a status change."""
-    OrderEvent.objects.create(order=order, kind=kind, actor=actor, data=data or {})
-
-
 def _invalidate_catalog(product_ids: set[int]) -> None:
-    from ..cache import catalog_invalidate
-
     for product_id in product_ids:
         catalog_invalidate(product_id=product_id)
 
@@ -208,12 +159,10 @@ def _return_stock(order: Order) -> set[int]:
 
 
 def _close(order: Order, *, kind: str, actor=None) -> Order:
-    order_transition(order=order, to=S.CLOSED, kind=kind, actor=actor, closed_at=timezone.now())
+    order_move(order=order, to=S.CLOSED, kind=kind, actor=actor, fields={"closed_at": timezone.now()})
     product_ids = _return_stock(order)
     publish(OrderMoment.CLOSED, order)
     transaction.on_commit(lambda: _invalidate_catalog(product_ids))
-    from ..tasks import order_close_wechat_payment
-
     no = order.no
     transaction.on_commit(lambda: order_close_wechat_payment.delay(no))
     return order
@@ -237,20 +186,6 @@ def order_close_expired(*, order_no: str) -> Order | None:
     return _close(order, kind="timed_out")
 
 
-def platform_accounts(*, order_no: str):
-    """The platform cash and sales revenue accounts an order's money is booked on.
-
-    They are sharded (MALL_LEDGER_SHARDS, by order number): every payment locks its two
-    platform accounts until it commits, so with one pair all payments would queue on the
-    same two rows. The platform's figures are the sums over the shards (by account kind);
-    an order's payment and refunds always use the same shard."""
-    shards = settings.MALL_LEDGER_SHARDS
-    return (
-        account_shard(kind=AccountKind.PLATFORM_CASH, prefix="mall", key=order_no, shards=shards),
-        account_shard(kind=AccountKind.SALES_REVENUE, prefix="mall", key=order_no, shards=shards),
-    )
-
-
 @transaction.atomic
 def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> Order:
     """WeChat says the order was paid (signed notification or query). Exactly once per order.
@@ -270,14 +205,12 @@ def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> O
         )
     cash, revenue = platform_accounts(order_no=order.no)
     if order.status == S.PENDING_PAYMENT:
-        order_transition(
+        order_move(
             order=order,
             to=S.PAID,
             kind="paid",
             data={"transaction_id": transaction_id},
-            paid_fen=amount_fen,
-            paid_at=timezone.now(),
-            wechat_transaction_id=transaction_id,
+            fields={"paid_fen": amount_fen, "paid_at": timezone.now(), "wechat_transaction_id": transaction_id},
         )
         # Every ledger account of this payment (ours and the PAID subscribers') in ONE
         # id-ordered lock before any posting: no deadlock with refunds (ledger/locks.py).
@@ -311,8 +244,6 @@ def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> O
             cause_type="mall.order",
             cause_id=order.no,
         )
-        from .refunds import refund_start_automatic
-
         refund_start_automatic(order=order, amount_fen=amount_fen, reason="paid after the order closed")
         return order
     # A second WeChat transaction for one order cannot happen (out_trade_no is the order
@@ -321,13 +252,6 @@ def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> O
     logger.error("order %s paid again (transaction %s) in status %s", order.no, transaction_id, order.status)
     order_event(order=order, kind="paid_twice", data={"transaction_id": transaction_id})
     return order
-
-
-def order_has_open_refund(order: Order) -> bool:
-    """Whether a refund of the order is open (requested, or approved and not yet final at WeChat)."""
-    from ..models import OPEN_REFUND_STATUSES, Refund
-
-    return Refund.objects.filter(order=order, status__in=OPEN_REFUND_STATUSES).exists()
 
 
 def _refuse_while_refund_open(order: Order, what: str) -> None:
@@ -347,15 +271,13 @@ def order_ship(*, operator, order_no: str, carrier: str, tracking_no: str) -> Or
     _refuse_while_refund_open(order, "shipped")
     if order.status not in SHIPPABLE:
         raise InvalidTransition("Only a paid order can be shipped.", extra={"status": order.status})
-    return order_transition(
+    return order_move(
         order=order,
         to=S.SHIPPED,
         kind="shipped",
         actor=operator,
         data={"carrier": carrier, "tracking_no": tracking_no},
-        carrier=carrier,
-        tracking_no=tracking_no,
-        shipped_at=timezone.now(),
+        fields={"carrier": carrier, "tracking_no": tracking_no, "shipped_at": timezone.now()},
     )
 
 
@@ -364,7 +286,7 @@ def _complete(order: Order, *, kind: str, actor=None) -> Order:
     _refuse_while_refund_open(order, "completed")
     if order.status not in COMPLETABLE or order.shipped_at is None or order.completed_at is not None:
         raise InvalidTransition("Only a shipped order can be completed.", extra={"status": order.status})
-    order_transition(order=order, to=S.COMPLETED, kind=kind, actor=actor, completed_at=timezone.now())
+    order_move(order=order, to=S.COMPLETED, kind=kind, actor=actor, fields={"completed_at": timezone.now()})
     publish(OrderMoment.COMPLETED, order)
     return order
 

@@ -16,14 +16,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import DomainError, InvalidInput
-from wechat import selectors as wechat_selectors
 from wechat import services as wechat_services
 from wechat.models import PaymentStatus, WechatPayment, WechatRefund
 from wechat.models import RefundStatus as WechatRefundStatus
 
-from ..models import Order, OrderStatus, Refund, RefundStatus
-from .orders import PAYMENT_PURPOSE, order_check_payable, order_close_expired, order_lock, order_mark_paid
-from .refunds import refund_finalize, refund_send
+from ..models import PAYMENT_PURPOSE, Order, OrderStatus, Refund, RefundStatus
+from .order_state import order_lock
+from .orders import order_check_payable, order_close_expired, order_mark_paid
+from .refunds import refund_finalize
+from .wechat_calls import order_payment_close, refund_send
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +49,6 @@ def order_pay(*, user, order_no: str, client_ip: str) -> dict:
         client_ip=client_ip,
     )
     return params
-
-
-def order_payment_close(*, order_no: str) -> None:
-    """Close the order's WeChat payment (after the order closed), so it can no longer be paid."""
-    payment = wechat_selectors.payment_list_for(purpose=PAYMENT_PURPOSE, ref=order_no).first()
-    if payment is not None and payment.status in (PaymentStatus.CREATED, PaymentStatus.PREPAID):
-        wechat_services.payment_close(out_trade_no=payment.out_trade_no)
 
 
 # --- handlers called by wechat.hooks (inside wechat's transaction) ---------------------

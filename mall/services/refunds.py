@@ -7,23 +7,42 @@ more than what was paid. While a refund is open the order neither ships nor comp
 (orders.py). Maker-checker: the operator who bought the order or asked for the refund
 cannot approve or reject it (403 `self_approval`). The buyer may ask until the refund
 window closes (services/settings.py); operators may refund by hand at any time.
+
+A refund's status moves only through core.transitions.transition with REFUND_TRANSITIONS
+(mall/models.py). Each move writes one OrderEvent on the refund's order, data {"refund",
+"from", "to", ...}: `refund_approved`; `refund_rejected` / `refund_failed`, which is also the
+order's move back from `refunding` when it was refunding; `refunded` for a success, the
+order's move to refunded / partially_refunded (or a plain event when the order stays).
 """
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from core.errors import InvalidInput, InvalidTransition, NotFound, SelfApproval
+from core.transitions import transition
 from ledger.services import ledger_post
 
 from ..errors import AmountTooLarge, AmountTooSmall, RefundWindowClosed
 from ..hooks import OrderMoment, order_accounts_lock, publish
-from ..models import OPEN_REFUND_STATUSES, Order, OrderStatus, Refund, RefundStatus
-from .orders import ALLOWED, order_event, order_has_open_refund, order_lock, order_transition, platform_accounts
+from ..models import (
+    OPEN_REFUND_STATUSES,
+    ORDER_TRANSITIONS,
+    REFUND_TRANSITIONS,
+    Order,
+    OrderStatus,
+    Refund,
+    RefundStatus,
+)
+from ..selectors.orders import order_has_open_refund
+from ..tasks import refund_send_task
+from .order_state import order_event, order_lock, order_move, platform_accounts
 from .settings import refund_window_closes_at, refund_window_days
 
 logger = logging.getLogger(__name__)
@@ -47,8 +66,6 @@ def _refund_lock(*, refund_id: int) -> tuple[Order, Refund]:
 
 
 def _enqueue_send(refund: Refund) -> None:
-    from ..tasks import refund_send_task
-
     refund_id = refund.pk
     transaction.on_commit(lambda: refund_send_task.delay(refund_id))
 
@@ -82,9 +99,9 @@ def _open_refund(*, order: Order, requested_by, amount_fen: int, reason: str, ki
         order=order, no=refund_no_generate(order), amount_fen=amount_fen, reason=reason[:MAX_REASON],
         requested_by=requested_by,
     )
-    order_transition(
+    order_move(
         order=order, to=S.REFUNDING, kind=kind, actor=requested_by,
-        data={"refund": refund.no, "amount_fen": amount_fen}, status_before_refund=order.status,
+        data={"refund": refund.no, "amount_fen": amount_fen}, fields={"status_before_refund": order.status},
     )
     return refund
 
@@ -129,7 +146,7 @@ def refund_start_automatic(*, order: Order, amount_fen: int, reason: str) -> Ref
     return refund
 
 
-def _check_reviewer(order: Order, refund: Refund, operator) -> None:
+def _check_reviewer(order: Order, refund: Refund, operator) -> bool:
     """Maker-checker: the buyer and the one who asked for the refund do not review it."""
     if operator is None or not operator.is_staff:
         raise InvalidInput("Only an operator may review refunds.")
@@ -138,57 +155,60 @@ def _check_reviewer(order: Order, refund: Refund, operator) -> None:
             "Nobody may review a refund of their own order or one they asked for; another operator must.",
             extra={"refund": refund.no},
         )
+    return True
+
+
+def _refund_record(
+    order: Order, *, kind: str, actor=None, data: dict[str, Any] | None = None, order_to: str = ""
+) -> Callable[[Refund, str, str], None]:
+    """The event row of a refund's status change (the `record` of core.transitions): one
+    OrderEvent of `kind` whose data names the refund and its move ({"refund", "from", "to"}
+    and `data`). When the order moves with the refund (`order_to`: back from `refunding`),
+    that row is the order's move (from_status / to_status are the order's), else a plain
+    order event."""
+
+    def record(refund: Refund, prev: str, to: str) -> None:
+        row = {"refund": refund.no, "from": prev, "to": to, **(data or {})}
+        if order_to:
+            order_move(order=order, to=order_to, kind=kind, actor=actor, data=row)
+        else:
+            order_event(order=order, kind=kind, actor=actor, data=row)
+
+    return record
+
+
+def _reopened(order: Order) -> str:
+    """Where an order goes when its refund ends without money back: from `refunding` back to
+    status_before_refund; an order not `refunding` (rows left by older code) stays."""
+    return order.status_before_refund if order.status == S.REFUNDING else ""
+
+
+def _review(refund: Refund, to: str, *, order: Order, operator, note: str, record) -> Refund:
+    transition(
+        refund, to, table=REFUND_TRANSITIONS, locked=True, what="refund",
+        # Maker-checker after the table (a refund reviewed already is invalid_transition, whoever asks).
+        allow=lambda prev, new: _check_reviewer(order, refund, operator),
+        fields={"reviewed_by": operator, "reviewed_at": timezone.now(), "review_note": note[:200]},
+        record=record,
+    )
+    return refund
 
 
 @transaction.atomic
 def refund_approve(*, operator, refund_id: int, note: str = "") -> Refund:
     order, refund = _refund_lock(refund_id=refund_id)
-    if refund.status != RefundStatus.REQUESTED:
-        raise InvalidTransition("Only a requested refund can be approved.", extra={"status": refund.status})
-    _check_reviewer(order, refund, operator)
-    refund.status = RefundStatus.APPROVED
-    refund.reviewed_by = operator
-    refund.reviewed_at = timezone.now()
-    refund.review_note = note[:200]
-    refund.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
-    order_event(order=order, kind="refund_approved", actor=operator, data={"refund": refund.no})
+    _review(refund, RefundStatus.APPROVED, order=order, operator=operator, note=note,
+            record=_refund_record(order, kind="refund_approved", actor=operator))
     _enqueue_send(refund)
     return refund
-
-
-def _reopen_order(order: Order, *, kind: str, actor=None, data=None) -> None:
-    if order.status == S.REFUNDING:
-        order_transition(order=order, to=order.status_before_refund, kind=kind, actor=actor, data=data)
 
 
 @transaction.atomic
 def refund_reject(*, operator, refund_id: int, note: str) -> Refund:
     order, refund = _refund_lock(refund_id=refund_id)
-    if refund.status != RefundStatus.REQUESTED:
-        raise InvalidTransition("Only a requested refund can be rejected.", extra={"status": refund.status})
-    _check_reviewer(order, refund, operator)
-    refund.status = RefundStatus.REJECTED
-    refund.reviewed_by = operator
-    refund.reviewed_at = timezone.now()
-    refund.review_note = note[:200]
-    refund.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
-    _reopen_order(order, kind="refund_rejected", actor=operator, data={"refund": refund.no, "note": note[:200]})
-    return refund
-
-
-def refund_send(*, refund_id: int) -> Refund:
-    """Ask WeChat to pay an approved refund back. Safe to repeat (idempotent by refund no).
-    Not inside a transaction: it talks to WeChat. The result arrives via refund_finalize."""
-    from wechat.services import refund_create
-
-    refund = Refund.objects.select_related("order").get(pk=refund_id)
-    if refund.status != RefundStatus.APPROVED:
-        return refund
-    refund_create(
-        out_refund_no=refund.no, out_trade_no=refund.order.no, amount_fen=refund.amount_fen,
-        reason=refund.reason[:80],
-    )
-    return refund
+    return _review(refund, RefundStatus.REJECTED, order=order, operator=operator, note=note,
+                   record=_refund_record(order, kind="refund_rejected", actor=operator,
+                                         data={"note": note[:200]}, order_to=_reopened(order)))
 
 
 @transaction.atomic
@@ -199,19 +219,20 @@ def refund_finalize(*, refund_no: str, succeeded: bool, wechat_refund_id: str = 
         logger.error("mall: WeChat finalised refund %s that the mall does not know", refund_no)
         return None
     order, refund = _refund_lock(refund_id=refund_id)
-    if refund.status != RefundStatus.APPROVED:
-        return refund  # already final
     now = timezone.now()
     if not succeeded:
-        refund.status = RefundStatus.FAILED
-        refund.completed_at = now
-        refund.save(update_fields=["status", "completed_at"])
-        _reopen_order(order, kind="refund_failed", data={"refund": refund.no})
-        return refund
-    refund.status = RefundStatus.SUCCEEDED
-    refund.completed_at = now
-    refund.wechat_refund_id = wechat_refund_id[:64]
-    refund.save(update_fields=["status", "completed_at", "wechat_refund_id"])
+        transition(
+            refund, RefundStatus.FAILED, table=REFUND_TRANSITIONS, locked=True, strict=False, what="refund",
+            fields={"completed_at": now},
+            record=_refund_record(order, kind="refund_failed", order_to=_reopened(order)),
+        )
+        return refund  # failed now, or already final
+    if not transition(
+        refund, RefundStatus.SUCCEEDED, table=REFUND_TRANSITIONS, locked=True, strict=False, what="refund",
+        fields={"completed_at": now, "wechat_refund_id": wechat_refund_id[:64]},
+        record=None,  # this move's row is the "refunded" row below, once the money is booked
+    ):
+        return refund  # already final
     Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
     order.refresh_from_db(fields=["refunded_fen"])
     cash, revenue = platform_accounts(order_no=order.no)
@@ -226,14 +247,17 @@ def refund_finalize(*, refund_no: str, succeeded: bool, wechat_refund_id: str = 
         cause_type="mall.refund",
         cause_id=refund.no,
     )
-    event_data = {"refund": refund.no, "amount_fen": refund.amount_fen}
+    event_data = {
+        "refund": refund.no, "from": RefundStatus.APPROVED, "to": RefundStatus.SUCCEEDED,
+        "amount_fen": refund.amount_fen,
+    }
     if order.status == S.REFUNDING:
         to = S.REFUNDED if order.refunded_fen == order.paid_fen else S.PARTIALLY_REFUNDED
-        order_transition(order=order, to=to, kind="refunded", data=event_data)
-    elif order.refunded_fen == order.paid_fen and S.REFUNDED in ALLOWED[order.status]:
+        order_move(order=order, to=to, kind="refunded", data=event_data)
+    elif order.refunded_fen == order.paid_fen and S.REFUNDED in ORDER_TRANSITIONS[order.status]:
         # All paid back ends `refunded` whatever the order was (rows left by older code
         # that shipped or completed with a refund open); a closed order stays closed.
-        order_transition(order=order, to=S.REFUNDED, kind="refunded", data=event_data)
+        order_move(order=order, to=S.REFUNDED, kind="refunded", data=event_data)
     else:
         order_event(order=order, kind="refunded", data=event_data)
     publish(OrderMoment.REFUNDED, order, refund=refund, amount_fen=refund.amount_fen)

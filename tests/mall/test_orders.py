@@ -198,7 +198,8 @@ def test_cancel_returns_stock_once(user_client, user, django_capture_on_commit_c
 
 def test_transitions_outside_the_table_are_refused(user):
     from core.errors import InvalidTransition
-    from mall.services.orders import order_create, order_lock, order_transition
+    from mall.services.order_state import order_move as order_transition
+    from mall.services.orders import order_create, order_lock
 
     sku = make_sku(stock=5)
     order = order_create(user=user, items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS)
