@@ -89,7 +89,7 @@ _O = OrderStatus
 # The order status machine (API.md). `refunding` goes back to where it came from
 # (status_before_refund) when a refund is rejected or fails — and only then: the exits
 # of `refunding` other than refunded / partially_refunded need an ORDER_REOPEN_KINDS event
-# kind (order_transition_allow; taken by refunds.py `_reopen_order` alone); shipping and
+# kind (order_transition_allow; taken by refunds.py's reject and fail alone); shipping and
 # completing refuse an order with an open refund. `refunded` is reachable from every paid
 # status: refunds that add up to what was paid end the order there, whatever it was before
 # (a closed order that was paid after it closed stays closed: it never was a sale).
