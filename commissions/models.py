@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.transitions import transitions_check
+
 
 class RuleScope(models.TextChoices):
     SKU = "sku", "SKU"
@@ -126,6 +128,7 @@ WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
     WithdrawalStatus.REJECTED: frozenset(),
     WithdrawalStatus.FAILED: frozenset(),
 }
+transitions_check(WITHDRAWAL_TRANSITIONS, WithdrawalStatus)
 WITHDRAWAL_OPEN = frozenset({WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING})
 
 

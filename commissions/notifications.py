@@ -49,6 +49,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from core import money
 from core.errors import DomainError
 from wechat.errors import WechatTimeout
 from wechat.mp import template_message_send
@@ -148,10 +149,8 @@ class Message:
 
 
 def yuan(fen: int) -> str:
-    """12345 → "123.45元" (integer arithmetic)."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(int(fen))
-    return f"{sign}{fen // 100}.{fen % 100:02d}元"
+    """12345 → "123.45元" (core.money.yuan with the unit people read)."""
+    return money.yuan(fen, unit="元")
 
 
 def _when(moment) -> str:

@@ -53,6 +53,7 @@ from django.utils import timezone
 
 from accounts.models import AuthToken
 from core.errors import NotFound
+from core.money import BPS
 from distributors.models import CustomerBinding, Distributor
 from ledger.models import Account, AccountKind, Entry
 from ledger.selectors import user_balances
@@ -69,7 +70,6 @@ SHARED_IP_MIN_CUSTOMERS = 3
 LARGE_AMOUNT_FACTOR = 3
 RISK_SCAN_MAX = 5_000  # the `risk` filter judges at most this many matching rows (newest first)
 RISK_SCAN_BATCH = 500
-BPS = 10_000
 # Withdrawals that took money out (or are on the way): what "their history" of amounts means.
 COUNTED = (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING, WithdrawalStatus.PAID)
 

@@ -23,31 +23,30 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.money import BPS
 from distributors.models import Distributor, DistributorStatus
 from distributors.services.settings import distribution_settings_get
 from ledger.locks import account_shard, accounts_lock, user_account_ids
 from ledger.models import AccountKind
 from ledger.services import account_get_or_create, ledger_post
+from mall.hooks import OrderMoment
 
 from ..models import Commission, CommissionRule, CommissionStatus, RuleScope
 from ..notifications import notify_commission_accrued
+from .settlement import USER_ACCOUNT_KINDS, settled_reversal_legs
 
 logger = logging.getLogger(__name__)
-
-BPS = 10_000
 
 
 def _expense_account(order_no: str):
     """Commission expense, sharded by order number like the mall's platform accounts (hot rows)."""
     return account_shard(kind=AccountKind.COMMISSION_EXPENSE, prefix="comm", key=order_no,
                          shards=django_settings.MALL_LEDGER_SHARDS)
-
-
-REVERSAL_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountKind.USER_DEBT)
 
 
 def order_accounts(order, moment) -> list:
@@ -57,8 +56,6 @@ def order_accounts(order, moment) -> list:
     PAID: the expense shard and the frozen accounts of the snapshot's approved distributors.
     REFUNDED: the expense shard and the frozen, wallet and debt accounts of the beneficiaries
     of the order's commissions not yet reversed. Created if missing; a superset is fine."""
-    from mall.hooks import OrderMoment
-
     if moment == OrderMoment.PAID:
         attribution = order.attribution or {}
         ids = [attribution.get("level1_distributor_id"), attribution.get("level2_distributor_id")]
@@ -75,7 +72,7 @@ def order_accounts(order, moment) -> list:
                     .values_list("beneficiary_id", flat=True))
         if not users:
             return []
-        return [_expense_account(order.no), *user_account_ids(user_ids=users, kinds=REVERSAL_KINDS)]
+        return [_expense_account(order.no), *user_account_ids(user_ids=users, kinds=USER_ACCOUNT_KINDS)]
     return []
 
 
@@ -172,8 +169,6 @@ def on_order_paid(order, **data) -> None:
 
 
 def _user(user_id: int):
-    from django.contrib.auth import get_user_model
-
     return get_user_model()(pk=user_id)
 
 
@@ -212,13 +207,11 @@ def on_order_refunded(order, refund=None, amount_fen: int = 0, **data) -> None:
     total = sum(frozen_back.values()) + sum(settled_back.values())
     if not total:
         return
-    from .settlement import settled_reversal_legs
-
     # All locks first, in ONE id-ordered statement (the mall has normally taken them already,
     # through order_accounts; then these are no-ops).
     expense = _expense_account(order.no)
     users = set(frozen_back) | set(settled_back)
-    accounts_lock(accounts_or_ids=[expense, *user_account_ids(user_ids=users, kinds=REVERSAL_KINDS)])
+    accounts_lock(accounts_or_ids=[expense, *user_account_ids(user_ids=users, kinds=USER_ACCOUNT_KINDS)])
     legs = [(expense, total)]
     for user_id, amount in sorted(frozen_back.items()):
         legs.append((account_get_or_create(kind=AccountKind.USER_FROZEN, owner=_user(user_id)), -amount))

@@ -29,8 +29,8 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ledger import locks as ledger_locks
-from ledger.models import Account, AccountKind
+from ledger.locks import user_accounts_locked
+from ledger.models import AccountKind
 from ledger.services import ledger_post
 
 from ..models import Commission, CommissionStatus
@@ -39,13 +39,8 @@ from ..notifications import notify_commissions_settled
 BATCH_USERS = 1000  # beneficiaries per batch
 BATCH_ROWS = 100_000  # commissions per batch at most (a beneficiary with more is finished by the next batches)
 USER_SCAN = 10  # the oldest BATCH_USERS × USER_SCAN matured rows are read to find a batch's beneficiaries
+# The accounts a settlement or a reversal of settled money posts to (locked up front, together).
 USER_ACCOUNT_KINDS = (AccountKind.USER_FROZEN, AccountKind.USER_WALLET, AccountKind.USER_DEBT)
-
-
-def user_accounts_locked(*, user_ids, kinds=USER_ACCOUNT_KINDS) -> dict[tuple[int, str], Account]:
-    """The users' accounts of `kinds` (default frozen, wallet and debt), created if missing, then
-    locked in id order with one statement (ledger.locks.user_accounts_locked)."""
-    return ledger_locks.user_accounts_locked(user_ids=user_ids, kinds=kinds)
 
 
 def _batch_users(*, now, users: int) -> list[int]:
@@ -112,7 +107,7 @@ def _settle_batch(*, now, users: int = BATCH_USERS, rows: int = BATCH_ROWS) -> i
             return 0
         per_user = {u: v for u, v in per_user.items() if v > 0}
         if per_user:
-            accounts = user_accounts_locked(user_ids=per_user)
+            accounts = user_accounts_locked(user_ids=per_user, kinds=USER_ACCOUNT_KINDS)
             legs = []
             for user_id, amount in sorted(per_user.items()):
                 debt = accounts[(user_id, AccountKind.USER_DEBT)]
@@ -144,7 +139,7 @@ def commissions_settle(*, now=None, batch_users: int = BATCH_USERS, batch_rows: 
 def settled_reversal_legs(*, per_user: dict[int, int]) -> list:
     """Legs taking reversed settled money back: from the wallet as far as it goes, the rest
     as debt. (The caller adds the commission-expense leg.)"""
-    accounts = user_accounts_locked(user_ids=per_user)
+    accounts = user_accounts_locked(user_ids=per_user, kinds=USER_ACCOUNT_KINDS)
     legs = []
     for user_id, amount in sorted(per_user.items()):
         wallet = accounts[(user_id, AccountKind.USER_WALLET)]

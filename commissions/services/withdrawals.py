@@ -1,8 +1,9 @@
-"""Withdrawals (提现): request, operator review, payout to the WeChat balance.
+"""Withdrawals (提现): the request and the operator's review. The payout is services/payouts.py.
 
 Statuses (API.md): requested → approved → paying → paid; requested → rejected;
-approved/paying → failed (the money returns). Each transition locks the row, checks
-WITHDRAWAL_TRANSITIONS, writes a WithdrawalEvent (who, when, why) and saves.
+approved/paying → failed (the money returns). Every status change goes through
+core.transitions.transition on the locked row (WITHDRAWAL_TRANSITIONS in commissions/models.py)
+and writes a WithdrawalEvent (who, when, why: `payouts.withdrawal_recorded`).
 
 Money (ledger postings, idempotency key `withdrawal.<step>:<id>`): the whole amount sits in
 the user's `user_withdrawing` account from the request until the outcome is known, so what
@@ -13,24 +14,21 @@ the user sees is the ledger's balance at every step:
   income +fee;
 * reject / fail — withdrawing −amount back to the wallet, paying off commission debt first.
 
-Payout (`withdrawal_pay`, Celery task `commissions.withdrawal_pay`): marks the withdrawal
-paying, then asks WeChat for a transfer to the balance with `transfer_no` as the
-partner_trade_no — WeChat pays one number at most once, so retrying is safe. A transfer left
-requested/unknown (timeout, crash, untrusted answer) is first *queried*; only if WeChat does
-not know it is it sent again. The transfer's final status reaches us through the wechat
-transfer hook (`on_transfer_final`), in the transaction that records it: succeeded → paid,
-failed → failed (money back). The beat job `commissions.resume_payouts` picks up approved
-withdrawals whose task never ran and paying ones whose worker died.
+Approval queues the payout task (`commissions.tasks.withdrawal_pay_task`, imported from where
+it is defined) with `transaction.on_commit`. Imports point one way — this module → tasks.py →
+services/payouts.py, and this module → payouts.py — so the task calls the payout service and
+no module imports back the one that imported it.
 
 Lock order: the request, the review and a failure lock the user's accounts (wallet, frozen,
-debt, withdrawing) in id order through `_user_accounts_locked`; the paid posting goes through
-`ledger_post` alone (it locks all legs in id order).
+debt, withdrawing: `payouts.WALLET_KINDS`) up front in id order with one
+`ledger.locks.user_accounts_locked`; the paid posting goes through `ledger_post` alone (it
+locks all legs in id order).
 """
 from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from django.conf import settings as django_settings
 from django.db import transaction
@@ -39,24 +37,24 @@ from django.utils import timezone
 
 from accounts.services import ip_or_none
 from core.errors import InsufficientBalance, InvalidInput, InvalidTransition, NotFound
+from core.money import BPS
+from core.transitions import transition
 from distributors.errors import DistributorNotApproved, NotADistributor
 from distributors.models import Distributor, DistributorStatus
 from distributors.services.settings import distribution_settings_get
-from ledger.models import Account, AccountKind
-from ledger.services import account_code, account_get_or_create, ledger_post
-from wechat.models import TRANSFER_FINAL, TransferStatus, WechatTransfer
-from wechat.services import transfer_create
+from ledger.locks import user_accounts_locked
+from ledger.models import AccountKind
+from ledger.services import ledger_post
 
 from ..errors import AmountTooLarge, AmountTooSmall, DebtOutstanding, NoOpenid, SelfApproval, WithdrawalLimit
 from ..models import WITHDRAWAL_TRANSITIONS, Withdrawal, WithdrawalEvent
 from ..models import WithdrawalStatus as S
-from .settlement import user_accounts_locked
+from ..notifications import notify_withdrawal_rejected
+from ..tasks import withdrawal_pay_task
+from .payouts import WALLET_KINDS, withdrawal_give_back, withdrawal_lock, withdrawal_recorded
 
 logger = logging.getLogger(__name__)
 
-BPS = 10_000
-TRANSFER_PURPOSE = "commissions.withdrawal"
-WALLET_KINDS = (AccountKind.USER_WALLET, AccountKind.USER_FROZEN, AccountKind.USER_DEBT, AccountKind.USER_WITHDRAWING)
 MAX_BULK = 200
 # Withdrawals that count against the daily limits (rejected and failed ones gave the money back).
 COUNTED = (S.REQUESTED, S.APPROVED, S.PAYING, S.PAID)
@@ -69,17 +67,6 @@ def withdrawal_fee(*, amount_fen: int, fee_bps: int, min_fee_fen: int) -> int:
     return max(amount_fen * fee_bps // BPS, min_fee_fen)
 
 
-def _user_accounts_locked(*, user_id: int) -> dict[str, Account]:
-    """The user's wallet, frozen, debt and withdrawing accounts (created if missing), locked in id order."""
-    locked = user_accounts_locked(user_ids=[user_id], kinds=WALLET_KINDS)
-    return {kind: account for (_, kind), account in locked.items()}
-
-
-def _withdrawing(user_id: int) -> Account:
-    """The user's withdrawing account (the request created it)."""
-    return Account.objects.get(code=account_code(kind=AccountKind.USER_WITHDRAWING, owner_id=user_id))
-
-
 def _local_day_start(now: datetime) -> datetime:
     local = timezone.localtime(now)
     return timezone.make_aware(datetime.combine(local.date(), time.min), local.tzinfo)
@@ -88,49 +75,6 @@ def _local_day_start(now: datetime) -> datetime:
 def _transfer_no() -> str:
     # 32 characters at most (WeChat's partner_trade_no): W + time + randomness.
     return f"W{timezone.now():%Y%m%d%H%M%S}{secrets.token_hex(6)}"
-
-
-def _lock(withdrawal_id: int) -> Withdrawal:
-    w = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
-    if w is None:
-        raise NotFound("Withdrawal not found.")
-    return w
-
-
-def _transition(w: Withdrawal, to: str, *, actor=None, note: str = "", data: dict | None = None,
-                **fields) -> Withdrawal:
-    """Move a locked withdrawal to `to` (checked), with an event row."""
-    if to not in WITHDRAWAL_TRANSITIONS[w.status]:
-        raise InvalidTransition(f"A {w.status} withdrawal cannot become {to}.",
-                                extra={"status": w.status, "to": to})
-    WithdrawalEvent.objects.create(withdrawal=w, from_status=w.status, to_status=to, actor=actor,
-                                   reason=note[:200], data=data or {})
-    w.status = to
-    for name, value in fields.items():
-        setattr(w, name, value)
-    w.save(update_fields=["status", "updated_at", *fields])
-    return w
-
-
-def _give_back(w: Withdrawal, *, step: str, memo: str, created_by=None) -> None:
-    """Post the whole amount from withdrawing back to the user: commission debt is paid off
-    first, the rest goes to the wallet (rejected or failed: no payout, no fee)."""
-    accounts = _user_accounts_locked(user_id=w.user_id)
-    debt = accounts[AccountKind.USER_DEBT]
-    payoff = min(w.amount_fen, -debt.balance_fen)
-    legs = [(accounts[AccountKind.USER_WITHDRAWING], -w.amount_fen)]
-    if payoff:
-        legs.append((debt, payoff))
-    if w.amount_fen - payoff:
-        legs.append((accounts[AccountKind.USER_WALLET], w.amount_fen - payoff))
-    ledger_post(kind=f"withdrawal.{step}", idempotency_key=f"withdrawal.{step}:{w.pk}", legs=legs, memo=memo,
-                cause_type="commissions.withdrawal", cause_id=w.pk, created_by=created_by)
-
-
-def _notify(kind: str, withdrawal_id: int) -> None:
-    from .. import notifications
-
-    getattr(notifications, f"notify_withdrawal_{kind}")(withdrawal_id=withdrawal_id)
 
 
 # --- request --------------------------------------------------------------------------
@@ -161,11 +105,11 @@ def withdrawal_request(*, user, amount_fen: int, ip: str | None = None) -> Withd
 
     # The user's accounts are locked first: this user's requests run one at a time, so the
     # daily limits below cannot be raced past.
-    accounts = _user_accounts_locked(user_id=user.pk)
-    debt = -accounts[AccountKind.USER_DEBT].balance_fen
+    accounts = user_accounts_locked(user_ids=[user.pk], kinds=WALLET_KINDS)
+    debt = -accounts[(user.pk, AccountKind.USER_DEBT)].balance_fen
     if debt > 0:
         raise DebtOutstanding(extra={"debt_fen": debt})
-    available = accounts[AccountKind.USER_WALLET].balance_fen
+    available = accounts[(user.pk, AccountKind.USER_WALLET)].balance_fen
     if amount_fen > available:
         raise InsufficientBalance("Not enough available balance.",
                                   extra={"available_fen": available, "amount_fen": amount_fen})
@@ -187,8 +131,8 @@ def withdrawal_request(*, user, amount_fen: int, ip: str | None = None) -> Withd
     WithdrawalEvent.objects.create(withdrawal=w, to_status=S.REQUESTED, actor=user,
                                    data={"amount_fen": amount_fen, "fee_fen": fee})
     ledger_post(kind="withdrawal.request", idempotency_key=f"withdrawal.request:{w.pk}",
-                legs=[(accounts[AccountKind.USER_WALLET], -amount_fen),
-                      (accounts[AccountKind.USER_WITHDRAWING], amount_fen)],
+                legs=[(accounts[(user.pk, AccountKind.USER_WALLET)], -amount_fen),
+                      (accounts[(user.pk, AccountKind.USER_WITHDRAWING)], amount_fen)],
                 memo=f"withdrawal #{w.pk} requested", cause_type="commissions.withdrawal", cause_id=w.pk,
                 created_by=user)
     logger.info("withdrawal.request id=%s user=%s amount=%s fee=%s", w.pk, user.pk, amount_fen, fee)
@@ -205,8 +149,6 @@ def _check_reviewer(w: Withdrawal, operator) -> None:
 
 
 def _enqueue_payout(withdrawal_id: int) -> None:
-    from ..tasks import withdrawal_pay_task
-
     queue = django_settings.PAYOUTS_QUEUE or None
     # robust: a broker outage must not turn a committed approval into an error; the beat job
     # commissions.resume_payouts pays what was never queued.
@@ -216,7 +158,7 @@ def _enqueue_payout(withdrawal_id: int) -> None:
 @transaction.atomic
 def withdrawal_approve(*, operator, withdrawal_id: int, note: str = "") -> Withdrawal:
     """requested → approved; the payout goes out asynchronously (after commit)."""
-    w = _lock(withdrawal_id)
+    w = withdrawal_lock(withdrawal_id)
     _check_reviewer(w, operator)
     if w.status != S.REQUESTED:
         raise InvalidTransition(f"A {w.status} withdrawal cannot be approved.", extra={"status": w.status})
@@ -228,13 +170,14 @@ def withdrawal_approve(*, operator, withdrawal_id: int, note: str = "") -> Withd
     if w.net_fen > s.transfer_max_fen:
         raise AmountTooLarge("The payout is over the per-transfer maximum now: reject it.",
                              extra={"transfer_max_fen": s.transfer_max_fen, "net_fen": w.net_fen})
-    accounts = _user_accounts_locked(user_id=w.user_id)
-    debt = -accounts[AccountKind.USER_DEBT].balance_fen
+    accounts = user_accounts_locked(user_ids=[w.user_id], kinds=WALLET_KINDS)
+    debt = -accounts[(w.user_id, AccountKind.USER_DEBT)].balance_fen
     if debt > 0:
         raise DebtOutstanding("The distributor owes refunded commission: reject, and the money pays it off.",
                               extra={"debt_fen": debt})
     now = timezone.now()
-    _transition(w, S.APPROVED, actor=operator, note=note, reviewed_by=operator, reviewed_at=now)
+    transition(w, S.APPROVED, table=WITHDRAWAL_TRANSITIONS, record=withdrawal_recorded(actor=operator, note=note),
+               fields={"reviewed_by": operator, "reviewed_at": now}, locked=True, what="withdrawal")
     _enqueue_payout(w.pk)
     logger.info("withdrawal.approve id=%s by=%s", w.pk, operator.pk)
     return w
@@ -246,15 +189,16 @@ def withdrawal_reject(*, operator, withdrawal_id: int, reason: str) -> Withdrawa
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason:
         raise InvalidInput("A reason is required to reject.", extra={"fields": {"reason": ["This field is required."]}})
-    w = _lock(withdrawal_id)
+    w = withdrawal_lock(withdrawal_id)
     _check_reviewer(w, operator)
     if w.status != S.REQUESTED:
         raise InvalidTransition(f"A {w.status} withdrawal cannot be rejected.", extra={"status": w.status})
     now = timezone.now()
-    _transition(w, S.REJECTED, actor=operator, note=reason, reviewed_by=operator, reviewed_at=now,
-                reason=reason[:200])
-    _give_back(w, step="reject", memo=f"withdrawal #{w.pk} rejected", created_by=operator)
-    _notify("rejected", w.pk)
+    transition(w, S.REJECTED, table=WITHDRAWAL_TRANSITIONS, record=withdrawal_recorded(actor=operator, note=reason),
+               fields={"reviewed_by": operator, "reviewed_at": now, "reason": reason[:200]}, locked=True,
+               what="withdrawal")
+    withdrawal_give_back(w, step="reject", memo=f"withdrawal #{w.pk} rejected", created_by=operator)
+    notify_withdrawal_rejected(withdrawal_id=w.pk)
     logger.info("withdrawal.reject id=%s by=%s", w.pk, operator.pk)
     return w
 
@@ -279,93 +223,3 @@ def withdrawals_review_bulk(*, operator, ids: list[int], action: str, reason: st
         else:
             done.append(withdrawal_id)
     return {"done": done, "errors": errors}
-
-
-# --- payout ---------------------------------------------------------------------------
-
-def _fail(w: Withdrawal, *, code: str, message: str) -> Withdrawal:
-    """approved/paying → failed (w locked): the money goes back to the wallet."""
-    _transition(w, S.FAILED, note=message, data={"code": code}, failed_at=timezone.now(), error_code=code[:64],
-                reason=message[:200])
-    _give_back(w, step="fail", memo=f"withdrawal #{w.pk} failed: {code}")
-    _notify("failed", w.pk)
-    logger.warning("withdrawal.fail id=%s code=%s %s", w.pk, code, message)
-    return w
-
-
-@transaction.atomic
-def _start_paying(*, withdrawal_id: int) -> Withdrawal:
-    w = _lock(withdrawal_id)
-    if w.status != S.APPROVED:
-        return w
-    s = distribution_settings_get()
-    if w.net_fen > s.transfer_max_fen:
-        return _fail(w, code="transfer_max_exceeded",
-                     message=f"The payout is over the per-transfer maximum of {s.transfer_max_fen} fen.")
-    return _transition(w, S.PAYING, paying_at=timezone.now())  # the money stays in withdrawing
-
-
-def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
-    """Pay an approved withdrawal (or carry on with a paying one). Safe to run again, and at once:
-    WeChat pays a transfer number once. Returns the withdrawal; `paying` means the outcome is
-    not known yet (try again later)."""
-    w = _start_paying(withdrawal_id=withdrawal_id)
-    if w.status != S.PAYING:
-        return w
-    transfer = WechatTransfer.objects.filter(partner_trade_no=w.transfer_no).first()
-    if transfer is not None and transfer.status in TRANSFER_FINAL:
-        on_transfer_final(transfer)  # recorded, but the withdrawal missed it (cannot happen in one txn; be safe)
-    else:
-        # transfer_create queries a transfer that was sent before (timeout, crash, SEND_FAILED,
-        # SYSTEMERROR…) and sends the same number again only if WeChat does not know it; only
-        # a documented refusal fails it (docs/wechat.md, "Uncertain answers and error codes").
-        # FORCE_CHECK with the distributor's real name: WeChat refuses to pay a different person.
-        real_name = Distributor.objects.filter(pk=w.distributor_id).values_list("real_name", flat=True).first()
-        transfer = transfer_create(partner_trade_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen,
-                                   description="佣金提现", purpose=TRANSFER_PURPOSE, ref=str(w.pk),
-                                   real_name=real_name or "")
-        if transfer.status not in TRANSFER_FINAL and transfer.error_code:
-            # Not paid yet (refused for now, e.g. NOTENOUGH, or no answer): the operator sees why.
-            Withdrawal.objects.filter(pk=w.pk, status=S.PAYING).update(error_code=transfer.error_code[:64],
-                                                                       updated_at=timezone.now())
-    return Withdrawal.objects.get(pk=w.pk)
-
-
-def on_transfer_final(transfer) -> None:
-    """The wechat transfer hook (purpose commissions.withdrawal), in the transaction that recorded
-    the transfer's final status: succeeded → paid; failed → failed, the money back."""
-    with transaction.atomic():
-        w = Withdrawal.objects.select_for_update().filter(transfer_no=transfer.partner_trade_no).first()
-        if w is None or w.status != S.PAYING:
-            return
-        if transfer.status == TransferStatus.SUCCEEDED:
-            _transition(w, S.PAID, data={"payment_no": transfer.payment_no}, paid_at=transfer.paid_at or timezone.now())
-            legs = [(_withdrawing(w.user_id), -w.amount_fen),
-                    (account_get_or_create(kind=AccountKind.WECHAT_EXTERNAL), w.net_fen)]
-            if w.fee_fen:
-                legs.append((account_get_or_create(kind=AccountKind.FEE_INCOME), w.fee_fen))
-            ledger_post(kind="withdrawal.paid", idempotency_key=f"withdrawal.paid:{w.pk}", legs=legs,
-                        memo=f"withdrawal #{w.pk} paid ({transfer.payment_no})",
-                        cause_type="commissions.withdrawal", cause_id=w.pk)
-            _notify("paid", w.pk)
-            logger.info("withdrawal.paid id=%s", w.pk)
-        elif transfer.status == TransferStatus.FAILED:
-            _fail(w, code=transfer.error_code or "transfer_failed",
-                  message=transfer.error_message or "WeChat refused the transfer.")
-
-
-def withdrawals_resume(*, older_than_seconds: int | None = None) -> dict:
-    """Beat job: re-drive approved withdrawals whose payout task never ran and paying ones whose
-    outcome is unknown (the worker died, WeChat timed out). Returns how many were handled."""
-    if older_than_seconds is None:
-        older_than_seconds = django_settings.PAYOUT_RESUME_AFTER_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(Withdrawal.objects.filter(status__in=(S.APPROVED, S.PAYING), updated_at__lte=cutoff)
-               .order_by("pk").values_list("pk", flat=True)[:500])
-    outcome = {"resumed": 0, "paid": 0, "failed": 0, "still_paying": 0}
-    for withdrawal_id in ids:
-        w = withdrawal_pay(withdrawal_id=withdrawal_id)
-        outcome["resumed"] += 1
-        key = {S.PAID: "paid", S.FAILED: "failed"}.get(w.status, "still_paying")
-        outcome[key] += 1
-    return outcome

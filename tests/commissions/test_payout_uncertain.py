@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from commissions.models import Withdrawal
-from commissions.services.withdrawals import withdrawal_approve, withdrawal_pay, withdrawal_request, withdrawals_resume
+from commissions.services.payouts import withdrawal_pay, withdrawals_resume
+from commissions.services.withdrawals import withdrawal_approve, withdrawal_request
 from ledger.models import LedgerTransaction
 from tests.factories import UserFactory
 from wechat.models import EventSubject, TransferStatus, WechatEvent, WechatTransfer

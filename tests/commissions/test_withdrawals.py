@@ -8,13 +8,12 @@ import pytest
 from django.utils import timezone
 
 from commissions.models import Withdrawal, WithdrawalEvent
+from commissions.services.payouts import withdrawal_pay, withdrawals_resume
 from commissions.services.withdrawals import (
     withdrawal_approve,
     withdrawal_fee,
-    withdrawal_pay,
     withdrawal_reject,
     withdrawal_request,
-    withdrawals_resume,
     withdrawals_review_bulk,
 )
 from core.errors import DomainError
