@@ -101,12 +101,23 @@ order_accounts = Hook(
 )
 
 
+def _equal_subscribers(moment: OrderMoment, fn: Callable) -> list[Callable]:
+    # A bound method is a new object at every access (`self.on_paid`): equal, not identical.
+    # TODO(issue 10): drop once core.hooks.Hook compares subscribers with == instead of `is`
+    return [s for s in order_moment.subscribers(moment) if s == fn]
+
+
 def register_order_handler(moment: OrderMoment, fn: Callable, *, order: int = 100) -> None:
-    order_moment.register(fn, key=OrderMoment(moment), order=order)
+    moment = OrderMoment(moment)
+    for same in _equal_subscribers(moment, fn):
+        order_moment.unregister(same, key=moment)
+    order_moment.register(fn, key=moment, order=order)
 
 
 def unregister_order_handler(moment: OrderMoment, fn: Callable) -> None:
-    order_moment.unregister(fn, key=OrderMoment(moment))
+    moment = OrderMoment(moment)
+    for same in _equal_subscribers(moment, fn):
+        order_moment.unregister(same, key=moment)
 
 
 def publish(moment: OrderMoment, order, **data) -> None:
