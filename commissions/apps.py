@@ -16,7 +16,7 @@ class CommissionsConfig(AppConfig):
 
     def ready(self):
         from core.jobs import register_job
-        from distributors.services.stats import commission_totals_register
+        from distributors.hooks import register_commission_totals
         from mall.hooks import (
             ORDER_COMMISSIONS,
             OrderMoment,
@@ -28,8 +28,8 @@ class CommissionsConfig(AppConfig):
 
         from .selectors.commissions import commission_totals
         from .services import accrual
+        from .services.payouts import TRANSFER_PURPOSE, on_transfer_final, withdrawals_resume
         from .services.settlement import commissions_settle
-        from .services.withdrawals import TRANSFER_PURPOSE, on_transfer_final, withdrawals_resume
 
         # After distributors' figures (ORDER_STATS); mall/hooks.py keeps the numbers.
         register_order_handler(OrderMoment.PAID, accrual.on_order_paid, order=ORDER_COMMISSIONS)
@@ -38,7 +38,7 @@ class CommissionsConfig(AppConfig):
         # The accounts those handlers post to, so the mall locks them with its own up front,
         # in one id-ordered statement (no payment/refund deadlock; ledger/locks.py).
         register_order_accounts(accrual.order_accounts, order=ORDER_COMMISSIONS)
-        commission_totals_register(commission_totals)
+        register_commission_totals(commission_totals)
 
         # The buyer's refund window defaults to the commission freeze period plus 7 days
         # (mall.hooks; an operator's MallSettings.refund_window_days overrides it).
