@@ -134,15 +134,6 @@ def unregister_attributor(fn: Callable | None = None) -> None:
     order_attributor.unregister(fn)
 
 
-def set_attributor(fn: Callable | None) -> None:
-    """Deprecated: register_attributor / unregister_attributor."""
-    # TODO(issue 10): remove once distributors/apps.py calls register_attributor
-    if fn is None:
-        unregister_attributor()
-    else:
-        register_attributor(fn)
-
-
 def attribute(*, user, share_code: str, hint: str) -> dict:
     """The attribution snapshot for a new order ({} when nobody gets credit)."""
     fn = order_attributor.one()
