@@ -77,7 +77,9 @@ def transition(
             if not strict:
                 return False
             name = what or model._meta.verbose_name
-            raise InvalidTransition(f"A {name} that is {prev} cannot become {to}.", extra={"from": prev, "to": to})
+            article = "An" if name[:1].lower() in "aeiou" else "A"
+            raise InvalidTransition(f"{article} {name} that is {prev} cannot become {to}.",
+                                    extra={"from": prev, "to": to})
         for field in model._meta.concrete_fields:
             if getattr(field, "auto_now", False) and field.name not in fields:
                 fields[field.name] = timezone.now()
