@@ -65,7 +65,7 @@ class Hook:
             raise TypeError(f"hook {self.name}: {fn!r} is not callable")
         key = self._key(key)
         with self._lock:
-            subs = [] if self.single else [s for s in self._subs.get(key, []) if s.fn is not fn]
+            subs = [] if self.single else [s for s in self._subs.get(key, []) if s.fn != fn]
             self._seq += 1
             subs.append(_Subscriber(order=order, seq=self._seq, fn=fn))
             self._subs[key] = sorted(subs)
@@ -78,7 +78,7 @@ class Hook:
             if fn is None:
                 self._subs.pop(key, None)
             else:
-                self._subs[key] = [s for s in self._subs.get(key, []) if s.fn is not fn]
+                self._subs[key] = [s for s in self._subs.get(key, []) if s.fn != fn]
 
     def subscribers(self, key: Hashable | None = None) -> list[Callable[..., Any]]:
         """The subscribers of `key`, in running order."""

@@ -63,3 +63,20 @@ def test_bad_declarations_and_registrations_are_refused():
     with pytest.raises(TypeError):
         hook.register("not callable")
     assert hook in hooks_all()
+
+
+def test_a_bound_method_is_found_again_by_equality():
+    """`obj.method` is a new object at every access: unregistering it must still work, and
+    registering it twice must not run it twice."""
+    hook = Hook("test.bound", doc="bound methods")
+
+    class Subscriber:
+        def on(self):
+            return None
+
+    sub = Subscriber()
+    hook.register(sub.on)
+    hook.register(sub.on)
+    assert len(hook.subscribers()) == 1
+    hook.unregister(sub.on)
+    assert hook.subscribers() == []
