@@ -32,7 +32,7 @@ from django.conf import settings
 from core.errors import InvalidInput, NotFound
 from mall.selectors.catalog import product_get_public
 
-from .hooks import register_share_target, share_target, unregister_share_target
+from .hooks import share_target
 from .models import TargetType
 
 # Target types whose link names one object (target_id >= 1); the others take no id (stored as 0).
@@ -40,11 +40,6 @@ TYPES_WITH_ID = frozenset({TargetType.PRODUCT, TargetType.CROWDFUND, TargetType.
 
 DEFAULT_STORE_TITLE = "微商城"
 RECRUIT_TITLE = "邀请你成为分销商，分享赚佣金"
-
-# TODO(issue 10): remove once tests/distributors/test_links.py calls distributors.hooks directly.
-register_target = register_share_target
-unregister_target = unregister_share_target
-
 
 class TargetUnavailable(InvalidInput):
     code = "target_unavailable"

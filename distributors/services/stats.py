@@ -41,7 +41,6 @@ from datetime import datetime
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
 
-from ..hooks import commission_totals, register_commission_totals, unregister_commission_totals
 from ..models import (
     Distributor,
     DistributorCustomerStat,
@@ -184,24 +183,3 @@ def stats_audit_job() -> dict:
     if not report["ok"]:
         logger.error("distribution stats differ from the orders: %s", report)
     return report
-
-
-
-# --- deprecated -----------------------------------------------------------------------------------
-# TODO(issue 10): remove after commissions/apps.py switches to
-# distributors.hooks.register_commission_totals (and tests/distributors/test_stats.py's
-# test_commissions_and_epc_come_from_the_registered_provider stops reading _commission_totals).
-
-
-def commission_totals_register(fn) -> None:
-    """Deprecated: distributors.hooks.register_commission_totals / unregister_commission_totals."""
-    if fn is None:
-        unregister_commission_totals()
-    else:
-        register_commission_totals(fn)
-
-
-def __getattr__(name: str):
-    if name == "_commission_totals":  # the provider registered on the hook, or None
-        return commission_totals.one()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from distributors import hooks as distributors_hooks
 from distributors import targets
 from distributors.models import ShareLink
 from distributors.services import links as link_services
@@ -214,26 +215,26 @@ def test_campaign_targets_are_unavailable_until_registered(client, target_type):
             raise NotFound()
         return {"title": "众筹", "image_url": "", "price_fen": 5000, "path": f"/c/{target_id}"}
 
-    targets.register_target(target_type, resolver)
+    distributors_hooks.register_share_target(target_type, resolver)
     try:
         ok = client.post(URL, {"target_type": target_type, "target_id": 7}, format="json")
         assert ok.status_code == 201, ok.json()
         assert client.post(URL, {"target_type": target_type, "target_id": 8}, format="json").status_code == 404
     finally:
-        targets.unregister_target(target_type)
+        distributors_hooks.unregister_share_target(target_type)
     assert seen == [7, 8]
     assert ShareLink.objects.count() == 1
 
 
 def test_a_broken_resolver_is_caught_by_the_registry():
-    targets.register_target("crowdfund", lambda target_id: {"title": "x", "path": "no-slash"})
+    distributors_hooks.register_share_target("crowdfund", lambda target_id: {"title": "x", "path": "no-slash"})
     try:
         with pytest.raises(TypeError):
             targets.target_resolve(target_type="crowdfund", target_id=1)
     finally:
-        targets.unregister_target("crowdfund")
+        distributors_hooks.unregister_share_target("crowdfund")
     with pytest.raises(ValueError):
-        targets.register_target("coupon", lambda target_id: {})
+        distributors_hooks.register_share_target("coupon", lambda target_id: {})
 
 
 def test_list_shows_mine_with_counters_newest_first(client, distributor, product):

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from distributors import hooks as distributors_hooks
 from distributors.codes import code_generate
 from distributors.models import (
     CustomerBinding,
@@ -437,12 +438,12 @@ def test_commissions_and_epc_come_from_the_registered_provider(client_for):
         calls.append((distributor_id, day_from, day_to))
         return {"pending_fen": 1000, "frozen_fen": 2000, "settled_fen": 4567, "reversed_fen": 300}
 
-    previous = stats_services._commission_totals
-    stats_services.commission_totals_register(provider)
+    previous = distributors_hooks.commission_totals.one()
+    distributors_hooks.register_commission_totals(provider)
     try:
         body = client_for(dist.user).get(URL, {"from": "2026-04-01", "to": "2026-04-01"}).json()
     finally:
-        stats_services.commission_totals_register(previous)  # the commissions app's own provider
+        distributors_hooks.register_commission_totals(previous)  # the commissions app's own provider
     assert calls == [(dist.pk, date(2026, 4, 1), date(2026, 4, 1))]
     assert body["commissions"] == {"pending_fen": 1000, "frozen_fen": 2000, "settled_fen": 4567, "reversed_fen": 300}
     assert body["epc_fen"] == 7567 // 1000
