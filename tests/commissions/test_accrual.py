@@ -9,15 +9,16 @@ from django.utils import timezone
 
 from commissions.models import Commission, CommissionRule
 from commissions.services.accrual import commission_amount, commission_rate_resolve
-from distributors.models import DistributionSettings, Distributor, Tier
+from distributors.models import DistributionSettings, Distributor
 from ledger.models import Account, LedgerTransaction
 from mall.models import Order
-from mall.services.orders import order_complete_overdue, order_create, order_mark_paid, order_ship
+from mall.services.orders import order_complete_overdue, order_ship
 from mall.services.refunds import refund_approve, refund_finalize, refund_request
 from tests.concurrency import run_at_once
-from tests.distributors.test_distributors import _settings, approved
-from tests.factories import UserFactory
-from tests.mall.orders_helpers import ADDRESS, make_sku
+from tests.factories import DistributorFactory, TierFactory, UserFactory, distribution_settings_set
+from tests.mall.orders_helpers import make_sku
+
+from .accrual_helpers import attributed_order, pay
 
 pytestmark = pytest.mark.django_db
 
@@ -26,32 +27,10 @@ def frozen_balance(user) -> int:
     return Account.objects.filter(owner=user, kind="user_frozen").aggregate(t=Sum("balance_fen"))["t"] or 0
 
 
-def attributed_order(buyer, items, *, level1=None, level2=None):
-    order = order_create(user=buyer, items=[{"sku_id": s.pk, "quantity": q} for s, q in items], address=ADDRESS)
-    Order.objects.filter(pk=order.pk).update(attribution={
-        "source": "share_code", "distributor_id": level1.pk if level1 else None,
-        "level1_distributor_id": level1.pk if level1 else None,
-        "level2_distributor_id": level2.pk if level2 else None, "self_referral": False,
-    })
-    return Order.objects.get(pk=order.pk)
-
-
-def pay(order, txn="4200000000000000000000000001"):
-    return order_mark_paid(order_no=order.no, amount_fen=order.total_fen, transaction_id=txn)
-
-
-@pytest.fixture
-def chain():
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
-    top = approved()
-    mid = approved(inviter=top)
-    return mid, top
-
-
 def test_resolution_order_sku_product_tier_default(chain):
     mid, _ = chain
     sku = make_sku(price_fen=1000)
-    gold = Tier.objects.create(name="金", rank=5)
+    gold = TierFactory(name="金", rank=5)
     Distributor.objects.filter(pk=mid.pk).update(tier=gold)
     args = {"sku_id": sku.pk, "product_id": sku.product_id, "tier_id": gold.pk}
     assert commission_rate_resolve(level=1, **args) == (1000, None, "default")
@@ -111,7 +90,7 @@ def test_unapproved_beneficiaries_earn_nothing(chain, status):
 def test_one_level_setting_pays_level_one_only(chain):
     mid, top = chain
     DistributionSettings.objects.filter(pk=1).update(levels=1)
-    _settings()
+    distribution_settings_set()
     pay(attributed_order(UserFactory(), [(make_sku(price_fen=1000), 1)], level1=mid, level2=top))
     assert list(Commission.objects.values_list("level", flat=True)) == [1]
 
@@ -165,9 +144,9 @@ def test_the_api_shows_my_commissions_and_wallet_only(chain, client_for):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_payments_of_one_order_accrue_once():
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2)
-    top = approved()
-    mid = approved(inviter=top)
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=500, levels=2)
+    top = DistributorFactory()
+    mid = DistributorFactory(inviter=top)
     order = attributed_order(UserFactory(), [(make_sku(price_fen=2000), 1)], level1=mid, level2=top)
     run_at_once(lambda i: pay(order), 10)  # a thread that crashes fails the test
     assert Commission.objects.count() == 2

@@ -22,8 +22,8 @@ from wechat.pay import to_xml
 from wechat.sandbox.models.pay import SandboxPrepay, SandboxTransfer
 from wechat.sandbox.pay_views import payment_notification
 
-from .test_accrual import attributed_order, chain  # noqa: F401  (chain is a fixture)
-from .test_accrual import pay as mark_paid
+from .accrual_helpers import attributed_order
+from .accrual_helpers import pay as mark_paid
 from .wallet_helpers import fund, wallet, withdrawal_settings
 
 pytestmark = pytest.mark.django_db

@@ -23,14 +23,13 @@ from commissions.services.withdrawals import withdrawal_approve, withdrawal_reje
 from config.celery import app
 from mall.models import Order
 from tests.concurrency import run_at_once
-from tests.distributors.test_distributors import _settings, approved
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import make_sku
 from wechat.sandbox.faults import fault_arm
 from wechat.sandbox.models import SandboxTemplateMessage
 from wechat.sandbox.mp_views import sandbox_wait_idle
 
-from .test_accrual import attributed_order, pay
+from .accrual_helpers import attributed_order, pay
 from .wallet_helpers import funded_distributor, wallet, withdrawal_settings
 
 H5 = "https://h5.example.com"
@@ -53,9 +52,9 @@ def templates(wechat_sandbox, settings):
 
 @pytest.fixture
 def two_levels(templates):
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
-    top = approved()
-    mid = approved(inviter=top)
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
+    top = DistributorFactory()
+    mid = DistributorFactory(inviter=top)
     return mid, top
 
 

@@ -33,11 +33,10 @@ from ledger.services import account_get_or_create, ledger_post
 from mall.models import Order, Refund
 from mall.services.orders import order_cancel, order_confirm_receipt, order_ship
 from mall.services.refunds import refund_approve, refund_finalize, refund_reject, refund_request
-from tests.distributors.test_distributors import _settings, approved
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import make_sku
 
-from .test_accrual import attributed_order, pay
+from .accrual_helpers import attributed_order, pay
 
 pytestmark = pytest.mark.django_db
 
@@ -126,14 +125,14 @@ def withdrawal(distributor, amount_fen: int, fee_fen: int, status: str, *, reque
 @pytest.fixture
 def month(operator):
     """March 2024 in Shanghai, with a row just outside each end of it."""
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
-    top = approved()
-    mid = approved(inviter=top)
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
+    top = DistributorFactory()
+    mid = DistributorFactory(inviter=top)
     Distributor.objects.filter(pk=mid.pk).update(real_name='=HYPERLINK("http://e.x/","x")')
     Distributor.objects.filter(pk=top.pk).update(applied_at=sh(2024, 2, 20), approved_at=START - TINY)
     Distributor.objects.filter(pk=mid.pk).update(applied_at=START, approved_at=sh(2024, 3, 2, 9))
     for applied_at in (END - TINY, END):  # one applies on the last moment, one just after; neither approved
-        d = approved()
+        d = DistributorFactory()
         Distributor.objects.filter(pk=d.pk).update(status="pending", applied_at=applied_at, approved_at=None)
 
     # Orders (mid level 1 at 10 %, top level 2 at 5 %).
@@ -444,10 +443,10 @@ def test_statement_of_all_distributors(month, operator_client):
 
 def test_all_distributors_merges_those_with_only_commissions_or_only_withdrawals(month, operator_client):
     """One distributor with withdrawals and no commissions in March, one the other way round."""
-    only_w = approved()
+    only_w = DistributorFactory()
     fund(only_w.user, 500)
     withdrawal(only_w, 300, 3, "requested", requested_at=sh(2024, 3, 4))
-    only_c = approved()
+    only_c = DistributorFactory()
     paid_order(only_c, None, 1000, sh(2024, 3, 4))
     rows = {r["distributor_id"]: r for r in as_dicts(read_csv(operator_client.get(STATEMENT, PERIOD)))}
     assert (rows[str(only_w.pk)]["commission_lines"], rows[str(only_w.pk)]["withdrawals"]) == ("0", "1")
@@ -507,7 +506,7 @@ def test_unknown_distributor_is_404(month, operator_client):
 
 @pytest.mark.parametrize("name", ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
 def test_formula_cells_are_quoted(operator_client, name):
-    d = approved()
+    d = DistributorFactory()
     Distributor.objects.filter(pk=d.pk).update(real_name=name)
     today = timezone.now().astimezone(SH).date().isoformat()
     rows = read_csv(operator_client.get(STATEMENT, {"distributor": d.pk, "from": today, "to": today}))

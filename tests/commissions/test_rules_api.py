@@ -6,9 +6,7 @@ from django.contrib.auth.models import Permission
 
 from commissions.models import CommissionRule
 from commissions.services.accrual import commission_rate_resolve
-from distributors.models import Tier
-from tests.distributors.test_distributors import _settings
-from tests.factories import UserFactory
+from tests.factories import TierFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import make_sku
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +21,7 @@ def sku():
 
 @pytest.fixture
 def tier():
-    return Tier.objects.create(name="金", rank=5)
+    return TierFactory(name="金", rank=5)
 
 
 def _snapshot():
@@ -117,7 +115,7 @@ def test_list_filters_and_pagination(operator_client, sku, tier):
 def test_create_refuses_bad_input_and_changes_nothing(operator_client, sku, payload, status, field):
     payload = {k: (sku.pk if v == "SKU" else sku.product_id if v == "PRODUCT" else v) for k, v in payload.items()}
     if payload.get("tier_id") == "TIER":
-        payload["tier_id"] = Tier.objects.create(name="银", rank=2).pk
+        payload["tier_id"] = TierFactory(name="银", rank=2).pk
     res = operator_client.post(URL, payload, format="json")
     assert res.status_code == status, res.json()
     if field:
@@ -219,7 +217,7 @@ def test_permissions(api_client, client_for, sku, tier, method, where, body, cod
 
 
 def test_a_created_rule_changes_the_resolved_rate(operator_client, sku, tier):
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2)
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=500, levels=2)
     args = {"sku_id": sku.pk, "product_id": sku.product_id, "tier_id": tier.pk}
     assert commission_rate_resolve(level=1, **args) == (1000, None, "default")
     assert commission_rate_resolve(level=2, **args) == (500, None, "default")

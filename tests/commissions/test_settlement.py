@@ -5,29 +5,21 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Sum
 from django.utils import timezone
 
 from commissions.models import Commission
 from commissions.services.settlement import commissions_settle
-from ledger.models import Account, AccountKind, LedgerTransaction
+from ledger.models import AccountKind, LedgerTransaction
 from ledger.services import account_get_or_create, ledger_post
 from mall.services.refunds import refund_approve, refund_finalize, refund_request
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import make_sku
 
-from .test_accrual import attributed_order, chain, pay  # noqa: F401  (chain is a fixture)
+from .accrual_helpers import attributed_order, matured, pay
+from .wallet_helpers import balance
 
 pytestmark = pytest.mark.django_db
-
-
-def balance(user, kind) -> int:
-    return Account.objects.filter(owner=user, kind=kind).aggregate(t=Sum("balance_fen"))["t"] or 0
-
-
-def matured(order):
-    Commission.objects.filter(order=order).update(status="frozen", settles_at=timezone.now() - timedelta(minutes=1))
 
 
 def test_matured_commissions_settle_once(chain):  # noqa: F811
@@ -93,11 +85,9 @@ def test_partial_refund_of_settled_money(chain, operator):  # noqa: F811
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_settlement_runs_at_once_settle_each_commission_once():
-    from tests.distributors.test_distributors import _settings, approved
-
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2)
-    top = approved()
-    mid = approved(inviter=top)
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=500, levels=2)
+    top = DistributorFactory()
+    mid = DistributorFactory(inviter=top)
     for i in range(30):
         order = attributed_order(UserFactory(), [(make_sku(price_fen=1000), 1)], level1=mid, level2=top)
         pay(order, txn=f"42000000000000000000{i:08d}")

@@ -11,12 +11,11 @@ from commissions.models import Commission
 from commissions.services.settlement import commissions_settle
 from ledger.models import Account, AccountKind, Entry, LedgerTransaction
 from ledger.services import account_get_or_create, ledger_post
-from tests.distributors.test_distributors import _settings, approved
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import make_sku
 
-from .test_accrual import attributed_order, pay
-from .test_settlement import balance, matured
+from .accrual_helpers import attributed_order, matured, pay
+from .wallet_helpers import balance
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +24,9 @@ pytestmark = pytest.mark.django_db
 def team():
     """Four level-1 distributors under one level-2 distributor, three paid orders each (10 % and 5 %
     of 1000 fen): every level-1 distributor earns 3 × 100, the level-2 distributor 12 × 50."""
-    _settings(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
-    top = approved()
-    mids = [approved(inviter=top) for _ in range(4)]
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=500, levels=2, freeze_days=7)
+    top = DistributorFactory()
+    mids = [DistributorFactory(inviter=top) for _ in range(4)]
     n = 0
     for mid in mids:
         for _ in range(3):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from datetime import datetime, timedelta
 
 import pytest
@@ -22,40 +21,30 @@ from commissions.selectors.withdrawals_review import (
     SHARED_IP_MIN_CUSTOMERS,
     withdrawal_risk_signals,
 )
-from commissions.services.withdrawals import withdrawal_approve, withdrawal_reject, withdrawal_request
-from distributors.models import CustomerBinding, Distributor
+from commissions.services.withdrawals import withdrawal_approve, withdrawal_reject
+from distributors.models import Distributor
 from ledger.models import AccountKind, Entry, LedgerTransaction
 from ledger.services import account_get_or_create, ledger_post
 from mall.models import Order
-from mall.services.orders import order_create, order_mark_paid
-from mall.services.refunds import refund_approve, refund_finalize, refund_request
-from tests.distributors.test_distributors import _settings
-from tests.factories import UserFactory
-from tests.mall.orders_helpers import ADDRESS, make_sku, order_payload
+from tests.factories import CustomerBindingFactory, UserFactory, distribution_settings_set
+from tests.mall.orders_helpers import make_sku, order_payload
 
+from .review_helpers import ADMIN, LIST, attributed_order, make_withdrawal, refund
 from .wallet_helpers import fund, funded_distributor, platform_balance, wallet, withdrawal_settings
 
 pytestmark = pytest.mark.django_db
 
-LIST = "/api/v1/ops/withdrawals/"
 EXPORT = "/api/v1/ops/withdrawals/export.csv"
 BULK = "/api/v1/ops/withdrawals/bulk/"
-_txn = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
 def _limits():
     withdrawal_settings(withdrawal_daily_count=100)
-    _settings(default_level1_bps=1000, default_level2_bps=0, levels=1, freeze_days=7)
+    distribution_settings_set(default_level1_bps=1000, default_level2_bps=0, levels=1, freeze_days=7)
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def make_withdrawal(amount_fen: int = 1_000, *, distributor=None, **user_fields) -> Withdrawal:
-    distributor = distributor or funded_distributor(0, **user_fields)
-    fund(distributor.user, amount_fen)
-    return withdrawal_request(user=distributor.user, amount_fen=amount_fen)
-
 
 def aged(distributor, days: int = 60) -> None:
     then = timezone.now() - timedelta(days=days)
@@ -68,31 +57,11 @@ def signals(withdrawal) -> dict[str, dict]:
 
 
 def bind(distributor, customer) -> None:
-    now = timezone.now()
-    CustomerBinding.objects.create(customer=customer, distributor=distributor, source="click", bound_at=now,
-                                   protected_until=now)
+    CustomerBindingFactory(customer=customer, distributor=distributor)
 
 
 def login(user, ip: str, agent: str = "Mozilla/5.0 (iPhone) MicroMessenger/8.0") -> None:
     token_issue(user=user, user_agent=agent, ip=ip)
-
-
-def attributed_order(buyer, distributor, *, price_fen: int = 1_000, paid: bool = True, client_ip=None) -> Order:
-    order = order_create(user=buyer, items=[{"sku_id": make_sku(price_fen=price_fen).pk, "quantity": 1}],
-                         address=ADDRESS, client_ip=client_ip)
-    Order.objects.filter(pk=order.pk).update(attribution={
-        "source": "share_code", "distributor_id": distributor.pk, "level1_distributor_id": distributor.pk,
-        "level2_distributor_id": None, "self_referral": False,
-    })
-    if paid:
-        order_mark_paid(order_no=order.no, amount_fen=order.total_fen, transaction_id=f"42{next(_txn):026d}")
-    return Order.objects.get(pk=order.pk)
-
-
-def refund(order, amount_fen: int, operator) -> None:
-    r = refund_request(user=order.user, order_no=order.no, amount_fen=amount_fen, reason="退货")
-    refund_approve(operator=operator, refund_id=r.pk)
-    refund_finalize(refund_no=r.no, succeeded=True)
 
 
 def staff_with(*codenames: str):
@@ -654,9 +623,6 @@ def test_csv_export(operator_client, operator, queue):
 
 
 # --- the admin ---------------------------------------------------------------------------------
-
-ADMIN = "/admin/commissions/withdrawal/"
-
 
 @pytest.fixture
 def admin_ui(client, operator):

@@ -14,7 +14,7 @@ from commissions.services.withdrawals import withdrawal_request
 from mall.services.orders import order_confirm_receipt, order_ship
 from tests.factories import UserFactory
 
-from .test_withdrawals_review import ADMIN, LIST, attributed_order, make_withdrawal, refund
+from .review_helpers import ADMIN, LIST, attributed_order, make_withdrawal, refund
 from .wallet_helpers import balance, funded_distributor
 
 pytestmark = pytest.mark.django_db

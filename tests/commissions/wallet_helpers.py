@@ -7,8 +7,7 @@ from django.db.models import Sum
 
 from ledger.models import Account, AccountKind
 from ledger.services import account_get_or_create, ledger_post
-from tests.distributors.test_distributors import _settings, approved
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, UserFactory, distribution_settings_set
 
 _keys = itertools.count()
 
@@ -21,7 +20,7 @@ def fund(user, amount_fen: int) -> None:
 
 
 def funded_distributor(amount_fen: int = 10_000, **user_fields):
-    distributor = approved(UserFactory(**user_fields))
+    distributor = DistributorFactory(user=UserFactory(**user_fields))
     if amount_fen:
         fund(distributor.user, amount_fen)
     return distributor
@@ -42,4 +41,4 @@ def wallet(user) -> dict[str, int]:
 def withdrawal_settings(**fields) -> None:
     defaults = {"withdrawal_min_fen": 100, "withdrawal_fee_bps": 0, "withdrawal_min_fee_fen": 0,
                 "withdrawal_daily_count": 3, "withdrawal_daily_amount_fen": 5_000_000, "transfer_max_fen": 2_000_000}
-    _settings(**{**defaults, **fields})
+    distribution_settings_set(**{**defaults, **fields})
