@@ -32,8 +32,7 @@ from mall.services.orders import order_confirm_receipt, order_create, order_mark
 from mall.services.payments import order_pay
 from mall.services.refunds import refund_approve, refund_finalize, refund_request
 from tests.concurrency import run_at_once
-from tests.distributors.binding_helpers import distributor, link, settings_set
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import ADDRESS, make_sku
 from wechat.pay import to_xml
 from wechat.sandbox.models import SandboxPrepay, SandboxRefund
@@ -91,16 +90,16 @@ def assert_globally_ordered(what: str, statements: list[list[int]]) -> None:
 @pytest.fixture
 def chain(settings):
     settings.MALL_LEDGER_SHARDS = 1  # every order on the same platform and expense shard
-    settings_set(levels=2, default_level1_bps=1000, default_level2_bps=500, freeze_days=0,
-                 self_purchase_commission=False)
-    top = distributor()
-    mid = distributor(inviter=top)
+    distribution_settings_set(levels=2, default_level1_bps=1000, default_level2_bps=500, freeze_days=0,
+                              self_purchase_commission=False)
+    top = DistributorFactory()
+    mid = DistributorFactory(inviter=top)
     return mid, top
 
 
 def _code(mid) -> str:
     existing = ShareLink.objects.filter(distributor=mid).first()
-    return (existing or link(mid)).code
+    return (existing or ShareLinkFactory(distributor=mid)).code
 
 
 def _order(mid, price_fen=10_000):

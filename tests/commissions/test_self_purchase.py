@@ -9,7 +9,7 @@ import pytest
 from commissions.models import Commission
 from ledger.models import Account
 from mall.services.orders import order_create, order_mark_paid
-from tests.distributors.binding_helpers import distributor, link, settings_set
+from tests.factories import DistributorFactory, ShareLinkFactory, distribution_settings_set
 from tests.mall.orders_helpers import ADDRESS, make_sku
 
 pytestmark = pytest.mark.django_db
@@ -18,16 +18,17 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def chain():
     """A recruited B: A is level 2 of every order B brings."""
-    settings_set(levels=2, default_level1_bps=1000, default_level2_bps=500, binding_mode="days", binding_days=10)
-    a = distributor()
-    b = distributor(inviter=a)
+    distribution_settings_set(levels=2, default_level1_bps=1000, default_level2_bps=500, binding_mode="days",
+                              binding_days=10)
+    a = DistributorFactory()
+    b = DistributorFactory(inviter=a)
     return a, b
 
 
 def buy_and_pay(buyer, through, *, price_fen=10_000):
     sku = make_sku(price_fen=price_fen)
     order = order_create(user=buyer, items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS,
-                         share_code=link(through).code)
+                         share_code=ShareLinkFactory(distributor=through).code)
     order_mark_paid(order_no=order.no, amount_fen=order.total_fen, transaction_id=f"42{order.no}")
     return order
 
@@ -44,7 +45,7 @@ def frozen(user) -> int:
 
 def test_off_level2_the_inviter_buying_through_their_recruit_earns_nothing_on_it(chain):
     a, b = chain
-    settings_set(self_purchase_commission=False)
+    distribution_settings_set(self_purchase_commission=False)
     order = buy_and_pay(a.user, through=b)
     assert earned(order) == {b.user_id: (1, 1000)}  # B brought the order and earns level 1
     assert order.attribution["level2_distributor_id"] is None
@@ -53,7 +54,7 @@ def test_off_level2_the_inviter_buying_through_their_recruit_earns_nothing_on_it
 
 def test_off_level1_buying_through_ones_own_link_earns_nobody_anything(chain):
     a, b = chain
-    settings_set(self_purchase_commission=False)
+    distribution_settings_set(self_purchase_commission=False)
     order = buy_and_pay(b.user, through=b)
     assert earned(order) == {}
     assert order.attribution["self_referral"] is True
@@ -62,7 +63,7 @@ def test_off_level1_buying_through_ones_own_link_earns_nobody_anything(chain):
 
 def test_on_level2_the_inviter_buying_through_their_recruit_earns_level2(chain):
     a, b = chain
-    settings_set(self_purchase_commission=True)
+    distribution_settings_set(self_purchase_commission=True)
     order = buy_and_pay(a.user, through=b)
     assert earned(order) == {b.user_id: (1, 1000), a.user_id: (2, 500)}
     assert frozen(a.user) == 500 and frozen(b.user) == 1000
@@ -70,7 +71,7 @@ def test_on_level2_the_inviter_buying_through_their_recruit_earns_level2(chain):
 
 def test_on_level1_buying_through_ones_own_link_earns_both_levels(chain):
     a, b = chain
-    settings_set(self_purchase_commission=True)
+    distribution_settings_set(self_purchase_commission=True)
     order = buy_and_pay(b.user, through=b)
     assert earned(order) == {b.user_id: (1, 1000), a.user_id: (2, 500)}
 
@@ -80,7 +81,7 @@ def test_off_level2_through_a_binding_too(chain):
     from distributors.services.binding import binding_bind
 
     a, b = chain
-    settings_set(self_purchase_commission=False)
+    distribution_settings_set(self_purchase_commission=False)
     binding_bind(customer=a.user, distributor=b, source="click")
     sku = make_sku(price_fen=10_000)
     order = order_create(user=a.user, items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS)
