@@ -14,7 +14,6 @@ import factory
 from django.utils import timezone
 
 from mall.models import Category, Order, OrderItem, OrderStatus, Product, Sku
-from tests.factories import UserFactory
 
 ADDRESS = {
     "name": "张三",
@@ -104,7 +103,6 @@ __all__ = [
     "CategoryFactory",
     "ProductFactory",
     "SkuFactory",
-    "UserFactory",
     "order_completed_for",
     "order_for",
 ]

@@ -1,24 +1,38 @@
-"""Helpers for the order tests: catalog rows, an address, the sandbox round trip."""
+"""Helpers for the order tests: their SKU, the address (tests/mall/factories.py ADDRESS), paid and shipped
+orders through the services, the sandbox round trip."""
 
 from __future__ import annotations
 
+import itertools
+
 import requests
 
-from mall.models import Product, Sku
+from mall.models import Order, Sku
+from mall.services.orders import order_create, order_mark_paid, order_ship
+from tests.mall.factories import ADDRESS, SkuFactory
 
-ADDRESS = {
-    "name": "张三",
-    "phone": "13800138000",
-    "province": "广东省",
-    "city": "深圳市",
-    "district": "南山区",
-    "detail": "科技园 1 号",
-}
+_txn = itertools.count(1)
 
 
 def make_sku(*, price_fen: int = 1990, stock: int = 100, on_shelf: bool = True, title: str = "龙井茶", **sku) -> Sku:
-    product = Product.objects.create(title=title, on_shelf=on_shelf, images=["https://img.example.com/1.png"])
-    return Sku.objects.create(product=product, name=sku.pop("name", "250g"), price_fen=price_fen, stock=stock, **sku)
+    """The order tests' SKU (a 250g 龙井茶 on the shelf), made by SkuFactory."""
+    return SkuFactory(product__title=title, product__on_shelf=on_shelf, product__description="",
+                      product__images=["https://img.example.com/1.png"], name=sku.pop("name", "250g"),
+                      price_fen=price_fen, stock=stock, **sku)
+
+
+def paid_order(user, price_fen=1000, quantity=3) -> Order:
+    """An order of `quantity` x a new SKU, placed and paid through the services."""
+    sku = make_sku(price_fen=price_fen, stock=10)
+    order = order_create(user=user, items=[{"sku_id": sku.pk, "quantity": quantity}], address=ADDRESS)
+    return order_mark_paid(order_no=order.no, amount_fen=price_fen * quantity,
+                           transaction_id=f"42000000009{next(_txn):017d}")
+
+
+def shipped_order(user, operator, **kw) -> Order:
+    """`paid_order`, then shipped by `operator`."""
+    order = paid_order(user, **kw)
+    return order_ship(operator=operator, order_no=order.no, carrier="SF", tracking_no="SF000001")
 
 
 def order_payload(*items: tuple[Sku, int], **extra) -> dict:

@@ -10,8 +10,9 @@ from django.contrib.auth.models import Permission
 from mall.models import Product, Sku
 from mall.services import catalog as catalog_services
 from tests.concurrency import run_at_once
+from tests.factories import UserFactory
 
-from .factories import CategoryFactory, ProductFactory, SkuFactory, UserFactory, order_completed_for
+from .factories import CategoryFactory, ProductFactory, SkuFactory, order_completed_for
 
 pytestmark = pytest.mark.django_db
 

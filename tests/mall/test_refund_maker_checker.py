@@ -9,7 +9,7 @@ from mall.models import Order, OrderStatus, Refund, RefundStatus
 from mall.services.refunds import refund_approve, refund_reject, refund_request
 from tests.factories import UserFactory
 
-from .test_refund_open_rules import paid_order
+from .orders_helpers import paid_order
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 
 import pytest
@@ -16,29 +15,21 @@ from mall.models import Order, OrderStatus, Refund, RefundStatus
 from mall.services.orders import (
     order_complete_overdue,
     order_confirm_receipt,
-    order_create,
-    order_mark_paid,
     order_ship,
 )
 from mall.services.refunds import refund_approve, refund_finalize, refund_reject, refund_request
 from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
-from .orders_helpers import ADDRESS, make_sku, pay, place, sandbox_confirm, sandbox_refund_confirm
-
-_txn = itertools.count(1)
-
-
-def paid_order(user, price_fen=1000, quantity=3) -> Order:
-    sku = make_sku(price_fen=price_fen, stock=10)
-    order = order_create(user=user, items=[{"sku_id": sku.pk, "quantity": quantity}], address=ADDRESS)
-    return order_mark_paid(order_no=order.no, amount_fen=price_fen * quantity,
-                           transaction_id=f"42000000009{next(_txn):017d}")
-
-
-def shipped_order(user, operator, **kw) -> Order:
-    order = paid_order(user, **kw)
-    return order_ship(operator=operator, order_no=order.no, carrier="SF", tracking_no="SF000001")
+from .orders_helpers import (
+    make_sku,
+    paid_order,
+    pay,
+    place,
+    sandbox_confirm,
+    sandbox_refund_confirm,
+    shipped_order,
+)
 
 
 def _refund(client, no, amount_fen, reason="不想要了"):

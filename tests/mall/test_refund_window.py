@@ -8,12 +8,11 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from distributors.models import DistributionSettings
 from mall.models import Order, OrderStatus, Refund, RefundStatus
 from mall.services.orders import order_confirm_receipt
-from tests.factories import UserFactory
+from tests.factories import UserFactory, distribution_settings_set
 
-from .test_refund_open_rules import shipped_order
+from .orders_helpers import shipped_order
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +20,7 @@ URL = "/api/v1/ops/settings/mall/"
 
 
 def _freeze_days(days: int) -> None:
-    from django.core.cache import cache
-
-    from distributors.services.settings import CACHE_KEY
-
-    DistributionSettings.objects.update_or_create(pk=1, defaults={"freeze_days": days})
-    cache.delete(CACHE_KEY)
+    distribution_settings_set(freeze_days=days)
 
 
 def completed_ago(user, operator, age: timedelta) -> Order:

@@ -7,8 +7,9 @@ import pytest
 from mall.models import OrderStatus, Product, Review
 from mall.services import reviews as review_services
 from tests.concurrency import run_at_once
+from tests.factories import UserFactory
 
-from .factories import ProductFactory, SkuFactory, UserFactory, order_completed_for, order_for
+from .factories import ProductFactory, SkuFactory, order_completed_for, order_for
 
 pytestmark = pytest.mark.django_db
 
