@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.http import HttpResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -243,13 +243,3 @@ class ShareLinkWxacodeView(_ImageView):
     )
     def get(self, request, code: str):
         return image_response(request, link_services.share_link_wxacode(code=code))
-
-
-urlpatterns = [
-    path("share-links/", ShareLinkListCreateView.as_view(), name="share-links"),
-    path("share-links/<str:code>/", ShareLinkDetailView.as_view(), name="share-link-detail"),
-    path("share-links/<str:code>/qr.png", ShareLinkQrPngView.as_view(), name="share-link-qr-png"),
-    path("share-links/<str:code>/qr.svg", ShareLinkQrSvgView.as_view(), name="share-link-qr-svg"),
-    path("share-links/<str:code>/poster.png", ShareLinkPosterView.as_view(), name="share-link-poster"),
-    path("share-links/<str:code>/wxacode.png", ShareLinkWxacodeView.as_view(), name="share-link-wxacode"),
-]

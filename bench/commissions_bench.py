@@ -168,7 +168,7 @@ def _chain_payments(chain: str):
 class _HookTimer:
     """Wraps the accrual's PAID handler for the run: adds up the time spent inside it.
 
-    Re-registers the handlers after it too (public mall.hooks API), so the order is kept."""
+    It takes the accrual's place in the hook (Hook.replace), so the running order is kept."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -179,12 +179,8 @@ class _HookTimer:
         from mall import hooks
 
         self._hooks, self._original = hooks, on_order_paid
-        registered = hooks._handlers[hooks.OrderMoment.PAID]  # read only: where the accrual sits
-        self._after = registered[registered.index(on_order_paid) + 1:]
-        for fn in [on_order_paid, *self._after]:
-            hooks.unregister_order_handler(hooks.OrderMoment.PAID, fn)
-        for fn in [self._timed, *self._after]:
-            hooks.register_order_handler(hooks.OrderMoment.PAID, fn)
+        # the timer takes the accrual's place (same order number, same position)
+        hooks.order_moment.replace(on_order_paid, self._timed, key=hooks.OrderMoment.PAID)
         return self
 
     def _timed(self, order, **data) -> None:
@@ -196,11 +192,7 @@ class _HookTimer:
             self.calls += 1
 
     def __exit__(self, *exc) -> None:
-        hooks, paid = self._hooks, self._hooks.OrderMoment.PAID
-        for fn in [self._timed, *self._after]:
-            hooks.unregister_order_handler(paid, fn)
-        for fn in [self._original, *self._after]:
-            hooks.register_order_handler(paid, fn)
+        self._hooks.order_moment.replace(self._timed, self._original, key=self._hooks.OrderMoment.PAID)
 
 
 def accrual_pay(*, chain: str, part: int = 0, parts: int = 1, ready=None) -> dict:

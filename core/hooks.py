@@ -80,6 +80,20 @@ class Hook:
             else:
                 self._subs[key] = [s for s in self._subs.get(key, []) if s.fn != fn]
 
+    def replace(self, old: Callable[..., Any], new: Callable[..., Any], *, key: Hashable | None = None) -> None:
+        """Put `new` in `old`'s place (same order, same position): for instrumentation, e.g.
+        the bench's timer around a subscriber. KeyError when `old` is not subscribed."""
+        if not callable(new):
+            raise TypeError(f"hook {self.name}: {new!r} is not callable")
+        key = self._key(key)
+        with self._lock:
+            subs = self._subs.get(key, [])
+            for i, sub in enumerate(subs):
+                if sub.fn == old:
+                    subs[i] = _Subscriber(order=sub.order, seq=sub.seq, fn=new)
+                    return
+        raise KeyError(f"hook {self.name}: {old!r} is not subscribed")
+
     def subscribers(self, key: Hashable | None = None) -> list[Callable[..., Any]]:
         """The subscribers of `key`, in running order."""
         key = self._key(key)

@@ -62,7 +62,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any
 
 from core.hooks import Hook
 
@@ -101,23 +100,12 @@ order_accounts = Hook(
 )
 
 
-def _equal_subscribers(moment: OrderMoment, fn: Callable) -> list[Callable]:
-    # A bound method is a new object at every access (`self.on_paid`): equal, not identical.
-    # TODO(issue 10): drop once core.hooks.Hook compares subscribers with == instead of `is`
-    return [s for s in order_moment.subscribers(moment) if s == fn]
-
-
 def register_order_handler(moment: OrderMoment, fn: Callable, *, order: int = 100) -> None:
-    moment = OrderMoment(moment)
-    for same in _equal_subscribers(moment, fn):
-        order_moment.unregister(same, key=moment)
-    order_moment.register(fn, key=moment, order=order)
+    order_moment.register(fn, key=OrderMoment(moment), order=order)
 
 
 def unregister_order_handler(moment: OrderMoment, fn: Callable) -> None:
-    moment = OrderMoment(moment)
-    for same in _equal_subscribers(moment, fn):
-        order_moment.unregister(same, key=moment)
+    order_moment.unregister(fn, key=OrderMoment(moment))
 
 
 def publish(moment: OrderMoment, order, **data) -> None:
@@ -180,20 +168,3 @@ def order_accounts_lock(order, moment: OrderMoment, *own) -> dict:
     for fn in order_accounts.subscribers():
         wanted.extend(fn(order, OrderMoment(moment)) or ())
     return accounts_lock(accounts_or_ids=wanted)
-
-
-def __getattr__(name: str) -> Any:
-    """Read-only views under the registries' old private names, for the bench
-    (bench/commissions_bench.py) and tests that read them: `_handlers[moment]` (the
-    subscribers in running order) and `_attributor`."""
-    # TODO(issue 10): remove once bench/ and tests read order_moment / order_attributor
-    if name == "_handlers":
-        return _MomentSubscribers()
-    if name == "_attributor":
-        return order_attributor.one()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _MomentSubscribers:
-    def __getitem__(self, moment: OrderMoment) -> list[Callable]:
-        return order_moment.subscribers(OrderMoment(moment))

@@ -26,7 +26,7 @@ def _balances() -> dict[int, int]:
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_accrual_pays_each_seeded_order_once_through_the_notification_and_times_the_hook():
-    before = list(hooks._handlers[hooks.OrderMoment.PAID])
+    before = list(hooks.order_moment.subscribers(hooks.OrderMoment.PAID))
     seed = cb.accrual_seed(chain="t", orders=5)
     assert (seed["orders"], seed["lines"]) == (5, 2)
     orders = Order.objects.filter(user__username="bench-comm-buyer-t")
@@ -43,7 +43,7 @@ def test_accrual_pays_each_seeded_order_once_through_the_notification_and_times_
         assert p["commissions"] == 4 * p["orders"]  # 2 lines × 2 levels
         assert p["accrual_calls"] == p["orders"]
         assert 0 < p["accrual_seconds"] < p["seconds"]
-    assert hooks._handlers[hooks.OrderMoment.PAID] == before  # the timer is gone, the order kept
+    assert hooks.order_moment.subscribers(hooks.OrderMoment.PAID) == before  # the timer is gone, the order kept
     assert on_order_paid in before
 
     assert WechatPayment.objects.filter(ref__in=orders.values("no"), status=PaymentStatus.PAID).count() == 5

@@ -80,3 +80,15 @@ def test_a_bound_method_is_found_again_by_equality():
     assert len(hook.subscribers()) == 1
     hook.unregister(sub.on)
     assert hook.subscribers() == []
+
+
+def test_replace_keeps_the_place_in_the_running_order():
+    hook = Hook("test.replace", doc="replace", keyed=True)
+    first, middle, last, timer = (lambda: 1), (lambda: 2), (lambda: 3), (lambda: 4)
+    hook.register(first, key="k", order=10)
+    hook.register(middle, key="k", order=20)
+    hook.register(last, key="k", order=20)
+    hook.replace(middle, timer, key="k")
+    assert hook.subscribers("k") == [first, timer, last]
+    with pytest.raises(KeyError):
+        hook.replace(middle, timer, key="k")
