@@ -91,6 +91,14 @@ def client_for():
 
 
 @pytest.fixture
+def admin_client(client, operator):
+    """Django's test client logged into the admin as `operator` (instead of pytest-django's
+    admin_client and its own "admin" user)."""
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
 def wechat_sandbox(live_server, settings):
     """The WeChat sandbox served over real HTTP by a live server; wechatpy is pointed at it,
     and the sandbox sends its notifications back to the same server."""

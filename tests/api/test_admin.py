@@ -30,19 +30,13 @@ def books(user):
     return {"outside": outside, "wallet": wallet, "escrow": escrow, "txn": txn}
 
 
-@pytest.fixture
-def admin_ui(client, operator):
-    client.force_login(operator)
-    return client
-
-
 def test_yuan_formatting_is_exact():
     assert [yuan(v) for v in (0, 5, -5, 100, 123456, -100001, None)] == [
         "0.00", "0.05", "-0.05", "1.00", "1,234.56", "-1,000.01", "-"
     ]
 
 
-def test_every_changelist_and_change_page_opens(admin_ui, user, books):
+def test_every_changelist_and_change_page_opens(admin_client, user, books):
     follow = follow_create(follower=user, followee=UserFactory())[0]
     token_issue(user=user)
     token = AuthToken.objects.first()
@@ -59,12 +53,12 @@ def test_every_changelist_and_change_page_opens(admin_ui, user, books):
         "api/idempotencyrecord": record.pk,
     }
     for model, pk in pages.items():
-        listing = admin_ui.get(f"/admin/{model}/")
+        listing = admin_client.get(f"/admin/{model}/")
         assert listing.status_code == 200, model
-        change = admin_ui.get(f"/admin/{model}/{pk}/change/")
+        change = admin_client.get(f"/admin/{model}/{pk}/change/")
         assert change.status_code == 200, model
     # the transaction page shows its entries inline, amounts in yuan
-    page = admin_ui.get(f"/admin/ledger/ledgertransaction/{books['txn'].pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/ledger/ledgertransaction/{books['txn'].pk}/change/").content.decode()
     assert books["wallet"].code in page and "10.00" in page and "-10.50" in page
 
 
@@ -89,39 +83,39 @@ def test_every_changelist_and_change_page_opens(admin_ui, user, books):
         "/admin/api/idempotencyrecord/?completed_at__isempty=1",
     ],
 )
-def test_filters_and_search_answer(admin_ui, books, url):
-    assert admin_ui.get(url).status_code == 200
+def test_filters_and_search_answer(admin_client, books, url):
+    assert admin_client.get(url).status_code == 200
 
 
-def test_filters_really_filter(admin_ui, user, books):
-    page = admin_ui.get("/admin/ledger/account/?owner_type=user").content.decode()
+def test_filters_really_filter(admin_client, user, books):
+    page = admin_client.get("/admin/ledger/account/?owner_type=user").content.decode()
     assert books["wallet"].code in page and books["escrow"].code not in page
-    page = admin_ui.get("/admin/ledger/account/?owner_type=thing").content.decode()
+    page = admin_client.get("/admin/ledger/account/?owner_type=thing").content.decode()
     assert books["escrow"].code in page and books["wallet"].code not in page
-    page = admin_ui.get(f"/admin/ledger/entry/?account__id__exact={books['escrow'].pk}").content.decode()
+    page = admin_client.get(f"/admin/ledger/entry/?account__id__exact={books['escrow'].pk}").content.decode()
     assert books["escrow"].code in page and books["wallet"].code not in page
     date = timezone.localdate()
     url = f"/admin/ledger/ledgertransaction/?created_at__year={date.year}&created_at__month={date.month}"
-    assert "admin-1" in admin_ui.get(url).content.decode()
-    assert "admin-1" not in admin_ui.get("/admin/ledger/ledgertransaction/?q=nothing-like-it").content.decode()
+    assert "admin-1" in admin_client.get(url).content.decode()
+    assert "admin-1" not in admin_client.get("/admin/ledger/ledgertransaction/?q=nothing-like-it").content.decode()
 
 
 @pytest.mark.parametrize("model", ["account", "ledgertransaction", "entry"])
-def test_the_ledger_cannot_be_written_from_the_admin(admin_ui, books, model):
+def test_the_ledger_cannot_be_written_from_the_admin(admin_client, books, model):
     before = (Account.objects.count(), LedgerTransaction.objects.count(), Entry.objects.count())
     pk = {"account": books["wallet"].pk, "ledgertransaction": books["txn"].pk,
           "entry": Entry.objects.filter(transaction=books["txn"]).first().pk}[model]
-    assert admin_ui.get(f"/admin/ledger/{model}/add/").status_code == 403
-    assert admin_ui.post(f"/admin/ledger/{model}/add/", {"amount_fen": 1}).status_code == 403
-    assert admin_ui.post(f"/admin/ledger/{model}/{pk}/change/", {"balance_fen": 999}).status_code == 403
-    assert admin_ui.get(f"/admin/ledger/{model}/{pk}/delete/").status_code == 403
-    assert admin_ui.post(f"/admin/ledger/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
-    response = admin_ui.post(f"/admin/ledger/{model}/", {"action": "delete_selected", "_selected_action": [pk],
+    assert admin_client.get(f"/admin/ledger/{model}/add/").status_code == 403
+    assert admin_client.post(f"/admin/ledger/{model}/add/", {"amount_fen": 1}).status_code == 403
+    assert admin_client.post(f"/admin/ledger/{model}/{pk}/change/", {"balance_fen": 999}).status_code == 403
+    assert admin_client.get(f"/admin/ledger/{model}/{pk}/delete/").status_code == 403
+    assert admin_client.post(f"/admin/ledger/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
+    response = admin_client.post(f"/admin/ledger/{model}/", {"action": "delete_selected", "_selected_action": [pk],
                                                          "post": "yes"})
     assert response.status_code in (200, 302)  # delete_selected is not offered: "no action selected"
     assert (Account.objects.count(), LedgerTransaction.objects.count(), Entry.objects.count()) == before
     assert Account.objects.get(pk=books["wallet"].pk).balance_fen == 1000
-    assert f"/admin/ledger/{model}/add/" not in admin_ui.get(f"/admin/ledger/{model}/").content.decode()
+    assert f"/admin/ledger/{model}/add/" not in admin_client.get(f"/admin/ledger/{model}/").content.decode()
 
 
 def test_staff_without_ledger_permission_is_refused(client, books):
@@ -139,9 +133,9 @@ def test_normal_users_cannot_open_the_admin(client, user):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_csv_export_of_entries(admin_ui, books):
+def test_csv_export_of_entries(admin_client, books):
     ids = list(Entry.objects.filter(transaction=books["txn"]).values_list("pk", flat=True))
-    response = admin_ui.post("/admin/ledger/entry/", {"action": "export_csv", "_selected_action": ids})
+    response = admin_client.post("/admin/ledger/entry/", {"action": "export_csv", "_selected_action": ids})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -151,8 +145,8 @@ def test_csv_export_of_entries(admin_ui, books):
     assert amounts == [-1050, 50, 1000]
 
 
-def test_csv_export_quotes_formulas(admin_ui, books):
-    response = admin_ui.post(
+def test_csv_export_quotes_formulas(admin_client, books):
+    response = admin_client.post(
         "/admin/ledger/ledgertransaction/", {"action": "export_csv", "_selected_action": [books["txn"].pk]}
     )
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -160,21 +154,21 @@ def test_csv_export_quotes_formulas(admin_ui, books):
     assert memo.startswith("'=")  # a spreadsheet shows it as text instead of running it
 
 
-def test_csv_export_of_accounts(admin_ui, books):
+def test_csv_export_of_accounts(admin_client, books):
     ids = [books["wallet"].pk, books["escrow"].pk]
-    response = admin_ui.post("/admin/ledger/account/", {"action": "export_csv", "_selected_action": ids})
+    response = admin_client.post("/admin/ledger/account/", {"action": "export_csv", "_selected_action": ids})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert {(r[1], r[6]) for r in rows[1:]} == {(books["wallet"].code, "1000"), (books["escrow"].code, "50")}
 
 
-def test_tokens_are_read_only_but_can_be_revoked(admin_ui, user):
+def test_tokens_are_read_only_but_can_be_revoked(admin_client, user):
     raw = token_issue(user=user)
     kept = token_issue(user=UserFactory())
     token = AuthToken.objects.get(key_hash=token_hash(raw))
-    assert admin_ui.get("/admin/accounts/authtoken/add/").status_code == 403
-    assert admin_ui.post(f"/admin/accounts/authtoken/{token.pk}/change/", {"prefix": "x"}).status_code == 403
-    assert raw not in admin_ui.get(f"/admin/accounts/authtoken/{token.pk}/change/").content.decode()
-    response = admin_ui.post("/admin/accounts/authtoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert admin_client.get("/admin/accounts/authtoken/add/").status_code == 403
+    assert admin_client.post(f"/admin/accounts/authtoken/{token.pk}/change/", {"prefix": "x"}).status_code == 403
+    assert raw not in admin_client.get(f"/admin/accounts/authtoken/{token.pk}/change/").content.decode()
+    response = admin_client.post("/admin/accounts/authtoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -198,24 +192,24 @@ def test_revoke_needs_the_change_permission(client, user):
     assert token.revoked_at is None
 
 
-def test_token_status_filter(admin_ui, user):
+def test_token_status_filter(admin_client, user):
     active = token_issue(user=user)
     expired = token_issue(user=user)
     AuthToken.objects.filter(key_hash=token_hash(expired)).update(expires_at=timezone.now() - timedelta(hours=1))
-    page = admin_ui.get("/admin/accounts/authtoken/?status=expired").content.decode()
+    page = admin_client.get("/admin/accounts/authtoken/?status=expired").content.decode()
     assert expired[:8] in page and active[:8] not in page
-    page = admin_ui.get("/admin/accounts/authtoken/?status=active").content.decode()
+    page = admin_client.get("/admin/accounts/authtoken/?status=active").content.decode()
     assert active[:8] in page and expired[:8] not in page
 
 
-def test_user_admin_shows_and_edits_wechat_fields(admin_ui, user):
-    page = admin_ui.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+def test_user_admin_shows_and_edits_wechat_fields(admin_client, user):
+    page = admin_client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
     assert user.openid in page and 'name="nickname"' in page and 'name="unionid"' in page
-    assert user.nickname in admin_ui.get(f"/admin/accounts/user/?q={user.openid}").content.decode()
+    assert user.nickname in admin_client.get(f"/admin/accounts/user/?q={user.openid}").content.decode()
 
 
-def test_operator_can_add_a_user(admin_ui):
-    response = admin_ui.post(
+def test_operator_can_add_a_user(admin_client):
+    response = admin_client.post(
         "/admin/accounts/user/add/",
         {"username": "newop", "password1": "Xk2-very-long-pw", "password2": "Xk2-very-long-pw",
          "usable_password": "true", "nickname": "新运营"},
@@ -226,9 +220,9 @@ def test_operator_can_add_a_user(admin_ui):
     assert User.objects.get(username="newop").nickname == "新运营"
 
 
-def test_follow_admin_lists_follows(admin_ui, user):
+def test_follow_admin_lists_follows(admin_client, user):
     other = UserFactory()
     follow_create(follower=user, followee=other, source="red_envelope")
-    page = admin_ui.get("/admin/accounts/follow/?source=red_envelope").content.decode()
+    page = admin_client.get("/admin/accounts/follow/?source=red_envelope").content.decode()
     assert str(other) in page
     assert Follow.objects.count() == 1

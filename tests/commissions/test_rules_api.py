@@ -242,12 +242,6 @@ def test_a_created_rule_changes_the_resolved_rate(operator_client, sku, tier):
 
 # --- admin ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def admin_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
 def test_admin_pages_open(admin_client, sku):
     rule = CommissionRule.objects.create(scope="sku", sku=sku, level1_bps=100)
     for url in ("/admin/commissions/commissionrule/", "/admin/commissions/commissionrule/add/",

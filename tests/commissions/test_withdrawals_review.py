@@ -624,54 +624,48 @@ def test_csv_export(operator_client, operator, queue):
 
 # --- the admin ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def admin_ui(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def test_admin_lists_with_risk_and_opens_read_only(admin_ui, operator, queue):
-    page = admin_ui.get(ADMIN)
+def test_admin_lists_with_risk_and_opens_read_only(admin_client, operator, queue):
+    page = admin_client.get(ADMIN)
     assert page.status_code == 200
     text = page.content.decode()
     assert "new_account" in text and "approve_selected" in text and "reject_selected" in text
     assert "export_csv" in text and "delete_selected" not in text
-    assert admin_ui.get(ADMIN, {"status__exact": "rejected"}).status_code == 200
-    assert admin_ui.get(ADMIN, {"q": "李雷"}).status_code == 200
-    assert admin_ui.get(ADMIN, {"reviewed_by__id__exact": operator.pk}).status_code == 200
-    change = admin_ui.get(f"{ADMIN}{queue['w2'].pk}/change/")
+    assert admin_client.get(ADMIN, {"status__exact": "rejected"}).status_code == 200
+    assert admin_client.get(ADMIN, {"q": "李雷"}).status_code == 200
+    assert admin_client.get(ADMIN, {"reviewed_by__id__exact": operator.pk}).status_code == 200
+    change = admin_client.get(f"{ADMIN}{queue['w2'].pk}/change/")
     assert change.status_code == 200
     assert "资料不符" in change.content.decode() and 'name="_save"' not in change.content.decode()
     assert 'name="amount_fen"' not in change.content.decode()
-    assert admin_ui.get(f"{ADMIN}add/").status_code == 403
-    assert admin_ui.get(f"{ADMIN}{queue['w3'].pk}/delete/").status_code == 403
-    posted = admin_ui.post(f"{ADMIN}{queue['w3'].pk}/change/", {"amount_fen": 1, "status": "paid"})
+    assert admin_client.get(f"{ADMIN}add/").status_code == 403
+    assert admin_client.get(f"{ADMIN}{queue['w3'].pk}/delete/").status_code == 403
+    posted = admin_client.post(f"{ADMIN}{queue['w3'].pk}/change/", {"amount_fen": 1, "status": "paid"})
     assert posted.status_code == 403
     queue["w3"].refresh_from_db()
     assert (queue["w3"].amount_fen, queue["w3"].status) == (300, "requested")
 
 
-def test_admin_approve_action(admin_ui, operator):
+def test_admin_approve_action(admin_client, operator):
     w = make_withdrawal(1_000)
-    res = admin_ui.post(ADMIN, {"action": "approve_selected", "_selected_action": [w.pk]}, follow=True)
+    res = admin_client.post(ADMIN, {"action": "approve_selected", "_selected_action": [w.pk]}, follow=True)
     assert res.status_code == 200
     assert "Approved: 1" in res.content.decode()
     assert state(w)[:2] == ("approved", operator.pk)
-    again = admin_ui.post(ADMIN, {"action": "approve_selected", "_selected_action": [w.pk]}, follow=True)
+    again = admin_client.post(ADMIN, {"action": "approve_selected", "_selected_action": [w.pk]}, follow=True)
     assert "invalid_transition" in again.content.decode()
     assert state(w) == ("approved", operator.pk, "", 2)
 
 
-def test_admin_reject_action_asks_for_a_reason(admin_ui, operator):
+def test_admin_reject_action_asks_for_a_reason(admin_client, operator):
     w = make_withdrawal(1_000)
-    asked = admin_ui.post(ADMIN, {"action": "reject_selected", "_selected_action": [w.pk]})
+    asked = admin_client.post(ADMIN, {"action": "reject_selected", "_selected_action": [w.pk]})
     assert asked.status_code == 200 and b'name="reason"' in asked.content
     assert state(w) == ("requested", None, "", 1)
-    blank = admin_ui.post(ADMIN, {"action": "reject_selected", "_selected_action": [w.pk], "apply": "1",
+    blank = admin_client.post(ADMIN, {"action": "reject_selected", "_selected_action": [w.pk], "apply": "1",
                                   "reason": ""})
     assert blank.status_code == 200  # the form again
     assert state(w) == ("requested", None, "", 1)
-    done = admin_ui.post(ADMIN, {"action": "reject_selected", "_selected_action": [w.pk], "apply": "1",
+    done = admin_client.post(ADMIN, {"action": "reject_selected", "_selected_action": [w.pk], "apply": "1",
                                  "reason": "实名不符"})
     assert done.status_code == 302
     assert state(w) == ("rejected", operator.pk, "实名不符", 2)
@@ -687,8 +681,8 @@ def test_admin_refuses_self_review(client):
     assert state(w) == ("requested", None, "", 1)
 
 
-def test_admin_export_action(admin_ui, queue):
-    res = admin_ui.post(ADMIN, {"action": "export_csv", "_selected_action": [queue["w1"].pk, queue["w3"].pk]})
+def test_admin_export_action(admin_client, queue):
+    res = admin_client.post(ADMIN, {"action": "export_csv", "_selected_action": [queue["w1"].pk, queue["w3"].pk]})
     assert res.status_code == 200 and res["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(res.streaming_content).decode())))
     assert [int(r["id"]) for r in rows] == [queue["w1"].pk, queue["w3"].pk]

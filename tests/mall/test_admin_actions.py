@@ -11,12 +11,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
 def paid(user):
     sku = make_sku(price_fen=1000, stock=5)
     order = order_create(user=user, items=[{"sku_id": sku.pk, "quantity": 2}], address=ADDRESS)

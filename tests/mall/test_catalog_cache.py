@@ -184,12 +184,6 @@ def test_ops_api_changes_show_at_once(api_client, operator_client, product):
     assert api_client.get(detail(product.pk)).status_code == 404
 
 
-@pytest.fixture
-def admin_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
 def _product_form(product, **changes) -> dict:
     skus = list(product.skus.order_by("pk"))
     data = {
