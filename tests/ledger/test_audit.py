@@ -15,7 +15,7 @@ from ledger.models import Account, Entry, LedgerTransaction
 from ledger.selectors import ledger_audit
 from tests.factories import UserFactory
 
-from .conftest import fund
+from .ledger_helpers import fund
 
 AUDIT_URL = "/api/v1/ops/ledger/audit/"
 

@@ -13,7 +13,7 @@ from ledger.services import account_get_or_create, ledger_post
 from tests.concurrency import run_at_once
 from tests.factories import UserFactory
 
-from .conftest import fund
+from .ledger_helpers import fund
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

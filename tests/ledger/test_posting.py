@@ -11,7 +11,7 @@ from core.errors import InsufficientBalance, InvalidInput
 from ledger.models import Account, AccountKind, Entry, LedgerTransaction
 from ledger.services import MAX_ABS_AMOUNT_FEN, account_get_or_create, ledger_post
 
-from .conftest import fund, next_key
+from .ledger_helpers import fund, next_key
 
 
 def snapshot() -> dict:

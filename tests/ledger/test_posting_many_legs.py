@@ -12,7 +12,7 @@ from ledger.models import Account, AccountKind, Entry, LedgerTransaction
 from ledger.services import BULK_UPDATE_FROM, account_get_or_create, ledger_post
 from tests.factories import UserFactory
 
-from .conftest import fund
+from .ledger_helpers import fund
 
 pytestmark = pytest.mark.django_db
 
