@@ -3,11 +3,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.config_helpers import PRODUCTION_ENV, ROOT
 
 
 def _django(code: str, **env) -> subprocess.CompletedProcess:
@@ -17,21 +16,6 @@ def _django(code: str, **env) -> subprocess.CompletedProcess:
         [sys.executable, "-c", "import django; django.setup()\n" + code],
         cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120,
     )
-
-
-PRODUCTION_ENV = {
-    "DEBUG": "0",
-    "SECRET_KEY": "x" * 20 + "-production-like-secret-key-for-the-deploy-check-0123456789",
-    "ALLOWED_HOSTS": "shop.example.com",
-    "SECURE_SSL_REDIRECT": "1",
-    "SECURE_HSTS_SECONDS": "31536000",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
-    "SECURE_HSTS_PRELOAD": "1",
-    "WECHAT_MODE": "live",
-    "WECHAT_MP_TOKEN": "a-real-official-account-token",
-    "WECHAT_PAY_API_KEY": "0123456789abcdef0123456789abcdef",
-    "DATABASE_URL": "sqlite:////tmp/fenxiao-deploy-check.sqlite3",
-}
 
 
 def test_check_deploy_is_clean_with_production_env():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .test_config import PRODUCTION_ENV, ROOT
+from .config_helpers import PRODUCTION_ENV, ROOT
 
 SANDBOX_PRODUCTION = {**PRODUCTION_ENV, "WECHAT_MODE": "sandbox"}
 

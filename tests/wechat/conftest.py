@@ -1,4 +1,5 @@
-"""Fixtures for the official-account tests (tests/wechat/test_mp*.py)."""
+"""Fixtures for the official-account tests (tests/wechat/test_mp*.py) and the WeChat Pay tests
+(handlers registered for tests/wechat/pay_helpers.py PURPOSE that record what they saw)."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +8,8 @@ import hashlib
 import pytest
 from django.conf import settings as django_settings
 
+from tests.wechat.pay_helpers import PURPOSE, Calls
+from wechat import hooks
 from wechat.hooks_mp import (
     register_scene_handler,
     register_text_handler,
@@ -66,3 +69,27 @@ def safe_mode(settings):
     """Safe mode (AES) on: WeChat, and so the sandbox, encrypt every message."""
     settings.WECHAT_MP_AES_KEY = base64.b64encode(hashlib.sha256(b"fenxiao").digest()).decode().rstrip("=")
     return settings
+
+
+@pytest.fixture
+def payment_hook():
+    calls = Calls()
+    hooks.register_payment_handler(PURPOSE, calls)
+    yield calls
+    hooks.unregister_payment_handler(PURPOSE, calls)
+
+
+@pytest.fixture
+def refund_hook():
+    calls = Calls()
+    hooks.register_refund_handler(PURPOSE, calls)
+    yield calls
+    hooks.unregister_refund_handler(PURPOSE, calls)
+
+
+@pytest.fixture
+def transfer_hook():
+    calls = Calls()
+    hooks.register_transfer_handler(PURPOSE, calls)
+    yield calls
+    hooks.unregister_transfer_handler(PURPOSE, calls)

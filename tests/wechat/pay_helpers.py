@@ -1,4 +1,4 @@
-"""Helpers and fixtures shared by the WeChat Pay tests (no tests here).
+"""Helpers shared by the WeChat Pay tests (their hook fixtures are in tests/wechat/conftest.py).
 
 Everything goes through the sandbox over real HTTP: wechatpy talks to the live server,
 and the sandbox posts its notifications back to our notify endpoints on it.
@@ -8,11 +8,10 @@ from __future__ import annotations
 import threading
 import uuid
 
-import pytest
 import requests
 from django.db import connection
 
-from wechat import hooks, services
+from wechat import services
 from wechat.pay import parse_xml, to_xml
 from wechat.sandbox.models.pay import SandboxPrepay
 
@@ -38,30 +37,6 @@ class Calls:
 
     def __len__(self) -> int:
         return len(self.items)
-
-
-@pytest.fixture
-def payment_hook():
-    calls = Calls()
-    hooks.register_payment_handler(PURPOSE, calls)
-    yield calls
-    hooks.unregister_payment_handler(PURPOSE, calls)
-
-
-@pytest.fixture
-def refund_hook():
-    calls = Calls()
-    hooks.register_refund_handler(PURPOSE, calls)
-    yield calls
-    hooks.unregister_refund_handler(PURPOSE, calls)
-
-
-@pytest.fixture
-def transfer_hook():
-    calls = Calls()
-    hooks.register_transfer_handler(PURPOSE, calls)
-    yield calls
-    hooks.unregister_transfer_handler(PURPOSE, calls)
 
 
 def create_payment(amount_fen: int = 1234, out_trade_no: str | None = None):

@@ -1,5 +1,4 @@
 """WeChat Pay through wechatpy against the sandbox: order, notification, query, close, faults."""
-# ruff: noqa: F811 - pytest fixtures imported from test_pay_support
 from __future__ import annotations
 
 import pytest
@@ -15,14 +14,13 @@ from wechat.pay import sign, sign_valid, to_xml
 from wechat.sandbox.models.pay import SandboxPrepay
 from wechat.sandbox.pay_views import payment_notification
 
-from .test_pay_support import (  # noqa: F401 - fixtures
+from .pay_helpers import (
     OPENID,
     SHOPPER_IP,
     arm,
     confirm,
     create_payment,
     new_no,
-    payment_hook,
     prepay_for,
 )
 

@@ -1,5 +1,4 @@
 """Forged, broken and mismatched payment notifications are refused, logged, and change nothing."""
-# ruff: noqa: F811 - pytest fixtures imported from test_pay_support
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +11,7 @@ from wechat.models import PaymentStatus, WechatEvent
 from wechat.pay import to_xml
 from wechat.sandbox.pay_views import payment_notification
 
-from .test_pay_support import arm, confirm, create_payment, notify_pay, payment_hook, post_xml, prepay_for  # noqa: F401
+from .pay_helpers import arm, confirm, create_payment, notify_pay, post_xml, prepay_for
 
 TX = "4200000000202401019999999999"
 

@@ -1,5 +1,4 @@
 """Refunds (and their encrypted notifications), transfers to balance and red packs, via the sandbox."""
-# ruff: noqa: F811 - pytest fixtures imported from test_pay_support
 from __future__ import annotations
 
 import logging
@@ -22,7 +21,7 @@ from wechat.pay import to_xml
 from wechat.sandbox.models.pay import SandboxRedpack, SandboxRefund, SandboxTransfer
 from wechat.sandbox.pay_views import refund_notification
 
-from .test_pay_support import (  # noqa: F401
+from .pay_helpers import (
     OPENID,
     PURPOSE,
     arm,
@@ -31,8 +30,6 @@ from .test_pay_support import (  # noqa: F401
     create_payment,
     new_no,
     post_xml,
-    refund_hook,
-    transfer_hook,
 )
 
 

@@ -1,7 +1,6 @@
 """Uncertain WeChat answers on money going out (transfers, red packs, refunds): only documented
 refusals fail; everything else is queried with the same number, so a "SEND_FAILED / SYSTEMERROR,
 but it went through" pays exactly once. (Issue 9, item 1.)"""
-# ruff: noqa: F811 - pytest fixtures imported from test_pay_support
 from __future__ import annotations
 
 import pytest
@@ -23,15 +22,13 @@ from wechat.models import (
 )
 from wechat.sandbox.models.pay import SandboxRedpack, SandboxRefund, SandboxTransfer
 
-from .test_pay_support import (  # noqa: F401
+from .pay_helpers import (
     OPENID,
     PURPOSE,
     confirm,
     confirm_refund,
     create_payment,
     new_no,
-    refund_hook,
-    transfer_hook,
 )
 
 
