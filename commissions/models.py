@@ -69,6 +69,16 @@ class CommissionStatus(models.TextChoices):
     REVERSED = "reversed", "Reversed (refunded)"
 
 
+# A commission's life (set-based: core.transitions.transition_set; its history is the ledger).
+COMMISSION_TRANSITIONS: dict[str, frozenset[str]] = {
+    CommissionStatus.PENDING: frozenset({CommissionStatus.FROZEN, CommissionStatus.REVERSED}),
+    CommissionStatus.FROZEN: frozenset({CommissionStatus.SETTLED, CommissionStatus.REVERSED}),
+    CommissionStatus.SETTLED: frozenset({CommissionStatus.REVERSED}),
+    CommissionStatus.REVERSED: frozenset(),
+}
+transitions_check(COMMISSION_TRANSITIONS, CommissionStatus)
+
+
 class Commission(models.Model):
     order = models.ForeignKey("mall.Order", on_delete=models.PROTECT, related_name="+")
     # No single-column indexes where a composite one starts with the column: (order_item, level)

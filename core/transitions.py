@@ -18,6 +18,13 @@ which in one transaction
 An illegal move raises `InvalidTransition` with `extra={"from": ..., "to": ...}`; with
 `strict=False` it returns False instead and changes nothing (for idempotent callers such
 as payment notifications, where "already there" is normal).
+
+Set-based moves (commissions: a settlement batch moves up to 100,000 rows in one statement)
+use `transition_set(queryset, to, table=...)`: one conditional UPDATE of the rows whose
+status may reach `to` by the table (`transition_sources`); a raw SQL path takes its
+allowed from-statuses from `transition_sources` too, so the table stays the one rule. Such
+rows have no per-row event: their history is the ledger transaction the same database
+transaction writes.
 """
 from __future__ import annotations
 
@@ -102,3 +109,20 @@ def transition(
         if then is not None:
             then(obj)
     return True
+
+
+def transition_sources(table: Table, to: str) -> frozenset[str]:
+    """The statuses from which the table allows a move to `to`."""
+    return frozenset(src for src, targets in table.items() if to in targets)
+
+
+def transition_set(
+    queryset: models.QuerySet, to: str, *, table: Table, fields: Mapping[str, Any] | None = None,
+    status_field: str = "status",
+) -> int:
+    """Move every row of `queryset` whose status may reach `to` (by the table) in ONE
+    conditional UPDATE; rows in any other status are left alone. Returns how many moved."""
+    sources = transition_sources(table, to)
+    if not sources:
+        raise ValueError(f"no status may move to {to!r}")
+    return queryset.filter(**{f"{status_field}__in": sorted(sources)}).update(**{status_field: to}, **(fields or {}))

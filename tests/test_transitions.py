@@ -6,7 +6,7 @@ import pytest
 from django.db import models
 
 from core.errors import InvalidTransition
-from core.transitions import transition, transitions_check
+from core.transitions import transition, transition_set, transition_sources, transitions_check
 from distributors.models import Distributor, DistributorEvent, DistributorStatus
 from tests.concurrency import run_at_once
 from tests.factories import UserFactory
@@ -140,3 +140,17 @@ def test_transitions_check_catches_a_missing_or_unknown_status():
         transitions_check({**TABLE, S.FROZEN: frozenset({"deleted"})}, DistributorStatus)
     with pytest.raises(ValueError, match="itself"):
         transitions_check({**TABLE, S.FROZEN: frozenset({S.FROZEN})}, DistributorStatus)
+
+
+@pytest.mark.django_db
+def test_transition_set_moves_only_the_rows_the_table_allows():
+    pending, rejected, approved = make(), make(S.REJECTED), make(S.APPROVED)
+    assert transition_sources(TABLE, S.APPROVED) == {S.PENDING, S.FROZEN}
+    moved = transition_set(Distributor.objects.all(), S.APPROVED, table=TABLE, fields={"reason": "bulk"})
+    assert moved == 1
+    statuses = dict(Distributor.objects.values_list("pk", "status"))
+    assert statuses == {pending.pk: S.APPROVED, rejected.pk: S.REJECTED, approved.pk: S.APPROVED}
+    assert Distributor.objects.get(pk=pending.pk).reason == "bulk"
+    assert Distributor.objects.get(pk=approved.pk).reason == ""  # not touched
+    with pytest.raises(ValueError):
+        transition_set(Distributor.objects.all(), "deleted", table=TABLE)

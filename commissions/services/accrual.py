@@ -29,6 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.money import BPS
+from core.transitions import transition_set
 from distributors.models import Distributor, DistributorStatus
 from distributors.services.settings import distribution_settings_get
 from ledger.locks import account_shard, accounts_lock, user_account_ids
@@ -36,7 +37,7 @@ from ledger.models import AccountKind
 from ledger.services import account_get_or_create, ledger_post
 from mall.hooks import OrderMoment
 
-from ..models import Commission, CommissionRule, CommissionStatus, RuleScope
+from ..models import COMMISSION_TRANSITIONS, Commission, CommissionRule, CommissionStatus, RuleScope
 from ..notifications import notify_commission_accrued
 from .settlement import USER_ACCOUNT_KINDS, settled_reversal_legs
 
@@ -175,9 +176,8 @@ def _user(user_id: int):
 def on_order_completed(order, **data) -> None:
     now = timezone.now()
     days = distribution_settings_get().freeze_days
-    Commission.objects.filter(order=order, status=CommissionStatus.PENDING).update(
-        status=CommissionStatus.FROZEN, frozen_at=now, settles_at=now + timedelta(days=days)
-    )
+    transition_set(Commission.objects.filter(order=order), CommissionStatus.FROZEN, table=COMMISSION_TRANSITIONS,
+                   fields={"frozen_at": now, "settles_at": now + timedelta(days=days)})
 
 
 def on_order_refunded(order, refund=None, amount_fen: int = 0, **data) -> None:
@@ -199,9 +199,12 @@ def on_order_refunded(order, refund=None, amount_fen: int = 0, **data) -> None:
         if delta <= 0:
             continue
         fields = {"reversed_fen": F("reversed_fen") + delta}
+        row = Commission.objects.filter(pk=commission.pk)
         if target == commission.amount_fen:
-            fields.update(status=CommissionStatus.REVERSED, reversed_at=now)
-        Commission.objects.filter(pk=commission.pk).update(**fields)
+            transition_set(row, CommissionStatus.REVERSED, table=COMMISSION_TRANSITIONS,
+                           fields={**fields, "reversed_at": now})
+        else:
+            row.update(**fields)  # partly reversed: the amount changes, the status does not
         bucket = settled_back if commission.status == CommissionStatus.SETTLED else frozen_back
         bucket[commission.beneficiary_id] += delta
     total = sum(frozen_back.values()) + sum(settled_back.values())

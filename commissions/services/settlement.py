@@ -29,11 +29,12 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.transitions import transition_set, transition_sources
 from ledger.locks import user_accounts_locked
 from ledger.models import AccountKind
 from ledger.services import ledger_post
 
-from ..models import Commission, CommissionStatus
+from ..models import COMMISSION_TRANSITIONS, Commission, CommissionStatus
 from ..notifications import notify_commissions_settled
 
 BATCH_USERS = 1000  # beneficiaries per batch
@@ -64,12 +65,13 @@ def _pick_and_mark_postgresql(*, now, user_ids: list[int], limit: int) -> tuple[
                     ORDER BY beneficiary_id LIMIT %s FOR UPDATE SKIP LOCKED
                 ), settled AS (
                     UPDATE {table} AS c SET status = %s, settled_at = %s
-                    WHERE c.id = ANY(ARRAY(SELECT id FROM picked)) AND c.status = %s
+                    WHERE c.id = ANY(ARRAY(SELECT id FROM picked)) AND c.status = ANY(%s)
                     RETURNING c.id, c.beneficiary_id, c.amount_fen - c.reversed_fen AS net
                 )
                 SELECT beneficiary_id, sum(net)::bigint, count(*), min(id), max(id)
                 FROM settled GROUP BY beneficiary_id""",  # noqa: S608 - our own table name
-            [user_ids, CommissionStatus.FROZEN, now, limit, CommissionStatus.SETTLED, now, CommissionStatus.FROZEN],
+            [user_ids, CommissionStatus.FROZEN, now, limit, CommissionStatus.SETTLED, now,
+             sorted(transition_sources(COMMISSION_TRANSITIONS, CommissionStatus.SETTLED))],
         )
         rows = cursor.fetchall()
     if not rows:
@@ -92,7 +94,8 @@ def _pick_and_mark(*, now, user_ids: list[int], limit: int) -> tuple[int, dict[i
     for _, user_id, amount, reversed_fen in rows:
         per_user[user_id] += amount - reversed_fen
     pks = [pk for pk, *_ in rows]
-    Commission.objects.filter(pk__in=pks).update(status=CommissionStatus.SETTLED, settled_at=now)
+    transition_set(Commission.objects.filter(pk__in=pks), CommissionStatus.SETTLED, table=COMMISSION_TRANSITIONS,
+                   fields={"settled_at": now})
     return len(rows), dict(per_user), f"{min(pks)}-{max(pks)}"
 
 
