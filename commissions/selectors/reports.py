@@ -30,6 +30,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from core.errors import InvalidInput, NotFound
+from core.money import yuan
 from distributors.models import Distributor
 from distributors.selectors.stats import stats_range_parse
 from mall.models import Order, OrderStatus, Refund, RefundStatus
@@ -76,13 +77,6 @@ def _within(field: str, start: datetime, end: datetime) -> Q:
 
 def _int(value) -> int:
     return int(value or 0)
-
-
-def yuan(fen: int) -> str:
-    """12345 → "123.45" from integers (divmod), never a float."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
 
 
 # --- the overview -----------------------------------------------------------------------

@@ -36,12 +36,11 @@ from ..models import (
     DistributorEvent,
     DistributorStatus,
     RecruitmentMode,
-    ShareLink,
     Tier,
 )
 from ..selectors.distributors import distributor_figures
 from ..selectors.purchases import user_completed_purchases_fen
-from .clicks.entries import click_link_cache_invalidate
+from .clicks.entries import distributor_link_entries_invalidate
 from .settings import distribution_settings_get
 
 logger = logging.getLogger(__name__)
@@ -58,9 +57,7 @@ def _event(distributor: Distributor, *, kind: str, from_value: str = "", to_valu
 
 def _link_entries_forget(distributor: Distributor) -> None:
     """The `then` of every status change: forget the cached entries of the distributor's links."""
-    codes = list(ShareLink.objects.filter(distributor_id=distributor.pk).values_list("code", flat=True))
-    click_link_cache_invalidate(codes=codes)
-    transaction.on_commit(lambda: click_link_cache_invalidate(codes=codes))
+    distributor_link_entries_invalidate(distributor_id=distributor.pk)
 
 
 def _recorded(kind: str, *, actor=None, reason: str = ""):

@@ -173,9 +173,16 @@ def on_link_changed(sender, instance: ShareLink, **kwargs) -> None:
     _invalidate_now_and_after_commit([instance.code])
 
 
+def distributor_link_entries_invalidate(*, distributor_id: int) -> None:
+    """Forget the cached entries of a distributor's links (they carry its status), now and
+    again after the commit: for the status changes (which update without saving) and the
+    admin's saves (post_save below)."""
+    codes = list(ShareLink.objects.filter(distributor_id=distributor_id).values_list("code", flat=True))
+    _invalidate_now_and_after_commit(codes)
+
+
 def on_distributor_saved(sender, instance: Distributor, update_fields=None, **kwargs) -> None:
     """post_save of a Distributor: its links' entries carry its status."""
     if kwargs.get("created") or (update_fields is not None and "status" not in update_fields):
         return
-    codes = list(ShareLink.objects.filter(distributor_id=instance.pk).values_list("code", flat=True))
-    _invalidate_now_and_after_commit(codes)
+    distributor_link_entries_invalidate(distributor_id=instance.pk)
