@@ -80,7 +80,7 @@ class CustomerBindingFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(UserFactory)
     distributor = factory.SubFactory(DistributorFactory)
     source = "click"
-    bound_at = factory.LazyFunction(timezone.now)
+    bound_at = factory.LazyFunction(lambda: timezone.now())  # looked up at each call: tests may move the clock
     expires_at = None
     protected_until = factory.LazyAttribute(lambda b: b.bound_at)
 

@@ -9,7 +9,7 @@ from core.errors import InvalidTransition
 from core.transitions import transition, transition_set, transition_sources, transitions_check
 from distributors.models import Distributor, DistributorEvent, DistributorStatus
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory
 
 S = DistributorStatus
 TABLE = {
@@ -25,9 +25,7 @@ def record(d: Distributor, prev: str, to: str) -> None:
 
 
 def make(status: str = S.PENDING) -> Distributor:
-    user = UserFactory()
-    return Distributor.objects.create(user=user, status=status, real_name="张三", phone="13800000000",
-                                      invite_code=f"T{user.pk:06d}")
+    return DistributorFactory(status=status, approved_at=None, real_name="张三", phone="13800000000")
 
 
 @pytest.mark.django_db

@@ -3,21 +3,13 @@ import pytest
 
 from distributors.models import DistributionSettings, Distributor
 from distributors.services.settings import distribution_settings_get
-from tests.factories import UserFactory
-
-from .test_distributors import approved
+from tests.factories import DistributorFactory
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
 def test_every_distribution_page_opens(admin_client):
-    d = approved()
+    d = DistributorFactory()
     for path in ("distributionsettings", "tier", "distributor", "sharelink", "customerbinding", "bindingevent",
                  "distributordailystat", "linkdailystat"):
         assert admin_client.get(f"/admin/distributors/{path}/").status_code == 200, path
@@ -25,8 +17,7 @@ def test_every_distribution_page_opens(admin_client):
 
 
 def test_review_actions(admin_client):
-    pending = Distributor.objects.create(user=UserFactory(), real_name="甲", phone="13800000000",
-                                         invite_code="PENDING2", status="pending")
+    pending = DistributorFactory(real_name="甲", phone="13800000000", invite_code="PENDING2", status="pending")
     url = "/admin/distributors/distributor/"
     admin_client.post(url, {"action": "approve", "_selected_action": [pending.pk]})
     assert Distributor.objects.get(pk=pending.pk).status == "approved"

@@ -17,10 +17,8 @@ from distributors.services.attribution import (
 )
 from distributors.services.binding import binding_bind
 from mall.services.orders import order_create
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import ADDRESS, make_sku, order_payload
-
-from .binding_helpers import distributor, link, settings_set
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +28,8 @@ KEYS = {"source", "distributor_id", "link_id", "link_code", "binding_id", "level
 
 @pytest.fixture(autouse=True)
 def _settings():
-    settings_set(binding_mode="days", binding_days=10, protection_days=2, levels=2, self_purchase_commission=False)
+    distribution_settings_set(binding_mode="days", binding_days=10, protection_days=2, levels=2,
+                              self_purchase_commission=False)
 
 
 @pytest.fixture
@@ -46,9 +45,9 @@ def buy(user, sku, *, share_code="", hint=""):
 
 
 def test_precedence_share_code_then_binding_then_cookie(sku):
-    parent = distributor()
-    a, b, c = distributor(inviter=parent), distributor(), distributor()
-    la, lb, lc = link(a), link(b), link(c)
+    parent = DistributorFactory()
+    a, b, c = DistributorFactory(inviter=parent), DistributorFactory(), DistributorFactory()
+    la, lb, lc = ShareLinkFactory(distributor=a), ShareLinkFactory(distributor=b), ShareLinkFactory(distributor=c)
     customer = UserFactory()
     bound = binding_bind(customer=customer, link=lb, source="click").binding
     cookie = attribution_token_make(link_id=lc.pk)
@@ -72,7 +71,7 @@ def test_precedence_share_code_then_binding_then_cookie(sku):
 
 
 def test_unknown_or_garbage_share_code_falls_through(sku):
-    b = distributor()
+    b = DistributorFactory()
     customer = UserFactory()
     binding_bind(customer=customer, distributor=b, source="scan")
     for code in ("ZZZZZZZZ", "not a code!", "x" * 30):
@@ -81,15 +80,15 @@ def test_unknown_or_garbage_share_code_falls_through(sku):
 
 
 def test_expired_binding_is_not_used(sku):
-    b = distributor()
+    b = DistributorFactory()
     customer = UserFactory()
     binding_bind(customer=customer, distributor=b, source="scan", now=timezone.now() - timedelta(days=11))
     assert buy(customer, sku) == {}
 
 
 def test_forged_expired_and_dangling_cookies_are_ignored(sku):
-    c = distributor()
-    lc = link(c)
+    c = DistributorFactory()
+    lc = ShareLinkFactory(distributor=c)
     good = attribution_token_make(link_id=lc.pk)
     value, sig = good.rsplit(":", 1)
     forged = [
@@ -108,7 +107,7 @@ def test_forged_expired_and_dangling_cookies_are_ignored(sku):
     assert buy(UserFactory(), sku, hint=fresh_enough)["source"] == "cookie"
     from_the_future = attribution_token_make(link_id=lc.pk, now=timezone.now() + timedelta(days=1))
     assert buy(UserFactory(), sku, hint=from_the_future) == {}
-    gone = link(distributor())
+    gone = ShareLinkFactory()
     dangling = attribution_token_make(link_id=gone.pk)
     gone.delete()
     assert buy(UserFactory(), sku, hint=dangling) == {}
@@ -117,10 +116,10 @@ def test_forged_expired_and_dangling_cookies_are_ignored(sku):
 
 @pytest.mark.parametrize("self_purchase", [True, False])
 def test_self_referral(sku, self_purchase):
-    settings_set(self_purchase_commission=self_purchase, levels=2)
-    parent = distributor()
-    me = distributor(inviter=parent)
-    mine = link(me)
+    distribution_settings_set(self_purchase_commission=self_purchase, levels=2)
+    parent = DistributorFactory()
+    me = DistributorFactory(inviter=parent)
+    mine = ShareLinkFactory(distributor=me)
     snap = buy(me.user, sku, share_code=mine.code)
     assert snap["distributor_id"] == me.pk and snap["source"] == "share_code"
     if self_purchase:
@@ -137,16 +136,16 @@ def test_self_referral(sku, self_purchase):
 
 @pytest.mark.parametrize("status", ["pending", "frozen", "rejected"])
 def test_unapproved_or_frozen_distributor_gets_no_commission_levels(sku, status):
-    parent = distributor()
-    d = distributor(inviter=parent, status=status)
-    snap = buy(UserFactory(), sku, share_code=link(d).code)
+    parent = DistributorFactory()
+    d = DistributorFactory(inviter=parent, status=status)
+    snap = buy(UserFactory(), sku, share_code=ShareLinkFactory(distributor=d).code)
     assert snap["distributor_id"] == d.pk  # still records who brought the order
     assert snap["level1_distributor_id"] is None and snap["level2_distributor_id"] is None
     assert snap["self_referral"] is False
 
 
 def test_a_binding_to_a_distributor_frozen_since_gives_no_levels(sku):
-    d = distributor()
+    d = DistributorFactory()
     customer = UserFactory()
     binding_bind(customer=customer, distributor=d, source="click")
     d.status = "frozen"
@@ -156,13 +155,13 @@ def test_a_binding_to_a_distributor_frozen_since_gives_no_levels(sku):
 
 
 def test_level2_only_for_an_approved_inviter_and_two_levels(sku):
-    parent = distributor()
-    child = distributor(inviter=parent)
-    code = link(child).code
+    parent = DistributorFactory()
+    child = DistributorFactory(inviter=parent)
+    code = ShareLinkFactory(distributor=child).code
     assert buy(UserFactory(), sku, share_code=code)["level2_distributor_id"] == parent.pk
-    settings_set(levels=1)
+    distribution_settings_set(levels=1)
     assert buy(UserFactory(), sku, share_code=code)["level2_distributor_id"] is None
-    settings_set(levels=2)
+    distribution_settings_set(levels=2)
     parent.status = "frozen"
     parent.save(update_fields=["status"])
     snap = buy(UserFactory(), sku, share_code=code)
@@ -170,35 +169,35 @@ def test_level2_only_for_an_approved_inviter_and_two_levels(sku):
 
 
 def test_ordering_through_a_link_binds_the_customer_by_the_rules(sku):
-    a, b = distributor(), distributor()
+    a, b = DistributorFactory(), DistributorFactory()
     customer = UserFactory()
-    buy(customer, sku, share_code=link(a).code)
+    buy(customer, sku, share_code=ShareLinkFactory(distributor=a).code)
     row = CustomerBinding.objects.get(customer=customer)
     assert (row.distributor_id, row.source) == (a.pk, "order")
     # Bound to a (days mode, not expired): b's link gets the order's credit but not the customer.
-    snap = buy(customer, sku, share_code=link(b).code)
+    snap = buy(customer, sku, share_code=ShareLinkFactory(distributor=b).code)
     assert snap["distributor_id"] == b.pk
     row.refresh_from_db()
     assert row.distributor_id == a.pk
     assert list(BindingEvent.objects.filter(customer=customer).values_list("kind", flat=True)) == ["bound"]
     # The cookie path binds too.
     other = UserFactory()
-    buy(other, sku, hint=attribution_token_make(link_id=link(b, channel="c").pk))
+    buy(other, sku, hint=attribution_token_make(link_id=ShareLinkFactory(distributor=b, channel="c").pk))
     assert CustomerBinding.objects.get(customer=other).distributor_id == b.pk
 
 
 def test_the_attributor_is_registered_and_stored_on_the_order(sku):
-    d = distributor()
+    d = DistributorFactory()
     order = order_create(user=UserFactory(), items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS,
-                         share_code=link(d).code)
+                         share_code=ShareLinkFactory(distributor=d).code)
     order.refresh_from_db()
     assert order.attribution["distributor_id"] == d.pk
     assert order_attribute(user=UserFactory(), share_code="", hint="") == {}
 
 
 def test_order_api_passes_the_attribution_cookie(client_for, sku, settings):
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     customer = UserFactory()
     api = client_for(customer)
     click = api.get(f"/s/{store.code}")

@@ -11,9 +11,7 @@ from distributors.models import BindingEvent, CustomerBinding, DistributorDailyS
 from distributors.selectors.bindings import binding_get_active, binding_list_for_distributor
 from distributors.services.binding import Outcome, binding_bind
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
-
-from .binding_helpers import distributor, link, settings_set
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory, distribution_settings_set
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +30,12 @@ def kinds(customer) -> list[tuple[str, int | None, int | None]]:
 
 
 def test_permanent_first_distributor_keeps_the_customer_forever():
-    settings_set(binding_mode="permanent", binding_days=10, protection_days=3)
-    a, b, customer = distributor(), distributor(), UserFactory()
-    first = binding_bind(customer=customer, link=link(a), source="click", now=day(0))
+    distribution_settings_set(binding_mode="permanent", binding_days=10, protection_days=3)
+    a, b, customer = DistributorFactory(), DistributorFactory(), UserFactory()
+    first = binding_bind(customer=customer, link=ShareLinkFactory(distributor=a), source="click", now=day(0))
     assert first.outcome == Outcome.BOUND and first.binding.expires_at is None
     for n in (1, 5, 400):
-        assert binding_bind(customer=customer, link=link(b, channel=f"c{n}"), source="click",
+        assert binding_bind(customer=customer, link=ShareLinkFactory(distributor=b, channel=f"c{n}"), source="click",
                             now=day(n)).outcome == Outcome.HELD
     assert binding_bind(customer=customer, distributor=a, source="scan", now=day(500)).outcome == Outcome.UNCHANGED
     row = CustomerBinding.objects.get(customer=customer)
@@ -47,9 +45,9 @@ def test_permanent_first_distributor_keeps_the_customer_forever():
 
 
 def test_days_mode_expires_then_the_next_click_binds_anew():
-    settings_set(binding_mode="days", binding_days=10, protection_days=3)
-    a, b, customer = distributor(), distributor(), UserFactory()
-    la, lb = link(a), link(b)
+    distribution_settings_set(binding_mode="days", binding_days=10, protection_days=3)
+    a, b, customer = DistributorFactory(), DistributorFactory(), UserFactory()
+    la, lb = ShareLinkFactory(distributor=a), ShareLinkFactory(distributor=b)
     assert binding_bind(customer=customer, link=la, source="click", now=day(0)).outcome == Outcome.BOUND
     row = CustomerBinding.objects.get(customer=customer)
     assert row.expires_at == day(10) and row.protected_until == day(3)
@@ -71,19 +69,21 @@ def test_days_mode_expires_then_the_next_click_binds_anew():
 
 
 def test_days_mode_protection_longer_than_the_binding_blocks_takeover_until_it_ends():
-    settings_set(binding_mode="days", binding_days=2, protection_days=5)
-    a, b, customer = distributor(), distributor(), UserFactory()
+    distribution_settings_set(binding_mode="days", binding_days=2, protection_days=5)
+    a, b, customer = DistributorFactory(), DistributorFactory(), UserFactory()
     binding_bind(customer=customer, distributor=a, source="scan", now=day(0))
     assert binding_bind(customer=customer, distributor=b, source="scan", now=day(3)).outcome == Outcome.HELD
     assert binding_bind(customer=customer, distributor=b, source="scan", now=day(5.01)).outcome == Outcome.REBOUND
 
 
 def test_last_click_takes_over_only_after_the_protection_period():
-    settings_set(binding_mode="last_click", binding_days=30, protection_days=3)
-    a, b, customer = distributor(), distributor(), UserFactory()
-    assert binding_bind(customer=customer, link=link(a), source="click", now=day(0)).outcome == Outcome.BOUND
-    assert binding_bind(customer=customer, link=link(b), source="click", now=day(1)).outcome == Outcome.HELD
-    assert binding_bind(customer=customer, link=link(b, channel="x"), source="click",
+    distribution_settings_set(binding_mode="last_click", binding_days=30, protection_days=3)
+    a, b, customer = DistributorFactory(), DistributorFactory(), UserFactory()
+    assert binding_bind(customer=customer, link=ShareLinkFactory(distributor=a), source="click",
+                        now=day(0)).outcome == Outcome.BOUND
+    assert binding_bind(customer=customer, link=ShareLinkFactory(distributor=b), source="click",
+                        now=day(1)).outcome == Outcome.HELD
+    assert binding_bind(customer=customer, link=ShareLinkFactory(distributor=b, channel="x"), source="click",
                         now=day(2.99)).outcome == Outcome.HELD
     assert binding_bind(customer=customer, distributor=b, source="click", now=day(4)).outcome == Outcome.REBOUND
     assert binding_bind(customer=customer, distributor=a, source="click", now=day(5)).outcome == Outcome.HELD
@@ -94,28 +94,29 @@ def test_last_click_takes_over_only_after_the_protection_period():
 
 
 def test_last_click_without_protection_takes_over_at_once():
-    settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
-    a, b, customer = distributor(), distributor(), UserFactory()
+    distribution_settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
+    a, b, customer = DistributorFactory(), DistributorFactory(), UserFactory()
     binding_bind(customer=customer, distributor=a, source="click", now=day(0))
     assert binding_bind(customer=customer, distributor=b, source="click", now=day(0)).outcome == Outcome.REBOUND
     assert CustomerBinding.objects.get(customer=customer).distributor_id == b.pk
 
 
 def test_nobody_binds_to_themselves_and_inactive_distributors_bind_nobody():
-    settings_set(binding_mode="last_click", protection_days=0)
-    me = distributor()
-    assert binding_bind(customer=me.user, link=link(me), source="click").outcome == Outcome.SELF
+    distribution_settings_set(binding_mode="last_click", protection_days=0)
+    me = DistributorFactory()
+    assert binding_bind(customer=me.user, link=ShareLinkFactory(distributor=me), source="click").outcome == Outcome.SELF
     customer = UserFactory()
     for status in ("pending", "frozen", "rejected"):
-        other = distributor(status=status)
-        assert binding_bind(customer=customer, link=link(other), source="click").outcome == Outcome.INACTIVE
+        other = DistributorFactory(status=status)
+        assert binding_bind(customer=customer, link=ShareLinkFactory(distributor=other),
+                            source="click").outcome == Outcome.INACTIVE
     assert not CustomerBinding.objects.exists()
     assert not BindingEvent.objects.exists()
 
 
 def test_a_link_object_with_a_stale_status_does_not_bind():
-    d = distributor()
-    shared = link(d)
+    d = DistributorFactory()
+    shared = ShareLinkFactory(distributor=d)
     d.status = "frozen"
     d.save(update_fields=["status"])
     assert binding_bind(customer=UserFactory(), link=shared, source="click").outcome == Outcome.INACTIVE
@@ -123,8 +124,8 @@ def test_a_link_object_with_a_stale_status_does_not_bind():
 
 
 def test_binding_lists_the_distributors_active_customers():
-    settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
-    a, b = distributor(), distributor()
+    distribution_settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
+    a, b = DistributorFactory(), DistributorFactory()
     customers = [UserFactory() for _ in range(3)]
     for c in customers:
         binding_bind(customer=c, distributor=a, source="click", now=day(0))
@@ -138,11 +139,11 @@ def test_binding_lists_the_distributors_active_customers():
 
 
 def test_bad_arguments_are_refused():
-    d = distributor()
+    d = DistributorFactory()
     with pytest.raises(ValueError):
         binding_bind(customer=UserFactory(), source="click")
     with pytest.raises(ValueError):
-        binding_bind(customer=UserFactory(), link=link(d), distributor=d, source="click")
+        binding_bind(customer=UserFactory(), link=ShareLinkFactory(distributor=d), distributor=d, source="click")
     with pytest.raises(ValueError):
         binding_bind(customer=UserFactory(), distributor=d, source="telepathy")
     assert not CustomerBinding.objects.exists()
@@ -158,9 +159,9 @@ def _race(customer, targets, now):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("protection_days", [3, 0])
 def test_two_links_clicked_at_the_same_moment_make_one_binding(protection_days):
-    settings_set(binding_mode="last_click", binding_days=30, protection_days=protection_days)
-    a, b = distributor(), distributor()
-    la, lb = link(a), link(b)
+    distribution_settings_set(binding_mode="last_click", binding_days=30, protection_days=protection_days)
+    a, b = DistributorFactory(), DistributorFactory()
+    la, lb = ShareLinkFactory(distributor=a), ShareLinkFactory(distributor=b)
     for _ in range(5):
         customer = UserFactory()
         outcomes = _race(customer, [la, lb], day(0))

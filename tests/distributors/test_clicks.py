@@ -16,9 +16,7 @@ from distributors.services.clicks.buffer import click_buffer_drain
 from distributors.services.clicks.entries import local_entry_key, process_entries
 from distributors.services.clicks.flush import click_counters_flush
 from distributors.services.clicks.visitors import VISITOR_COOKIE, visitor_token_make, visitor_token_read
-from tests.factories import UserFactory
-
-from .binding_helpers import distributor, link, settings_set
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory, distribution_settings_set
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +34,7 @@ def _click_buffers():
 @pytest.fixture(autouse=True)
 def _h5(settings):
     settings.H5_BASE_URL = "https://h5.example.com"
-    settings_set(binding_mode="days", binding_days=15, protection_days=3)
+    distribution_settings_set(binding_mode="days", binding_days=15, protection_days=3)
 
 
 def stats(share_link: ShareLink) -> tuple[int, int]:
@@ -46,8 +44,8 @@ def stats(share_link: ShareLink) -> tuple[int, int]:
 
 
 def test_redirect_target_and_cookies(client):
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     res = client.get(f"/s/{store.code}")
     assert res.status_code == 302
     assert res["Location"] == f"https://h5.example.com/?sc={store.code}"
@@ -65,8 +63,8 @@ def test_redirect_target_and_cookies(client):
 
 
 def test_recruit_link_goes_to_the_recruitment_page_with_the_code_appended(client):
-    d = distributor()
-    recruit = link(d, target_type="recruit")
+    d = DistributorFactory()
+    recruit = ShareLinkFactory(distributor=d, target_type="recruit")
     res = client.get(f"/s/{recruit.code}")
     target = urlsplit(res["Location"])
     assert target.netloc == "h5.example.com"
@@ -77,16 +75,16 @@ def test_product_link_goes_to_the_product_and_a_gone_product_to_the_store(client
     from tests.mall.orders_helpers import make_sku
 
     sku = make_sku()
-    d = distributor()
-    on = link(d, target_type="product", target_id=sku.product_id)
-    gone = link(d, target_type="product", target_id=987654)
+    d = DistributorFactory()
+    on = ShareLinkFactory(distributor=d, target_type="product", target_id=sku.product_id)
+    gone = ShareLinkFactory(distributor=d, target_type="product", target_id=987654)
     assert client.get(f"/s/{on.code}")["Location"] == f"https://h5.example.com/products/{sku.product_id}?sc={on.code}"
     assert client.get(f"/s/{gone.code}")["Location"] == f"https://h5.example.com/?sc={gone.code}"
 
 
 @pytest.mark.parametrize("code", ["ZZZZZZZZ", "22222222"])
 def test_unknown_code_is_a_clean_404(client, code):
-    link(distributor())
+    ShareLinkFactory()
     res = client.get(f"/s/{code}")
     assert res.status_code == 404
     assert res["Content-Type"].startswith("text/html") and "链接不存在".encode() in res.content
@@ -112,8 +110,8 @@ def test_bad_codes_are_404_without_touching_the_database(client, path):
 
 
 def test_only_get_and_head(client):
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     assert client.post(f"/s/{store.code}").status_code == 405
     head = client.head(f"/s/{store.code}")
     assert head.status_code == 302 and head["Location"].endswith(f"?sc={store.code}")
@@ -123,7 +121,7 @@ def test_only_get_and_head(client):
 
 
 def test_forged_visitor_cookie_is_a_new_visitor(client):
-    store = link(distributor())
+    store = ShareLinkFactory()
     client.cookies[VISITOR_COOKIE] = "vSomeoneElse:forged-signature"
     res = client.get(f"/s/{store.code}")
     assert res.status_code == 302
@@ -131,8 +129,8 @@ def test_forged_visitor_cookie_is_a_new_visitor(client):
 
 
 def test_logged_in_visitor_is_bound_and_counted_once_across_devices(client_for):
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     customer = UserFactory()
     api = client_for(customer)
     res = api.get(f"/s/{store.code}")
@@ -146,7 +144,7 @@ def test_logged_in_visitor_is_bound_and_counted_once_across_devices(client_for):
 
 
 def test_bad_or_expired_token_is_an_anonymous_visit(api_client):
-    store = link(distributor())
+    store = ShareLinkFactory()
     api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-real-token")
     res = api_client.get(f"/s/{store.code}")
     assert res.status_code == 302
@@ -155,8 +153,8 @@ def test_bad_or_expired_token_is_an_anonymous_visit(api_client):
 
 
 def test_the_distributors_own_clicks_count_for_nothing(client_for, client):
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     own = client_for(d.user)
     for _ in range(3):
         res = own.get(f"/s/{store.code}")
@@ -174,8 +172,8 @@ def test_the_distributors_own_clicks_count_for_nothing(client_for, client):
 
 @pytest.mark.parametrize("status", ["frozen", "rejected", "pending"])
 def test_inactive_distributors_links_redirect_but_bind_and_attribute_nothing(client_for, status):
-    d = distributor(status=status)
-    store = link(d)
+    d = DistributorFactory(status=status)
+    store = ShareLinkFactory(distributor=d)
     customer = UserFactory()
     res = client_for(customer).get(f"/s/{store.code}")
     assert res.status_code == 302 and res["Location"].endswith(f"?sc={store.code}")
@@ -187,8 +185,8 @@ def test_inactive_distributors_links_redirect_but_bind_and_attribute_nothing(cli
 def test_freezing_a_distributor_takes_effect_on_cached_links_at_once(client_for):
     from distributors.services.distributors import distributor_freeze
 
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     operator = UserFactory(is_staff=True)
     first = client_for(UserFactory()).get(f"/s/{store.code}")
     assert ATTRIBUTION_COOKIE in first.cookies  # the entry is cached now
@@ -200,7 +198,7 @@ def test_freezing_a_distributor_takes_effect_on_cached_links_at_once(client_for)
 
 
 def test_a_deleted_link_is_404_at_once(client):
-    store = link(distributor())
+    store = ShareLinkFactory()
     assert client.get(f"/s/{store.code}").status_code == 302
     click_counters_flush()
     code = store.code
@@ -209,9 +207,9 @@ def test_a_deleted_link_is_404_at_once(client):
 
 
 def test_a_link_created_after_its_code_was_asked_for_is_found(client):
-    d = distributor()
+    d = DistributorFactory()
     assert client.get("/s/NEWCDXY2").status_code == 404  # remembered as unknown
-    ShareLink.objects.create(code="NEWCDXY2", distributor=d, target_type="store")
+    ShareLinkFactory(code="NEWCDXY2", distributor=d)
     assert client.get("/s/NEWCDXY2").status_code == 302
 
 
@@ -225,7 +223,7 @@ def test_visitor_tokens():
 
 
 def test_entry_cache_lives_in_redis_when_present(client, settings):
-    store = link(distributor())
+    store = ShareLinkFactory()
     client.get(f"/s/{store.code}")
     r = click_store.click_redis()
     if settings.REDIS_AVAILABLE:

@@ -23,9 +23,7 @@ from distributors.services.clicks.flush import click_counters_flush
 from distributors.services.clicks.record import click_record
 from distributors.services.clicks.visitors import VISITOR_COOKIE, visitor_token_make
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
-
-from .binding_helpers import distributor, link, settings_set
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory, distribution_settings_set
 
 THREADS = 8
 
@@ -110,11 +108,11 @@ def _assert_exact(share_link: ShareLink, dist, *, page_views: int, unique: int) 
 
 
 def _run_flood(*, visitors, requests_total, own, seed):
-    settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
+    distribution_settings_set(binding_mode="last_click", binding_days=30, protection_days=0)
     rng = random.Random(seed)
-    dist = distributor()
-    share_link = link(dist)
-    other = link(distributor())  # another link, clicked a little, must not mix in
+    dist = DistributorFactory()
+    share_link = ShareLinkFactory(distributor=dist)
+    other = ShareLinkFactory()  # another link, clicked a little, must not mix in
     plan, distinct = _plan(dist, visitors=visitors, requests_total=requests_total, own=own, rng=rng)
     seen = _flood(share_link.code, plan, rng)
     assert not seen["errors"], seen["errors"][:3]
@@ -158,8 +156,9 @@ def _click(code: str, visitor: str, times: int = 1) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_flushes_at_once_count_once():
-    dists = [distributor() for _ in range(3)]
-    links = [link(d, channel=str(n)) for d in dists for n in range(10)]  # 30 links over many shards
+    dists = [DistributorFactory() for _ in range(3)]
+    # 30 links over many shards
+    links = [ShareLinkFactory(distributor=d, channel=str(n)) for d in dists for n in range(10)]
     expected = {}
     for n, share_link in enumerate(links):
         for v in range(n % 4 + 1):
@@ -179,7 +178,7 @@ def test_two_flushes_at_once_count_once():
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_flush_that_dies_after_the_commit_does_not_count_twice(monkeypatch):
-    share_link = link(distributor())
+    share_link = ShareLinkFactory()
     _click(share_link.code, "va", times=3)
     _click(share_link.code, "vb")
     r = click_store.click_redis()
@@ -199,7 +198,7 @@ def test_flush_that_dies_after_the_commit_does_not_count_twice(monkeypatch):
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_flush_that_fails_before_the_commit_loses_nothing(monkeypatch):
-    share_link = link(distributor())
+    share_link = ShareLinkFactory()
     _click(share_link.code, "va", times=2)
 
     def broken(**kwargs):
@@ -221,7 +220,7 @@ def test_flush_that_fails_before_the_commit_loses_nothing(monkeypatch):
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_counter_keys_share_one_hash_tag_and_expire():
-    share_link = link(distributor())
+    share_link = ShareLinkFactory()
     _click(share_link.code, "va")
     click_buffer_drain()
     r = click_store.click_redis()
@@ -242,7 +241,7 @@ def test_flush_job_is_registered():
 @pytest.mark.django_db
 def test_write_behind_sends_clicks_in_the_background_and_on_drain(settings):
     settings.CLICKS_WRITE_BEHIND_MS = 60_000  # the sender sleeps: only drain() sends
-    share_link = link(distributor())
+    share_link = ShareLinkFactory()
     _click(share_link.code, "va", times=3)
     r = click_store.click_redis()
     pv_key, _ = click_store.counter_keys(click_store.shard(share_link.code), timezone.localdate())
@@ -264,7 +263,7 @@ def test_write_behind_sends_clicks_in_the_background_and_on_drain(settings):
 @pytest.mark.django_db
 def test_write_behind_counts_in_the_database_when_redis_fails(settings, monkeypatch):
     settings.CLICKS_WRITE_BEHIND_MS = 60_000
-    share_link = link(distributor())
+    share_link = ShareLinkFactory()
     _click(share_link.code, "va", times=2)
     _click(share_link.code, "vb")
     monkeypatch.setattr(click_store, "click_redis", lambda: None)  # Redis is gone when the buffer is sent
@@ -278,7 +277,7 @@ def test_write_behind_counts_in_the_database_when_redis_fails(settings, monkeypa
 @pytest.mark.django_db
 def test_write_behind_retry_after_an_unclear_failure_counts_once(settings, monkeypatch):
     settings.CLICKS_WRITE_BEHIND_MS = 60_000
-    share_link = link(distributor())
+    share_link = ShareLinkFactory()
     _click(share_link.code, "va", times=2)
     _click(share_link.code, "vb")
     from redis.client import Pipeline

@@ -9,10 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from core.errors import DomainError
-from distributors.codes import code_generate
 from distributors.models import (
-    CustomerBinding,
-    DistributionSettings,
     Distributor,
     DistributorEvent,
     Tier,
@@ -20,32 +17,16 @@ from distributors.models import (
 from distributors.services import distributors as svc
 from distributors.services.settings import distribution_settings_update
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
+from tests.factories import CustomerBindingFactory, DistributorFactory, UserFactory, distribution_settings_set
 
 pytestmark = pytest.mark.django_db
 
 APPLY = {"real_name": "李四", "phone": "13900139000"}
 
 
-def _settings(**fields):
-    DistributionSettings.objects.update_or_create(pk=1, defaults=fields)
-    from django.core.cache import cache
-
-    from distributors.services.settings import CACHE_KEY
-
-    cache.delete(CACHE_KEY)
-
-
-def approved(user=None, inviter=None) -> Distributor:
-    user = user or UserFactory()
-    return Distributor.objects.create(user=user, real_name="王五", phone="13700137000", status="approved",
-                                      invite_code=code_generate(),
-                                      inviter=inviter, approved_at=timezone.now())
-
-
 @pytest.mark.parametrize(("mode", "status"), [("open", "approved"), ("application", "pending")])
 def test_apply_follows_the_recruitment_mode(user_client, user, mode, status):
-    _settings(recruitment_mode=mode)
+    distribution_settings_set(recruitment_mode=mode)
     res = user_client.post("/api/v1/distributors/apply/", APPLY, format="json")
     assert res.status_code == 201, res.json()
     body = res.json()
@@ -63,7 +44,7 @@ def test_purchase_mode_needs_completed_purchases(user_client, user):
     from mall.services.orders import order_complete_overdue, order_create, order_mark_paid, order_ship
     from tests.mall.orders_helpers import ADDRESS, make_sku
 
-    _settings(recruitment_mode="purchase", recruitment_threshold_fen=5000)
+    distribution_settings_set(recruitment_mode="purchase", recruitment_threshold_fen=5000)
     res = user_client.post("/api/v1/distributors/apply/", APPLY, format="json")
     assert res.status_code == 409
     assert res.json()["code"] == "recruitment_threshold_not_met"
@@ -84,8 +65,8 @@ def test_purchase_mode_needs_completed_purchases(user_client, user):
 
 
 def test_invite_codes(user_client, user):
-    _settings(recruitment_mode="open")
-    inviter = approved()
+    distribution_settings_set(recruitment_mode="open")
+    inviter = DistributorFactory()
     bad = user_client.post("/api/v1/distributors/apply/", {**APPLY, "invite_code": "ZZZZZZZZ"}, format="json")
     assert bad.status_code == 400
     assert bad.json()["code"] == "invalid_invite_code"
@@ -99,7 +80,7 @@ def test_invite_codes(user_client, user):
     assert res.json()["inviter"]["invite_code"] == inviter.invite_code
     mine = Distributor.objects.get(user=user)
     # set once: naming another inviter later is refused
-    other = approved()
+    other = DistributorFactory()
     res = user_client.post("/api/v1/distributors/me/inviter/", {"invite_code": other.invite_code}, format="json")
     assert res.status_code == 409
     mine.refresh_from_db()
@@ -115,9 +96,9 @@ def test_apply_bad_input(user_client, field):
 
 
 def test_own_code_and_cycles_are_refused(client_for):
-    a = approved()
-    b = approved(inviter=a)
-    c = approved(inviter=b)
+    a = DistributorFactory()
+    b = DistributorFactory(inviter=a)
+    c = DistributorFactory(inviter=b)
     with pytest.raises(DomainError) as own:
         svc.distributor_set_inviter(user=a.user, invite_code=a.invite_code)
     assert own.value.code == "self_referral"
@@ -128,7 +109,7 @@ def test_own_code_and_cycles_are_refused(client_for):
         assert res.json()["code"] == "invite_cycle"
     a.refresh_from_db()
     assert a.inviter_id is None
-    d = approved()
+    d = DistributorFactory()
     svc.distributor_set_inviter(user=a.user, invite_code=d.invite_code)  # an outsider is fine
     assert svc.distributor_ancestor_ids(distributor_id=c.pk) == [b.pk, a.pk, d.pk]
 
@@ -137,7 +118,7 @@ def test_own_code_and_cycles_are_refused(client_for):
 @pytest.mark.django_db(transaction=True)
 def test_two_opposite_invitations_at_once_make_no_cycle():
     for _ in range(5):  # a few rounds: the race must never produce a loop
-        a, b = approved(), approved()
+        a, b = DistributorFactory(), DistributorFactory()
         pairs = [(a, b), (b, a)]
 
         def name(i, pairs=pairs):
@@ -152,7 +133,7 @@ def test_two_opposite_invitations_at_once_make_no_cycle():
 
 
 def test_operator_review(operator_client, user_client, user):
-    _settings(recruitment_mode="application")
+    distribution_settings_set(recruitment_mode="application")
     user_client.post("/api/v1/distributors/apply/", APPLY, format="json")
     d = Distributor.objects.get(user=user)
     listed = operator_client.get("/api/v1/ops/distributors/?status=pending").json()
@@ -176,7 +157,7 @@ def test_operator_review(operator_client, user_client, user):
 
 
 def test_rejected_may_apply_again(operator_client, user_client, user):
-    _settings(recruitment_mode="application")
+    distribution_settings_set(recruitment_mode="application")
     user_client.post("/api/v1/distributors/apply/", APPLY, format="json")
     d = Distributor.objects.get(user=user)
     operator_client.post(f"/api/v1/ops/distributors/{d.pk}/reject/", {"reason": "资料不全"}, format="json")
@@ -188,7 +169,7 @@ def test_rejected_may_apply_again(operator_client, user_client, user):
 
 
 def test_ops_endpoints_need_staff_and_permission(user_client, client_for):
-    d = approved()
+    d = DistributorFactory()
     paths = ["/api/v1/ops/distributors/", "/api/v1/ops/settings/distribution/", "/api/v1/ops/tiers/"]
     for path in paths:
         assert user_client.get(path).status_code == 403
@@ -212,10 +193,10 @@ def test_not_a_distributor(user_client):
 
 
 def test_team_and_customers(client_for):
-    me = approved()
-    kid1, kid2 = approved(inviter=me), approved(inviter=me)
-    grandkid = approved(inviter=kid1)
-    approved(inviter=grandkid)  # level 3: not mine
+    me = DistributorFactory()
+    kid1, kid2 = DistributorFactory(inviter=me), DistributorFactory(inviter=me)
+    grandkid = DistributorFactory(inviter=kid1)
+    DistributorFactory(inviter=grandkid)  # level 3: not mine
     client = client_for(me.user)
     team = client.get("/api/v1/distributors/me/team/").json()
     assert sorted((row["id"], row["level"]) for row in team["results"]) == sorted(
@@ -225,11 +206,10 @@ def test_team_and_customers(client_for):
     assert client.get("/api/v1/distributors/me/team/?level=3").status_code == 400
     now = timezone.now()
     alive = UserFactory()
-    CustomerBinding.objects.create(customer=alive, distributor=me, source="click", bound_at=now,
-                                   expires_at=now + timedelta(days=3), protected_until=now)
-    CustomerBinding.objects.create(customer=UserFactory(), distributor=me, source="click",
-                                   bound_at=now - timedelta(days=40), expires_at=now - timedelta(days=10),
-                                   protected_until=now - timedelta(days=33))
+    CustomerBindingFactory(customer=alive, distributor=me, bound_at=now, expires_at=now + timedelta(days=3),
+                           protected_until=now)
+    CustomerBindingFactory(distributor=me, bound_at=now - timedelta(days=40), expires_at=now - timedelta(days=10),
+                           protected_until=now - timedelta(days=33))
     customers = client.get("/api/v1/distributors/me/customers/").json()
     assert [c["user_id"] for c in customers["results"]] == [alive.pk]
     assert customers["results"][0]["expires_at"] is not None
@@ -276,12 +256,12 @@ def test_tiers_crud_and_upgrades(operator_client, operator):
         assert operator_client.post("/api/v1/ops/tiers/", body, format="json").status_code == 400, body
     assert Tier.objects.count() == 2
 
-    me = approved()
+    me = DistributorFactory()
     Distributor.objects.filter(pk=me.pk).update(tier=Tier.objects.get(rank=0))
     call_command("run_job", "distributors.evaluate_tiers")
     assert Distributor.objects.get(pk=me.pk).tier.rank == 0
-    approved(inviter=me)
-    approved(inviter=me)
+    DistributorFactory(inviter=me)
+    DistributorFactory(inviter=me)
     call_command("run_job", "distributors.evaluate_tiers")
     me.refresh_from_db()
     assert me.tier.name == "金牌"

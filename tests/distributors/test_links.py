@@ -8,9 +8,9 @@ from distributors import targets
 from distributors.models import ShareLink
 from distributors.services import links as link_services
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory
 
-from .links_helpers import make_distributor, make_link, make_product
+from .links_helpers import make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def _no_official_account_qr(settings):
 
 @pytest.fixture
 def distributor(db):
-    return make_distributor()
+    return DistributorFactory()
 
 
 @pytest.fixture
@@ -111,14 +111,14 @@ def test_a_non_distributor_is_refused(user_client):
 
 @pytest.mark.parametrize("status", ["pending", "rejected", "frozen"])
 def test_an_unapproved_distributor_is_refused(client_for, product, status):
-    distributor = make_distributor(status=status)
+    distributor = DistributorFactory(status=status)
     client = client_for(distributor.user)
     res = client.post(URL, {"target_type": "product", "target_id": product.pk}, format="json")
     assert res.status_code == 403
     assert res.json()["code"] == "distributor_not_approved"
     assert not ShareLink.objects.exists()
     # Their earlier links (made while approved) stay readable.
-    old = make_link(distributor)
+    old = ShareLinkFactory(distributor=distributor)
     assert [x["code"] for x in client.get(URL).json()["results"]] == [old.code]
 
 
@@ -238,10 +238,10 @@ def test_a_broken_resolver_is_caught_by_the_registry():
 
 
 def test_list_shows_mine_with_counters_newest_first(client, distributor, product):
-    older = make_link(distributor)
-    newer = make_link(distributor, target_type="product", target_id=product.pk)
+    older = ShareLinkFactory(distributor=distributor)
+    newer = ShareLinkFactory(distributor=distributor, target_type="product", target_id=product.pk)
     ShareLink.objects.filter(pk=newer.pk).update(clicks=120, unique_visitors=80, orders=3, gmv_fen=5970)
-    someone_else = make_link(make_distributor())
+    someone_else = ShareLinkFactory()
     res = client.get(URL)
     assert res.status_code == 200
     body = res.json()
@@ -255,7 +255,7 @@ def test_list_shows_mine_with_counters_newest_first(client, distributor, product
 
 def test_list_is_paginated(client, distributor):
     for i in range(5):
-        make_link(distributor, channel=f"c{i}")
+        ShareLinkFactory(distributor=distributor, channel=f"c{i}")
     page = client.get(URL, {"page_size": 2, "page": 2}).json()
     assert page["count"] == 5
     assert len(page["results"]) == 2
@@ -264,8 +264,8 @@ def test_list_is_paginated(client, distributor):
 
 
 def test_detail_is_mine_only(client, distributor):
-    mine = make_link(distributor)
-    theirs = make_link(make_distributor())
+    mine = ShareLinkFactory(distributor=distributor)
+    theirs = ShareLinkFactory()
     res = client.get(f"{URL}{mine.code}/")
     assert res.status_code == 200
     assert res.json()["code"] == mine.code
@@ -277,7 +277,7 @@ def test_detail_is_mine_only(client, distributor):
 
 
 def test_a_taken_code_is_retried(client, distributor, monkeypatch):
-    taken = make_link(make_distributor())
+    taken = ShareLinkFactory()
     codes = iter([taken.code, taken.code, "FRESH234"])
     monkeypatch.setattr(link_services, "code_generate", lambda length: next(codes))
     res = client.post(URL, {"target_type": "store"}, format="json")
@@ -286,7 +286,7 @@ def test_a_taken_code_is_retried(client, distributor, monkeypatch):
 
 
 def test_code_allocation_gives_up_cleanly(client, distributor, monkeypatch):
-    taken = make_link(make_distributor())
+    taken = ShareLinkFactory()
     monkeypatch.setattr(link_services, "code_generate", lambda length: taken.code)
     res = client.post(URL, {"target_type": "store"}, format="json")
     assert res.status_code == 409
@@ -297,7 +297,7 @@ def test_code_allocation_gives_up_cleanly(client, distributor, monkeypatch):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_for_one_target_make_one_link():
-    distributor = make_distributor()
+    distributor = DistributorFactory()
     results = run_at_once(lambda i: link_services.share_link_get_or_create(
         user=distributor.user, target_type="store")[0].code, 6, domain_errors=False)
     assert len(set(results)) == 1 and len(results) == 6
@@ -314,6 +314,6 @@ def test_schema_describes_the_share_link_endpoints(api_client):
 
 
 def test_another_users_token_cannot_reach_my_link(client_for, distributor):
-    mine = make_link(distributor)
+    mine = ShareLinkFactory(distributor=distributor)
     stranger = client_for(UserFactory())
     assert stranger.get(f"{URL}{mine.code}/").status_code == 404

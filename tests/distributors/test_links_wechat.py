@@ -13,11 +13,12 @@ from PIL import Image, ImageChops
 from core.errors import InvalidInput
 from distributors.models import ShareLink
 from distributors.services.links import MP_QR_EXPIRE_SECONDS, MP_SCENE_PREFIX
+from tests.factories import DistributorFactory, ShareLinkFactory
 from wechat.miniprogram import wxacode_unlimited
 from wechat.sandbox.faults import fault_arm
 from wechat.sandbox.models import SandboxAccessToken, SandboxQrTicket
 
-from .links_helpers import make_distributor, make_link, png_image
+from .links_helpers import png_image
 
 URL = "/api/v1/share-links/"
 
@@ -33,7 +34,7 @@ def _sandbox_drawing(scene: str, width: int = 430) -> Image.Image:
 
 
 def test_wxacode_comes_from_the_sandbox_and_is_cached(wechat_sandbox, api_client):
-    link = make_link(make_distributor())
+    link = ShareLinkFactory()
     res = api_client.get(_wxacode_path(link.code))
     assert res.status_code == 200, res.content[:300]
     assert res["Content-Type"] == "image/png"
@@ -61,7 +62,7 @@ def test_wxacode_unknown_code_is_404_without_calling_wechat(wechat_sandbox, api_
 
 @pytest.mark.parametrize(("mode", "err_code"), [("fail", "45009"), ("http_error", "")])
 def test_wxacode_failure_is_502_and_not_cached(wechat_sandbox, api_client, mode, err_code):
-    link = make_link(make_distributor())
+    link = ShareLinkFactory()
     fault_arm(endpoint="wxa.getwxacodeunlimit", mode=mode, err_code=err_code)
     res = api_client.get(_wxacode_path(link.code))
     assert res.status_code == 502
@@ -129,7 +130,7 @@ def test_sandbox_wxa_endpoint_answers_like_wechat(wechat_sandbox):
 
 def test_link_gets_the_official_account_qr_lazily(wechat_sandbox, client_for, settings):
     settings.SHARE_LINK_MP_QR = True
-    distributor = make_distributor()
+    distributor = DistributorFactory()
     client = client_for(distributor.user)
     res = client.post(URL, {"target_type": "store"}, format="json")
     assert res.status_code == 201, res.json()
@@ -151,7 +152,7 @@ def test_link_gets_the_official_account_qr_lazily(wechat_sandbox, client_for, se
 
 def test_a_wechat_failure_does_not_break_the_link(wechat_sandbox, client_for, settings, caplog):
     settings.SHARE_LINK_MP_QR = True
-    distributor = make_distributor()
+    distributor = DistributorFactory()
     client = client_for(distributor.user)
     fault_arm(endpoint="mp.qrcode", mode="fail", err_code="45009")
     res = client.post(URL, {"target_type": "store"}, format="json")
@@ -174,8 +175,8 @@ def test_a_wechat_failure_does_not_break_the_link(wechat_sandbox, client_for, se
 
 def test_the_list_never_calls_wechat(wechat_sandbox, client_for, settings):
     settings.SHARE_LINK_MP_QR = True
-    distributor = make_distributor()
-    make_link(distributor)
+    distributor = DistributorFactory()
+    ShareLinkFactory(distributor=distributor)
     body = client_for(distributor.user).get(URL).json()
     assert body["results"][0]["mp_qr_url"] is None
     assert SandboxQrTicket.objects.count() == 0

@@ -13,18 +13,16 @@ import requests
 from accounts.models import User
 from distributors.models import BindingEvent, CustomerBinding, ShareLink
 from mall.services.orders import order_create
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory, distribution_settings_set
 from tests.mall.orders_helpers import ADDRESS, make_sku
 from wechat.sandbox.faults import fault_arm
-
-from .binding_helpers import distributor, link, settings_set
 
 MP = "/api/v1/wechat/mp/"
 
 
 @pytest.fixture(autouse=True)
 def _rules():
-    settings_set(binding_mode="days", binding_days=30, protection_days=7)
+    distribution_settings_set(binding_mode="days", binding_days=30, protection_days=7)
 
 
 def push(sandbox, **payload) -> dict:
@@ -35,8 +33,8 @@ def push(sandbox, **payload) -> dict:
 
 @pytest.mark.parametrize("scene", ["dist:{link}", "{link}", "inv:{invite}", "{invite}"])
 def test_subscribe_with_a_share_or_invite_code_binds_the_new_follower(wechat_sandbox, scene):
-    d = distributor()
-    store = link(d)
+    d = DistributorFactory()
+    store = ShareLinkFactory(distributor=d)
     key = scene.format(link=store.code, invite=d.invite_code)
     answer = push(wechat_sandbox, openid="o-new-fan", event="subscribe", event_key=key)
     assert answer["status"] == 200
@@ -48,49 +46,54 @@ def test_subscribe_with_a_share_or_invite_code_binds_the_new_follower(wechat_san
 
 
 def test_scan_by_an_existing_follower_binds_them(wechat_sandbox):
-    d = distributor()
+    d = DistributorFactory()
     fan = UserFactory(openid="o-old-fan")
-    answer = push(wechat_sandbox, openid="o-old-fan", event="SCAN", event_key=f"dist:{link(d).code}")
+    answer = push(wechat_sandbox, openid="o-old-fan", event="SCAN",
+                  event_key=f"dist:{ShareLinkFactory(distributor=d).code}")
     assert answer["status"] == 200
     assert CustomerBinding.objects.get(customer=fan).distributor_id == d.pk
     assert User.objects.filter(openid="o-old-fan").count() == 1
 
 
 def test_scene_respects_the_binding_rules(wechat_sandbox):
-    a, b = distributor(), distributor()
+    a, b = DistributorFactory(), DistributorFactory()
     fan = UserFactory(openid="o-fan-rules")
-    push(wechat_sandbox, openid="o-fan-rules", event="SCAN", event_key=f"dist:{link(a).code}")
-    answer = push(wechat_sandbox, openid="o-fan-rules", event="SCAN", event_key=f"dist:{link(b).code}")
+    push(wechat_sandbox, openid="o-fan-rules", event="SCAN", event_key=f"dist:{ShareLinkFactory(distributor=a).code}")
+    answer = push(wechat_sandbox, openid="o-fan-rules", event="SCAN",
+                  event_key=f"dist:{ShareLinkFactory(distributor=b).code}")
     assert answer["status"] == 200
     assert CustomerBinding.objects.get(customer=fan).distributor_id == a.pk  # still protected / not expired
     assert list(BindingEvent.objects.filter(customer=fan).values_list("kind", flat=True)) == ["bound"]
 
 
 def test_the_distributor_scanning_their_own_code_binds_nothing(wechat_sandbox):
-    d = distributor(user=UserFactory(openid="o-distributor"))
-    answer = push(wechat_sandbox, openid="o-distributor", event="subscribe", event_key=f"dist:{link(d).code}")
+    d = DistributorFactory(user=UserFactory(openid="o-distributor"))
+    answer = push(wechat_sandbox, openid="o-distributor", event="subscribe",
+                  event_key=f"dist:{ShareLinkFactory(distributor=d).code}")
     assert answer["status"] == 200 and "欢迎关注" in answer["reply"]
     assert not CustomerBinding.objects.exists()
 
 
 @pytest.mark.parametrize("key", ["dist:ZZZZZZZZ", "inv:not-a-code", "ZZZZZZZZ", "dist:" + "A" * 40])
 def test_unknown_codes_bind_nobody_and_still_welcome(wechat_sandbox, key):
-    distributor()
+    DistributorFactory()
     answer = push(wechat_sandbox, openid="o-stranger", event="subscribe", event_key=key)
     assert answer["status"] == 200 and "欢迎关注" in answer["reply"]
     assert not CustomerBinding.objects.exists()
 
 
 def test_frozen_distributors_code_binds_nobody(wechat_sandbox):
-    d = distributor(status="frozen")
-    push(wechat_sandbox, openid="o-fan-frozen", event="subscribe", event_key=f"dist:{link(d).code}")
+    d = DistributorFactory(status="frozen")
+    push(wechat_sandbox, openid="o-fan-frozen", event="subscribe",
+         event_key=f"dist:{ShareLinkFactory(distributor=d).code}")
     assert not CustomerBinding.objects.exists()
 
 
 def test_wrongly_signed_event_is_refused_and_binds_nobody(wechat_sandbox):
-    d = distributor()
+    d = DistributorFactory()
     fault_arm(endpoint="mp.push", mode="bad_signature")
-    answer = push(wechat_sandbox, openid="o-evil", event="subscribe", event_key=f"dist:{link(d).code}")
+    answer = push(wechat_sandbox, openid="o-evil", event="subscribe",
+                  event_key=f"dist:{ShareLinkFactory(distributor=d).code}")
     assert answer["status"] == 403
     assert not CustomerBinding.objects.exists()
     assert not User.objects.filter(openid="o-evil").exists()
@@ -105,8 +108,8 @@ def _event_xml(openid: str, scene: str) -> str:
 
 
 def test_unsigned_event_is_refused_and_a_signed_one_binds(wechat_sandbox, settings):
-    d = distributor()
-    xml = _event_xml("o-direct", f"dist:{link(d).code}")
+    d = DistributorFactory()
+    xml = _event_xml("o-direct", f"dist:{ShareLinkFactory(distributor=d).code}")
     url = f"{wechat_sandbox.url}{MP}"
     assert requests.post(url, data=xml.encode(), timeout=10).status_code == 403
     ts, nonce = str(int(time.time())), "abc123"
@@ -122,7 +125,7 @@ def test_unsigned_event_is_refused_and_a_signed_one_binds(wechat_sandbox, settin
 
 @pytest.mark.parametrize("word", ["海报", "poster", " POSTER "])
 def test_poster_for_a_distributor(wechat_sandbox, word):
-    d = distributor(user=UserFactory(openid="o-seller"))
+    d = DistributorFactory(user=UserFactory(openid="o-seller"))
     answer = push(wechat_sandbox, openid="o-seller", text=word)
     assert answer["status"] == 200
     store = ShareLink.objects.get(distributor=d, target_type="store", channel="")
@@ -135,7 +138,7 @@ def test_poster_for_a_distributor(wechat_sandbox, word):
 def test_poster_for_someone_who_is_not_an_approved_distributor(wechat_sandbox):
     UserFactory(openid="o-shopper")
     assert "还不是分销商" in push(wechat_sandbox, openid="o-shopper", text="海报")["reply"]
-    distributor(user=UserFactory(openid="o-frozen"), status="frozen")
+    DistributorFactory(user=UserFactory(openid="o-frozen"), status="frozen")
     assert "冻结" in push(wechat_sandbox, openid="o-frozen", text="海报")["reply"]
     assert not ShareLink.objects.exists()
 

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw
 
 from distributors import poster as poster_mod
+from tests.factories import DistributorFactory, ShareLinkFactory
 
-from .links_helpers import make_distributor, make_link, make_product, png_image
+from .links_helpers import make_product, png_image
 
 pytestmark = pytest.mark.django_db
 
@@ -186,9 +187,9 @@ def test_font_path_setting_wins_and_an_unreadable_font_falls_back(monkeypatch, s
 
 @pytest.fixture
 def product_link(db):
-    distributor = make_distributor(nickname="小明")
+    distributor = DistributorFactory(user__nickname="小明")
     product = make_product(price_fen=1990, title="云南普洱熟茶")
-    return make_link(distributor, target_type="product", target_id=product.pk), product
+    return ShareLinkFactory(distributor=distributor, target_type="product", target_id=product.pk), product
 
 
 def _poster(client, code, **headers):
@@ -241,9 +242,9 @@ def test_poster_content_comes_from_the_target(product_link):
 
 
 def test_store_and_recruit_posters(api_client, db):
-    distributor = make_distributor(nickname="")
+    distributor = DistributorFactory(user__nickname="")
     for target_type in ("store", "recruit"):
-        link = make_link(distributor, target_type=target_type)
+        link = ShareLinkFactory(distributor=distributor, target_type=target_type)
         res = _poster(api_client, link.code)
         assert res.status_code == 200, target_type
         assert png_image(res.content).size == (750, 1200)

@@ -13,8 +13,9 @@ from qrcode.constants import ERROR_CORRECT_L, ERROR_CORRECT_M
 from qrcode.exceptions import DataOverflowError
 
 from distributors import qr as qr_mod
+from tests.factories import ShareLinkFactory
 
-from .links_helpers import make_distributor, make_link, png_image
+from .links_helpers import png_image
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def _base(settings):
 
 @pytest.fixture
 def link(db):
-    return make_link(make_distributor())
+    return ShareLinkFactory()
 
 
 def _png_url(code: str) -> str:

@@ -8,17 +8,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from distributors import hooks as distributors_hooks
-from distributors.codes import code_generate
 from distributors.models import (
-    CustomerBinding,
-    Distributor,
     DistributorCustomerStat,
     DistributorCustomerTotals,
     DistributorDailyStat,
@@ -30,45 +26,18 @@ from distributors.services import stats as stats_services
 from mall.models import Order, OrderStatus
 from mall.services.orders import order_create, order_mark_paid
 from mall.services.refunds import refund_approve, refund_finalize, refund_request
-from tests.factories import UserFactory
+from tests.factories import CustomerBindingFactory, DistributorFactory, ShareLinkFactory, UserFactory
 from tests.mall.factories import order_for
 from tests.mall.orders_helpers import ADDRESS, make_sku
 
+from .stats_helpers import SHOP_TZ, attribution, today
+
 pytestmark = pytest.mark.django_db
 
-SHOP_TZ = ZoneInfo(settings.TIME_ZONE)
 _txn = itertools.count(1)
 
 
-# --- helpers (also used by the other test_stats_* modules) --------------------------------------
-
-
-def make_distributor(*, status: str = "approved", user=None, inviter=None, **user_fields) -> Distributor:
-    user = user or UserFactory(**user_fields)
-    return Distributor.objects.create(
-        user=user, status=status, real_name="王五", phone="13700137000", invite_code=code_generate(),
-        inviter=inviter, approved_at=timezone.now() if status == "approved" else None,
-    )
-
-
-def make_link(distributor: Distributor, *, channel: str = "") -> ShareLink:
-    return ShareLink.objects.create(code=code_generate(), distributor=distributor, target_type="store", target_id=0,
-                                    channel=channel)
-
-
-def attribution(distributor: Distributor | None, link: ShareLink | None = None) -> dict:
-    if distributor is None:
-        return {}
-    return {
-        "source": "share_code" if link else "binding",
-        "distributor_id": distributor.pk,
-        "link_id": link.pk if link else None,
-        "link_code": link.code if link else None,
-        "binding_id": None,
-        "level1_distributor_id": distributor.pk,
-        "level2_distributor_id": None,
-        "self_referral": False,
-    }
+# --- helpers -----------------------------------------------------------------------------------
 
 
 def paid_order(buyer, sku, *, distributor=None, link=None, quantity: int = 1) -> Order:
@@ -83,10 +52,6 @@ def refund(order: Order, amount_fen: int, operator) -> None:
     r = refund_request(user=order.user, order_no=order.no, amount_fen=amount_fen, reason="不想要了")
     refund_approve(operator=operator, refund_id=r.pk)
     refund_finalize(refund_no=r.no, succeeded=True, wechat_refund_id=f"50{next(_txn):026d}")
-
-
-def today() -> date:
-    return timezone.now().astimezone(SHOP_TZ).date()
 
 
 def day_row(distributor, day=None) -> DistributorDailyStat | None:
@@ -118,8 +83,8 @@ def sku():
 
 
 def test_paid_orders_count_for_the_distributor_link_and_customer(sku):
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     buyer = UserFactory()
 
     first = paid_order(buyer, sku, distributor=dist, link=link, quantity=2)
@@ -152,8 +117,8 @@ def test_paid_orders_count_for_the_distributor_link_and_customer(sku):
 
 
 def test_unattributed_and_unpaid_orders_count_nowhere(sku):
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     paid_order(UserFactory(), sku)  # nobody brought it
     order = order_create(user=UserFactory(), items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS)
     Order.objects.filter(pk=order.pk).update(attribution=attribution(dist, link))  # created, never paid
@@ -165,8 +130,8 @@ def test_unattributed_and_unpaid_orders_count_nowhere(sku):
 
 
 def test_a_vanished_distributor_or_link_does_not_fail_the_payment(sku):
-    dist = make_distributor()
-    gone_link = make_link(dist)
+    dist = DistributorFactory()
+    gone_link = ShareLinkFactory(distributor=dist)
     link_id = gone_link.pk
     gone_link.delete()
     order = order_create(user=UserFactory(), items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS)
@@ -185,7 +150,7 @@ def test_a_vanished_distributor_or_link_does_not_fail_the_payment(sku):
 
 
 def test_the_day_is_the_payment_day_in_the_shop_time_zone(sku, clock):
-    dist = make_distributor()
+    dist = DistributorFactory()
     # 17:30 UTC on 1 March is 01:30 on 2 March in Shanghai.
     clock.set(datetime(2026, 3, 1, 17, 30, tzinfo=ZoneInfo("UTC")))
     paid_order(UserFactory(), sku, distributor=dist)
@@ -193,8 +158,8 @@ def test_the_day_is_the_payment_day_in_the_shop_time_zone(sku, clock):
 
 
 def test_refunds_come_off_the_payment_day_and_a_full_refund_takes_the_order_back(sku, clock, operator):
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     buyer = UserFactory()
     paid_day = datetime(2026, 5, 10, 12, 0, tzinfo=SHOP_TZ)
     clock.set(paid_day)
@@ -223,7 +188,7 @@ def test_refunds_come_off_the_payment_day_and_a_full_refund_takes_the_order_back
 
 
 def test_refund_of_an_unattributed_order_changes_nothing(sku, operator):
-    dist = make_distributor()
+    dist = DistributorFactory()
     paid_order(UserFactory(), sku, distributor=dist)
     other = paid_order(UserFactory(), sku)
     refund(other, 1990, operator)
@@ -237,8 +202,8 @@ def test_order_attributed_by_the_attributor_counts(sku):
 
     if hooks.order_attributor.one() is None:  # pragma: no cover - the attributor lands with the clicks work
         pytest.skip("no attributor registered yet")
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     buyer = UserFactory()
     order = order_create(user=buyer, items=[{"sku_id": sku.pk, "quantity": 1}], address=ADDRESS,
                          share_code=link.code)
@@ -255,8 +220,8 @@ def test_incremental_figures_equal_a_recount_from_the_orders(operator):
     aggregates must equal what a scan of the Order rows says."""
     rng = random.Random(4)
     skus = [make_sku(price_fen=p, stock=10_000, title=f"茶{p}") for p in (990, 1990, 12800)]
-    dists = [make_distributor() for _ in range(3)]
-    links = {d.pk: [make_link(d, channel=c) for c in ("", "moments")] for d in dists}
+    dists = [DistributorFactory() for _ in range(3)]
+    links = {d.pk: [ShareLinkFactory(distributor=d, channel=c) for c in ("", "moments")] for d in dists}
     buyers = [UserFactory() for _ in range(8)]
     base = datetime(2026, 2, 1, 10, 0, tzinfo=SHOP_TZ)
     orders = []
@@ -326,8 +291,8 @@ def test_incremental_figures_equal_a_recount_from_the_orders(operator):
 def test_the_audit_reports_aggregates_that_differ_from_the_orders(sku, capsys):
     from django.core.management import call_command
 
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     paid_order(UserFactory(), sku, distributor=dist, link=link)
     paid_order(UserFactory(), sku, distributor=dist)
     call_command("run_job", "distributors.stats_audit")
@@ -358,18 +323,18 @@ def _clicks(distributor, day, clicks, visitors) -> None:
 
 
 def test_stats_figures_are_exact(sku, client_for, clock):
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     # The team: two approved level-1 recruits (one pending does not count), one level-2.
-    rec1 = make_distributor(inviter=dist)
-    make_distributor(inviter=dist)
-    make_distributor(inviter=dist, status="pending")
-    make_distributor(inviter=rec1)
+    rec1 = DistributorFactory(inviter=dist)
+    DistributorFactory(inviter=dist)
+    DistributorFactory(inviter=dist, status="pending")
+    DistributorFactory(inviter=rec1)
     now = timezone.now()
     for customer, expires in ((UserFactory(), None), (UserFactory(), now + timedelta(days=3)),
                               (UserFactory(), now - timedelta(days=1))):
-        CustomerBinding.objects.create(customer=customer, distributor=dist, source="click", bound_at=now,
-                                       expires_at=expires, protected_until=now)
+        CustomerBindingFactory(customer=customer, distributor=dist, bound_at=now, expires_at=expires,
+                               protected_until=now)
     d1, d2 = date(2026, 4, 1), date(2026, 4, 3)
     _clicks(dist, d1, 300, 120)
     _clicks(dist, d2, 200, 80)
@@ -421,7 +386,7 @@ def test_stats_figures_are_exact(sku, client_for, clock):
 
 
 def test_stats_without_visitors_or_clicks_have_null_ratios(client_for):
-    dist = make_distributor(status="pending")  # not approved yet: still sees their (empty) figures
+    dist = DistributorFactory(status="pending")  # not approved yet: still sees their (empty) figures
     body = client_for(dist.user).get(URL).json()
     assert (body["conversion_bps"], body["conversion_rate"], body["gmv_per_click_fen"], body["epc_fen"]) == (
         None, None, None, None)
@@ -430,7 +395,7 @@ def test_stats_without_visitors_or_clicks_have_null_ratios(client_for):
 
 
 def test_commissions_and_epc_come_from_the_registered_provider(client_for):
-    dist = make_distributor()
+    dist = DistributorFactory()
     _clicks(dist, date(2026, 4, 1), 1000, 400)
     calls = []
 
@@ -450,7 +415,7 @@ def test_commissions_and_epc_come_from_the_registered_provider(client_for):
 
 
 def test_stats_default_range_is_the_last_30_days(client_for):
-    dist = make_distributor()
+    dist = DistributorFactory()
     body = client_for(dist.user).get(URL).json()
     assert body["to"] == today().isoformat()
     assert body["from"] == (today() - timedelta(days=29)).isoformat()
@@ -478,7 +443,7 @@ def test_stats_default_range_is_the_last_30_days(client_for):
     ],
 )
 def test_stats_bad_ranges_are_400(client_for, params, field):
-    dist = make_distributor()
+    dist = DistributorFactory()
     res = client_for(dist.user).get(URL, params)
     assert res.status_code == 400
     assert res.json()["code"] == "invalid"
@@ -493,10 +458,10 @@ def test_stats_need_a_distributor_and_a_login(user_client, api_client):
 
 
 def test_a_distributor_sees_only_their_own_figures(sku, client_for):
-    mine, theirs = make_distributor(), make_distributor()
+    mine, theirs = DistributorFactory(), DistributorFactory()
     paid_order(UserFactory(), sku, distributor=theirs, quantity=5)
     _clicks(theirs, today(), 50, 40)
-    make_distributor(inviter=theirs)
+    DistributorFactory(inviter=theirs)
     body = client_for(mine.user).get(URL).json()
     assert (body["orders"], body["gmv_fen"], body["clicks"], body["customers"], body["team"]) == (
         0, 0, 0, 0, {"level1": 0, "level2": 0})
@@ -517,9 +482,9 @@ def _seed_attributed(dist, link, n: int, rng: random.Random) -> None:
 
 def test_stats_cost_a_bounded_number_of_queries_whatever_the_data(client_for, django_assert_max_num_queries):
     rng = random.Random(7)
-    small, big = make_distributor(), make_distributor()
-    _seed_attributed(small, make_link(small), 10, rng)
-    _seed_attributed(big, make_link(big), 200, rng)
+    small, big = DistributorFactory(), DistributorFactory()
+    _seed_attributed(small, ShareLinkFactory(distributor=small), 10, rng)
+    _seed_attributed(big, ShareLinkFactory(distributor=big), 200, rng)
     params = {"from": (today() - timedelta(days=365)).isoformat(), "to": today().isoformat()}
     counts = []
     for dist, expected_orders in ((small, 10), (big, 200)):

@@ -20,7 +20,7 @@ from distributors.models import (
 from mall.models import Order
 from tests.factories import UserFactory
 
-from .test_stats import SHOP_TZ, today
+from .stats_helpers import SHOP_TZ, today
 
 pytestmark = pytest.mark.django_db
 

@@ -14,11 +14,11 @@ from distributors.models import (
 from distributors.services import stats as stats_services
 from mall.models import Order, OrderStatus
 from tests.concurrency import run_at_once
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, ShareLinkFactory, UserFactory
 from tests.mall.factories import order_for
 from tests.mall.orders_helpers import make_sku
 
-from .test_stats import attribution, make_distributor, make_link, today
+from .stats_helpers import attribution, today
 
 THREADS = 16
 
@@ -33,8 +33,8 @@ def _run_together(fns) -> list[BaseException]:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_payments_for_one_distributor_and_day_count_exactly():
-    dist = make_distributor()
-    link = make_link(dist)
+    dist = DistributorFactory()
+    link = ShareLinkFactory(distributor=dist)
     sku = make_sku(price_fen=1234, stock=1000)
     customers = [UserFactory() for _ in range(THREADS // 2)]
 

@@ -8,11 +8,11 @@ from django.contrib.auth.models import Permission
 
 from distributors.models import DistributorDailyStat
 from mall.models import OrderStatus
-from tests.factories import UserFactory
+from tests.factories import DistributorFactory, UserFactory
 from tests.mall.factories import order_for
 from tests.mall.orders_helpers import make_sku
 
-from .test_stats import make_distributor, today
+from .stats_helpers import today
 
 pytestmark = pytest.mark.django_db
 
@@ -35,18 +35,18 @@ def names(res) -> list[str]:
 @pytest.fixture
 def field():
     """Four approved distributors and a frozen one with different figures over the last month."""
-    a = make_distributor(nickname="甲")
-    b = make_distributor(nickname="乙")
-    c = make_distributor(nickname="丙")
-    d = make_distributor(nickname="丁")
-    frozen = make_distributor(nickname="冻", status="frozen")
+    a = DistributorFactory(user__nickname="甲")
+    b = DistributorFactory(user__nickname="乙")
+    c = DistributorFactory(user__nickname="丙")
+    d = DistributorFactory(user__nickname="丁")
+    frozen = DistributorFactory(user__nickname="冻", status="frozen")
     figures(a, 0, orders=2, gmv_fen=50_000, visitors=100)     # today
     figures(b, 0, orders=5, gmv_fen=20_000, visitors=40)
     figures(c, 3, orders=9, gmv_fen=90_000, visitors=30)      # this week
     figures(d, 12, orders=20, gmv_fen=100_000, visitors=500)  # this month
     figures(d, 40, orders=99, gmv_fen=999_999, visitors=900)  # too long ago
     figures(frozen, 0, orders=50, gmv_fen=900_000, visitors=60)
-    figures(make_distributor(nickname="零"), 0, visitors=300)  # visitors, no orders: never ranked
+    figures(DistributorFactory(user__nickname="零"), 0, visitors=300)  # visitors, no orders: never ranked
     return a, b, c, d
 
 
@@ -71,16 +71,16 @@ def test_leaderboard_periods_and_measures(field, user_client):
 
 
 def test_conversion_needs_enough_visitors(user_client):
-    few = make_distributor(nickname="少")
+    few = DistributorFactory(user__nickname="少")
     figures(few, 0, orders=3, visitors=5)  # 60 % of 5 visitors: not ranked
-    many = make_distributor(nickname="多")
+    many = DistributorFactory(user__nickname="多")
     figures(many, 0, orders=1, visitors=20)
     assert names(user_client.get(BOARD, {"period": "day", "by": "conversion"})) == ["多"]
 
 
 def test_leaderboard_shows_at_most_20(user_client):
     for i in range(23):
-        figures(make_distributor(nickname=f"d{i:02d}"), 0, orders=1, gmv_fen=1000 + i)
+        figures(DistributorFactory(user__nickname=f"d{i:02d}"), 0, orders=1, gmv_fen=1000 + i)
     res = user_client.get(BOARD, {"period": "day"})
     assert names(res) == [f"d{i:02d}" for i in range(22, 2, -1)]
     assert [e["rank"] for e in res.json()["results"]] == list(range(1, 21))
