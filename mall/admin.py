@@ -24,6 +24,7 @@ from .services import catalog as catalog_services
 from .services import orders as order_services
 from .services import refunds as refund_services
 from .services import reviews as review_services
+from .services import settings as settings_services
 
 
 def _save_changed(obj, form, *, always: tuple[str, ...] = ()) -> None:
@@ -305,10 +306,8 @@ class MallSettingsAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_at", "updated_by")
 
     def save_model(self, request, obj, form, change):
-        from .services.settings import mall_settings_update
-
         # The form has checked the bounds already (the model's constraint).
-        mall_settings_update(actor=request.user, refund_window_days=obj.refund_window_days)
+        settings_services.mall_settings_update(actor=request.user, refund_window_days=obj.refund_window_days)
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not MallSettings.objects.exists()

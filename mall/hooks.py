@@ -64,6 +64,7 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from core.hooks import Hook
+from ledger.locks import accounts_lock
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +163,6 @@ def order_accounts_lock(order, moment: OrderMoment, *own) -> dict:
     """Lock, in one id-ordered statement, the mall's own accounts (`own`) and every account
     the subscribers of `moment` will post to for `order`; {id: Account}. Call it inside the
     transaction, after locking the order and before the first posting and `publish`."""
-    from ledger.locks import accounts_lock
-
     wanted = list(own)
     for fn in order_accounts.subscribers():
         wanted.extend(fn(order, OrderMoment(moment)) or ())

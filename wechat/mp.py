@@ -51,6 +51,7 @@ from .errors import (
     WechatTimeout,
 )
 from .hooks_mp import scene_handler_for, text_handlers
+from .models import MpNonce
 from .oauth import api_base_url
 
 logger = logging.getLogger(__name__)
@@ -329,8 +330,6 @@ def _triple_record(*, timestamp: str, nonce: str, signature: str, fingerprint: s
         seen = client.get(full_key)
         seen = seen.decode() if isinstance(seen, bytes) else seen
     else:
-        from .models import MpNonce
-
         try:
             with transaction.atomic():
                 MpNonce.objects.create(signature=signature, timestamp=timestamp, nonce=nonce,
@@ -346,8 +345,6 @@ def _triple_record(*, timestamp: str, nonce: str, signature: str, fingerprint: s
 def mp_nonces_purge() -> int:
     """Delete remembered triples whose timestamps can no longer pass; returns how many.
     (Only the database store needs it: Redis expires its keys.)"""
-    from .models import MpNonce
-
     cutoff = timezone.now() - timedelta(seconds=_remember_seconds())
     deleted, _ = MpNonce.objects.filter(created_at__lt=cutoff).delete()
     return deleted
