@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from django.conf import settings as django_settings
 
-from tests.wechat.pay_helpers import PURPOSE, Calls
+from tests.wechat.pay_helpers import PURPOSE, Calls, confirm, create_payment
 from wechat import hooks
 from wechat.hooks_mp import (
     register_scene_handler,
@@ -17,6 +17,7 @@ from wechat.hooks_mp import (
     unregister_scene_handler,
     unregister_text_handler,
 )
+from wechat.models import PaymentStatus
 
 
 @pytest.fixture(params=["redis", "db"])
@@ -93,3 +94,13 @@ def transfer_hook():
     hooks.register_transfer_handler(PURPOSE, calls)
     yield calls
     hooks.unregister_transfer_handler(PURPOSE, calls)
+
+
+@pytest.fixture
+def paid(wechat_sandbox):
+    """A payment of 1000 fen, paid in the sandbox."""
+    payment, _ = create_payment(amount_fen=1000)
+    confirm(wechat_sandbox, payment.prepay_id)
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PAID
+    return payment

@@ -46,6 +46,12 @@ def create_payment(amount_fen: int = 1234, out_trade_no: str | None = None):
     )
 
 
+def refund_for(payment, amount_fen, out_refund_no=None):
+    """A refund of `amount_fen` of `payment` asked of WeChat (through the service)."""
+    return services.refund_create(out_refund_no=out_refund_no or new_no("R"), out_trade_no=payment.out_trade_no,
+                                  amount_fen=amount_fen, reason="不想要了")
+
+
 def arm(server, endpoint: str, mode: str, times: int = 1, err_code: str = "") -> None:
     res = requests.post(f"{server.url}/wechat-sandbox/faults/",
                         json={"endpoint": endpoint, "mode": mode, "times": times, "err_code": err_code}, timeout=5)

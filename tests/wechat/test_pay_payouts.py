@@ -9,7 +9,6 @@ from core.errors import Conflict, InvalidInput
 from wechat import services
 from wechat.errors import WechatError
 from wechat.models import (
-    PaymentStatus,
     RedpackStatus,
     RefundStatus,
     TransferStatus,
@@ -25,27 +24,12 @@ from .pay_helpers import (
     OPENID,
     PURPOSE,
     arm,
-    confirm,
     confirm_refund,
     create_payment,
     new_no,
     post_xml,
 )
-
-
-@pytest.fixture
-def paid(wechat_sandbox):
-    payment, _ = create_payment(amount_fen=1000)
-    confirm(wechat_sandbox, payment.prepay_id)
-    payment.refresh_from_db()
-    assert payment.status == PaymentStatus.PAID
-    return payment
-
-
-def _refund(payment, amount_fen, out_refund_no=None):
-    return services.refund_create(out_refund_no=out_refund_no or new_no("R"), out_trade_no=payment.out_trade_no,
-                                  amount_fen=amount_fen, reason="不想要了")
-
+from .pay_helpers import refund_for as _refund
 
 # --- refunds ----------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from tests.mall.orders_helpers import make_sku, pay, place, sandbox_confirm, san
 from wechat import services
 from wechat.errors import WechatError
 from wechat.models import (
-    PaymentStatus,
     RedpackStatus,
     RefundStatus,
     TransferStatus,
@@ -25,11 +24,10 @@ from wechat.sandbox.models.pay import SandboxRedpack, SandboxRefund, SandboxTran
 from .pay_helpers import (
     OPENID,
     PURPOSE,
-    confirm,
     confirm_refund,
-    create_payment,
     new_no,
 )
+from .pay_helpers import refund_for as _refund
 
 
 def arm(server, endpoint: str, err_code: str, **extra) -> None:
@@ -170,20 +168,6 @@ def test_redpack_query_reads_gethbinfo_with_its_hblist(wechat_sandbox):
 
 
 # --- refunds ---------------------------------------------------------------------------------
-
-@pytest.fixture
-def paid(wechat_sandbox):
-    payment, _ = create_payment(amount_fen=1000)
-    confirm(wechat_sandbox, payment.prepay_id)
-    payment.refresh_from_db()
-    assert payment.status == PaymentStatus.PAID
-    return payment
-
-
-def _refund(payment, amount_fen, out_refund_no=None):
-    return services.refund_create(out_refund_no=out_refund_no or new_no("R"), out_trade_no=payment.out_trade_no,
-                                  amount_fen=amount_fen, reason="不想要了")
-
 
 @pytest.mark.parametrize("err_code", ["SYSTEMERROR", "BIZERR_NEED_RETRY", "A_CODE_WECHAT_ADDS_LATER"])
 def test_refund_uncertain_but_accepted_is_queried_and_refunded_once(wechat_sandbox, paid, refund_hook, err_code):
