@@ -623,18 +623,25 @@ def transfer_create(
     return transfer
 
 
-def _transfer_query_before_resend(transfer: WechatTransfer) -> tuple[WechatTransfer, bool]:
-    """Query a transfer that was sent before; (row, True) when the same number may be sent again
-    (WeChat does not know it), (row, False) when it is settled or must wait."""
+def _query_before_resend(obj: Any, *, query: Callable[[], Any], what: str, key: str) -> tuple[Any, bool]:
+    """Query a payout (transfer or red pack) that was sent before, with `query()`; (row, True)
+    when the same number may be sent again (WeChat does not know it), (row, False) when it is
+    settled or must wait."""
+    model = type(obj)
     try:
-        transfer = transfer_query(partner_trade_no=transfer.partner_trade_no)
+        obj = query()
     except (WechatError, WechatTimeout) as exc:
-        transfer = WechatTransfer.objects.get(pk=transfer.pk)
+        obj = model.objects.get(pk=obj.pk)
         if _err_code(exc) != "NOT_FOUND":
-            logger.warning("wechat pay: transfer %s query failed (%s); later", transfer.partner_trade_no, exc.code)
-            return transfer, False
-        return transfer, _not_found_may_resend(WechatTransfer, transfer, "transfer")
-    return transfer, False
+            logger.warning("wechat pay: %s %s query failed (%s); later", what, key, exc.code)
+            return obj, False
+        return obj, _not_found_may_resend(model, obj, what)
+    return obj, False
+
+
+def _transfer_query_before_resend(transfer: WechatTransfer) -> tuple[WechatTransfer, bool]:
+    no = transfer.partner_trade_no
+    return _query_before_resend(transfer, query=lambda: transfer_query(partner_trade_no=no), what="transfer", key=no)
 
 
 def transfer_query(*, partner_trade_no: str) -> WechatTransfer:
@@ -759,12 +766,5 @@ def redpack_query(*, mch_billno: str) -> WechatRedpack:
 
 
 def _redpack_query_before_resend(redpack: WechatRedpack) -> tuple[WechatRedpack, bool]:
-    try:
-        redpack = redpack_query(mch_billno=redpack.mch_billno)
-    except (WechatError, WechatTimeout) as exc:
-        redpack = WechatRedpack.objects.get(pk=redpack.pk)
-        if _err_code(exc) != "NOT_FOUND":
-            logger.warning("wechat pay: red pack %s query failed (%s); later", redpack.mch_billno, exc.code)
-            return redpack, False
-        return redpack, _not_found_may_resend(WechatRedpack, redpack, "red pack")
-    return redpack, False
+    no = redpack.mch_billno
+    return _query_before_resend(redpack, query=lambda: redpack_query(mch_billno=no), what="red pack", key=no)
