@@ -9,6 +9,7 @@ from django.urls import path
 
 from . import (
     accounts,
+    campaigns,
     commissions,
     distribution,
     distribution_links,
@@ -43,6 +44,12 @@ urlpatterns = [
     path("me/following/", accounts.FollowingView.as_view(), name="me-following"),
     path("me/followers/", accounts.FollowersView.as_view(), name="me-followers"),
     path("ops/ledger/audit/", ops_ledger.OpsLedgerAuditView.as_view(), name="ops-ledger-audit"),
+    # campaigns: crowdfunds
+    path("crowdfunds/", campaigns.CrowdfundListCreateView.as_view(), name="crowdfunds"),
+    path("crowdfunds/<int:pk>/", campaigns.CrowdfundDetailView.as_view(), name="crowdfund-detail"),
+    path("crowdfunds/<int:pk>/contributions/", campaigns.ContributionCreateView.as_view(),
+         name="crowdfund-contributions"),
+    path("crowdfunds/<int:pk>/finish/", campaigns.CrowdfundFinishView.as_view(), name="crowdfund-finish"),
     # orders and refunds
     path("orders/", mall_orders.OrderListCreateView.as_view(), name="orders"),
     path("orders/<str:no>/", mall_orders.OrderDetailView.as_view(), name="order-detail"),

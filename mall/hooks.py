@@ -56,6 +56,17 @@ with `register_order_accounts(fn)`: `fn(order, moment)` returns the accounts (or
 handler of that moment may touch — created if missing, not locked, a superset is fine.
 `order_accounts_lock(order, moment, *own)` (called by mall.services after the order's lock
 and before `publish`) locks the mall's own accounts and every provider's in ONE statement.
+
+Refund senders: an order the buyer did not pay with their own WeChat payment carries
+`Order.paid_via` (the payer's purpose, e.g. "campaigns.crowdfund": a crowdfund's escrow paid
+it) and `paid_via_ref`. Its approved refunds cannot go to WeChat as a refund of the order's
+own payment (there is none), so the payer's app registers a sender for its purpose with
+`register_refund_sender(paid_via, fn)` (one per purpose; campaigns does). `fn(refund)` is
+called by `refund_send` outside any transaction, again by the `mall.retry_refunds` job while
+the refund stays approved, so it must be idempotent; it sends the money back however it
+knows (campaigns: pro rata to the contributors, a WeChat refund of each one's payment) and
+reports the end with `mall.services.refunds.refund_finalize(refund_no=, succeeded=)`. An
+approved refund of a `paid_via` order without a sender stays approved and is logged.
 """
 from __future__ import annotations
 
@@ -93,6 +104,11 @@ order_attributor = Hook(
 refund_window_default = Hook(
     "mall.refund_window_default", single=True,
     doc="The buyer's refund window in days when the operator has not set one; fn() -> int.",
+)
+refund_sender = Hook(
+    "mall.refund_sender", keyed=True, single=True,
+    doc="Sends an approved refund of an order paid by someone else (Order.paid_via), keyed by paid_via; "
+        "fn(refund); outside any transaction, repeated until it reports refund_finalize.",
 )
 order_accounts = Hook(
     "mall.order_accounts",
@@ -167,3 +183,16 @@ def order_accounts_lock(order, moment: OrderMoment, *own) -> dict:
     for fn in order_accounts.subscribers():
         wanted.extend(fn(order, OrderMoment(moment)) or ())
     return accounts_lock(accounts_or_ids=wanted)
+
+
+def register_refund_sender(paid_via: str, fn: Callable) -> None:
+    """fn(refund) sends an approved refund of an order with `Order.paid_via == paid_via`."""
+    refund_sender.register(fn, key=paid_via)
+
+
+def unregister_refund_sender(paid_via: str, fn: Callable | None = None) -> None:
+    refund_sender.unregister(fn, key=paid_via)
+
+
+def refund_sender_for(paid_via: str) -> Callable | None:
+    return refund_sender.one(paid_via)

@@ -141,6 +141,12 @@ class Order(models.Model):
     carrier = models.CharField(max_length=32, blank=True, default="")
     tracking_no = models.CharField(max_length=64, blank=True, default="")
     wechat_transaction_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Who paid, when it was not the buyer's own WeChat payment: the purpose of the payer
+    # (e.g. "campaigns.crowdfund", whose escrow paid the order) and its id. "" = WeChat Pay
+    # by the buyer (out_trade_no = the order number). Refunds of such an order go back
+    # through the payer's refund sender (mall.hooks.register_refund_sender).
+    paid_via = models.CharField(max_length=48, blank=True, default="")
+    paid_via_ref = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     pay_deadline = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "mall",
     "distributors",
     "commissions",
+    "campaigns",
     "api",
 ]
 if WECHAT_SANDBOX:
@@ -229,6 +230,8 @@ WECHAT_REFUND_NOTIFY_URL = env(
 WECHAT_MINIPROGRAM_APPID = env("WECHAT_MINIPROGRAM_APPID", default=WECHAT_APPID)
 WECHAT_MINIPROGRAM_SECRET = env("WECHAT_MINIPROGRAM_SECRET", default=WECHAT_SECRET)
 WECHAT_MINIPROGRAM_PAGE = env("WECHAT_MINIPROGRAM_PAGE", default="")  # "" = the mini-program's home page
+# Sandbox only: text containing one of these (case-insensitive) fails wxa/msg_sec_check.
+WECHAT_SANDBOX_FLAGGED_WORDS = env.list("WECHAT_SANDBOX_FLAGGED_WORDS", default=["赌博", "代开发票", "flagged-word"])
 
 # Template messages to distributors (commissions/notifications.py); an empty id skips that message.
 WECHAT_TEMPLATE_COMMISSION_ACCRUED = env("WECHAT_TEMPLATE_COMMISSION_ACCRUED", default="")
@@ -282,6 +285,9 @@ MALL_AUTO_COMPLETE_DAYS = env.int("MALL_AUTO_COMPLETE_DAYS", default=10)  # ship
 MALL_PAYMENT_QUERY_AFTER_MINUTES = env.int("MALL_PAYMENT_QUERY_AFTER_MINUTES", default=5)  # ask WeChat after this
 MALL_MAX_ITEMS_PER_ORDER = env.int("MALL_MAX_ITEMS_PER_ORDER", default=50)
 MALL_MAX_QUANTITY_PER_ITEM = env.int("MALL_MAX_QUANTITY_PER_ITEM", default=999)
+# Campaigns: how many times a contribution refund WeChat refuses is tried again (a new number
+# each time) before it waits for an operator.
+CAMPAIGNS_REFUND_ATTEMPTS = env.int("CAMPAIGNS_REFUND_ATTEMPTS", default=3)
 # Platform cash / sales revenue accounts are split into this many shards (hot-row contention).
 MALL_LEDGER_SHARDS = env.int("MALL_LEDGER_SHARDS", default=16)
 

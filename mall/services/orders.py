@@ -35,6 +35,7 @@ from ..selectors.orders import order_has_open_refund
 from ..tasks import order_close_wechat_payment
 from .order_state import order_event, order_lock, order_move, platform_accounts
 from .refunds import refund_start_automatic
+from .stock import stock_return, stock_take
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +105,24 @@ def order_create(
     if total > MAX_ORDER_TOTAL_FEN:
         raise InvalidInput("The order total is too large.", code="amount_too_large")
     for sku_id, quantity in wanted:
-        taken = Sku.objects.filter(pk=sku_id, stock__gte=quantity).update(stock=F("stock") - quantity)
-        if not taken:
+        if not stock_take(sku_id=sku_id, quantity=quantity):
             raise OutOfStock(extra={"sku_id": sku_id})  # the atomic block returns what was taken
     attribution = attribute(user=user, share_code=share_code, hint=attribution_hint)
+    order = _order_insert(
+        user=user, lines=[(skus[sku_id], skus[sku_id].price_fen, quantity) for sku_id, quantity in wanted],
+        address=address, share_code=share_code, client_ip=client_ip, attribution=attribution,
+        buyer_note=buyer_note,
+    )
+    product_ids = {skus[sku_id].product_id for sku_id, _ in wanted}
+    transaction.on_commit(lambda: _invalidate_catalog(product_ids))
+    return order
+
+
+def _order_insert(*, user, lines: Sequence[tuple[Sku, int, int]], address: dict, share_code: str,
+                  client_ip: str | None, attribution: dict, buyer_note: str, **fields) -> Order:
+    """The order row (a fresh number), its items (sku, unit price, quantity) and its `created`
+    event; the caller has taken the stock."""
+    total = sum(price * quantity for _, price, quantity in lines)
     now = timezone.now()
     for _ in range(5):
         try:
@@ -122,6 +137,7 @@ def order_create(
                     attribution=attribution,
                     buyer_note=buyer_note,
                     pay_deadline=now + timedelta(minutes=settings.MALL_PAY_MINUTES),
+                    **fields,
                 )
             break
         except IntegrityError:  # an order number collision: draw again
@@ -132,28 +148,98 @@ def order_create(
         [
             OrderItem(
                 order=order,
-                product=skus[sku_id].product,
-                sku=skus[sku_id],
-                title=skus[sku_id].product.title,
-                sku_name=skus[sku_id].name,
-                image=(skus[sku_id].product.images or [""])[0],
-                price_fen=skus[sku_id].price_fen,
+                product=sku.product,
+                sku=sku,
+                title=sku.product.title,
+                sku_name=sku.name,
+                image=(sku.product.images or [""])[0],
+                price_fen=price,
                 quantity=quantity,
-                amount_fen=skus[sku_id].price_fen * quantity,
+                amount_fen=price * quantity,
             )
-            for sku_id, quantity in wanted
+            for sku, price, quantity in lines
         ]
     )
     order_event(order=order, kind="created", actor=user, data={"total_fen": total})
-    product_ids = {skus[sku_id].product_id for sku_id, _ in wanted}
-    transaction.on_commit(lambda: _invalidate_catalog(product_ids))
     return order
+
+
+@transaction.atomic
+def order_create_paid_by(
+    *,
+    user,
+    sku_id: int,
+    quantity: int,
+    price_fen: int,
+    address: dict[str, str],
+    attribution: dict,
+    paid_via: str,
+    paid_via_ref: str,
+    share_code: str = "",
+    buyer_note: str = "",
+    client_ip: str | None = None,
+    lock_with: Sequence = (),
+) -> Order:
+    """An order for `user` that somebody else has paid for: a crowdfund whose friends' money
+    sits in its escrow. Created and marked paid in the caller's transaction, exactly like a
+    paid order from then on (the PAID moment — stats, commissions — the payment posting
+    platform cash / sales revenue, the sales counter; it ships, completes and refunds as
+    usual; its refunds go back through the payer's refund sender, mall.hooks).
+
+    The caller took the stock with `sku_stock_hold` and fixed the unit price and the
+    attribution snapshot when it started (they are the crowdfund's, not today's).
+    `lock_with`: the caller's own ledger accounts it will post to in this transaction
+    (the escrow), locked with the order's in one id-ordered statement before any posting."""
+    if not paid_via or not paid_via_ref:
+        raise InvalidInput("paid_via and paid_via_ref are required.")
+    if type(quantity) is not int or quantity < 1 or type(price_fen) is not int or price_fen < 1:
+        raise InvalidInput("quantity and price_fen are positive integers.")
+    sku = Sku.objects.select_related("product").filter(pk=sku_id).first()
+    if sku is None:
+        raise SkuUnavailable(extra={"sku_ids": [sku_id]})
+    order = _order_insert(
+        user=user, lines=[(sku, price_fen, quantity)], address=address, share_code=share_code,
+        client_ip=client_ip, attribution=attribution or {}, buyer_note=buyer_note,
+        paid_via=paid_via, paid_via_ref=str(paid_via_ref),
+    )
+    _order_paid(order, amount_fen=order.total_fen, transaction_id="", lock_with=lock_with,
+                data={"paid_via": paid_via, "paid_via_ref": str(paid_via_ref)})
+    product_id = sku.product_id
+    transaction.on_commit(lambda: _invalidate_catalog({product_id}))
+    return order
+
+
+def _order_paid(order: Order, *, amount_fen: int, transaction_id: str, data: dict, lock_with: Sequence = ()) -> None:
+    """pending_payment → paid for a locked order: the status and its event, one up-front lock of
+    every ledger account this payment touches, the PAID moment, the sales counters and the
+    payment posting, in the caller's transaction."""
+    cash, revenue = platform_accounts(order_no=order.no)
+    fields = {"paid_fen": amount_fen, "paid_at": timezone.now()}
+    if transaction_id:
+        fields["wechat_transaction_id"] = transaction_id
+    order_move(order=order, to=S.PAID, kind="paid", data=data, fields=fields)
+    # Every ledger account of this payment (ours, the payer's and the PAID subscribers') in
+    # ONE id-ordered lock before any posting: no deadlock with refunds (ledger/locks.py).
+    order_accounts_lock(order, OrderMoment.PAID, cash, revenue, *lock_with)
+    publish(OrderMoment.PAID, order, transaction_id=transaction_id)
+    # The hot rows last, so their locks are held for the shortest time before commit:
+    # the product's sales counter and the (sharded) platform accounts.
+    for item in order.items.all():
+        Product.objects.filter(pk=item.product_id).update(sold_count=F("sold_count") + item.quantity)
+    ledger_post(
+        kind="mall.payment",
+        idempotency_key=f"mall.payment:{order.no}",
+        legs=[(cash, amount_fen), (revenue, -amount_fen)],
+        memo=f"order {order.no} paid" + (f" via {order.paid_via} {order.paid_via_ref}" if order.paid_via else ""),
+        cause_type="mall.order",
+        cause_id=order.no,
+    )
 
 
 def _return_stock(order: Order) -> set[int]:
     product_ids = set()
     for item in order.items.all():
-        Sku.objects.filter(pk=item.sku_id).update(stock=F("stock") + item.quantity)
+        stock_return(sku_id=item.sku_id, quantity=item.quantity)
         product_ids.add(item.product_id)
     return product_ids
 
@@ -203,32 +289,11 @@ def order_mark_paid(*, order_no: str, amount_fen: int, transaction_id: str) -> O
             code="amount_mismatch",
             extra={"paid_fen": amount_fen, "total_fen": order.total_fen},
         )
-    cash, revenue = platform_accounts(order_no=order.no)
-    if order.status == S.PENDING_PAYMENT:
-        order_move(
-            order=order,
-            to=S.PAID,
-            kind="paid",
-            data={"transaction_id": transaction_id},
-            fields={"paid_fen": amount_fen, "paid_at": timezone.now(), "wechat_transaction_id": transaction_id},
-        )
-        # Every ledger account of this payment (ours and the PAID subscribers') in ONE
-        # id-ordered lock before any posting: no deadlock with refunds (ledger/locks.py).
-        order_accounts_lock(order, OrderMoment.PAID, cash, revenue)
-        publish(OrderMoment.PAID, order, transaction_id=transaction_id)
-        # The hot rows last, so their locks are held for the shortest time before commit:
-        # the product's sales counter and the (sharded) platform accounts.
-        for item in order.items.all():
-            Product.objects.filter(pk=item.product_id).update(sold_count=F("sold_count") + item.quantity)
-        ledger_post(
-            kind="mall.payment",
-            idempotency_key=f"mall.payment:{order.no}",
-            legs=[(cash, amount_fen), (revenue, -amount_fen)],
-            memo=f"order {order.no} paid",
-            cause_type="mall.order",
-            cause_id=order.no,
-        )
+    if order.status == S.PENDING_PAYMENT and not order.paid_via:
+        _order_paid(order, amount_fen=amount_fen, transaction_id=transaction_id,
+                    data={"transaction_id": transaction_id})
         return order
+    cash, revenue = platform_accounts(order_no=order.no)
     if order.status == S.CLOSED and order.paid_fen == 0:
         # Paid after it closed (the shopper paid at the last second, or the close lost a race
         # with WeChat): keep the money on the books and give it all back.

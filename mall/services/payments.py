@@ -121,10 +121,13 @@ def refunds_retry() -> dict:
     for refund_id in Refund.objects.filter(status=RefundStatus.APPROVED, reviewed_at__lte=stale).values_list(
         "pk", flat=True
     )[:BATCH]:
-        refund = Refund.objects.get(pk=refund_id)
+        refund = Refund.objects.select_related("order").get(pk=refund_id)
         wechat_refund = WechatRefund.objects.filter(out_refund_no=refund.no).first()
         try:
-            if wechat_refund is None or wechat_refund.status == WechatRefundStatus.REQUESTED:
+            if refund.order.paid_via:  # the payer's refund sender resends and asks (idempotent)
+                sent += 1
+                refund_send(refund_id=refund_id)
+            elif wechat_refund is None or wechat_refund.status == WechatRefundStatus.REQUESTED:
                 sent += 1
                 refund_send(refund_id=refund_id)
             elif wechat_refund.status == WechatRefundStatus.PROCESSING:

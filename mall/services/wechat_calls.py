@@ -7,11 +7,16 @@ queue those tasks (orders.py, refunds.py) import mall/tasks.py at the top: no im
 """
 from __future__ import annotations
 
+import logging
+
 from wechat import selectors as wechat_selectors
 from wechat import services as wechat_services
 from wechat.models import PaymentStatus
 
+from ..hooks import refund_sender_for
 from ..models import PAYMENT_PURPOSE, Refund, RefundStatus
+
+logger = logging.getLogger(__name__)
 
 
 def order_payment_close(*, order_no: str) -> None:
@@ -26,6 +31,15 @@ def refund_send(*, refund_id: int) -> Refund:
     Not inside a transaction: it talks to WeChat. The result arrives via refund_finalize."""
     refund = Refund.objects.select_related("order").get(pk=refund_id)
     if refund.status != RefundStatus.APPROVED:
+        return refund
+    if refund.order.paid_via:
+        # Paid by someone else (a crowdfund's escrow): their app sends the money back.
+        sender = refund_sender_for(refund.order.paid_via)
+        if sender is None:
+            logger.error("mall: refund %s of order %s (paid via %s): no refund sender registered",
+                         refund.no, refund.order.no, refund.order.paid_via)
+            return refund
+        sender(refund)
         return refund
     wechat_services.refund_create(
         out_refund_no=refund.no, out_trade_no=refund.order.no, amount_fen=refund.amount_fen,

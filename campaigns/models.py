@@ -1,0 +1,279 @@
+"""Campaigns: friend-crowdfunded purchases (好友众筹). Money is integer fen.
+
+A crowdfund holds its item's stock from the moment it starts; friends' contributions first
+*reserve* room on it (one conditional UPDATE: raised + reserved + amount ≤ goal), then are
+paid by WeChat (purpose CROWDFUND_PURPOSE, out_trade_no = the contribution's number); paid
+money sits in the crowdfund's escrow account until the crowdfund is funded (the order is
+created, paid from the escrow) or ends otherwise (every paid contribution refunded by a
+WeChat refund of its own payment). docs/campaigns.md tells the whole story.
+
+The status machines (CROWDFUND_TRANSITIONS, CONTRIBUTION_TRANSITIONS,
+CAMPAIGN_REFUND_TRANSITIONS) sit next to their models; every move goes through
+core.transitions.transition and writes a CrowdfundEvent.
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from core.transitions import transitions_check
+
+# WechatPayment.purpose of a contribution's payment, and Order.paid_via of a funded order.
+CROWDFUND_PURPOSE = "campaigns.crowdfund"
+MAX_MESSAGE_CHARS = 60
+
+
+class CrowdfundSettings(models.Model):
+    """The operator's crowdfund settings: one row (pk=1), edited at /api/v1/ops/settings/crowdfunds/."""
+
+    enabled = models.BooleanField(default=True, help_text="Crowdfunding on for the whole shop")
+    default_duration_hours = models.PositiveIntegerField(default=24)
+    max_duration_hours = models.PositiveIntegerField(default=7 * 24)
+    min_contribution_fen = models.PositiveIntegerField(default=100)
+    pay_window_minutes = models.PositiveIntegerField(
+        default=10, help_text="How long a contribution's reservation waits for its payment")
+    min_goal_fen = models.PositiveIntegerField(default=0, help_text="The smallest crowdfund goal (0: any)")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "crowdfund settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="crowdfund_settings_singleton"),
+            models.CheckConstraint(condition=Q(default_duration_hours__gte=1)
+                                   & Q(default_duration_hours__lte=F("max_duration_hours")),
+                                   name="crowdfund_settings_default_within_max"),
+            models.CheckConstraint(condition=Q(max_duration_hours__lte=7 * 24), name="crowdfund_settings_max_7_days"),
+            models.CheckConstraint(condition=Q(min_contribution_fen__gte=1), name="crowdfund_settings_min_positive"),
+            models.CheckConstraint(condition=Q(pay_window_minutes__gte=1) & Q(pay_window_minutes__lte=120),
+                                   name="crowdfund_settings_pay_window"),
+        ]
+
+    def __str__(self) -> str:
+        return "crowdfund settings"
+
+
+class CrowdfundProductRule(models.Model):
+    """Per product: crowdfunding off, or a minimum price (goal) for it."""
+
+    product = models.OneToOneField("mall.Product", on_delete=models.CASCADE, related_name="crowdfund_rule")
+    enabled = models.BooleanField(default=True)
+    min_goal_fen = models.PositiveIntegerField(
+        default=0, help_text="A crowdfund of this product needs at least this goal")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"crowdfund rule for product {self.product_id}"
+
+
+class CrowdfundStatus(models.TextChoices):
+    OPEN = "open", "Open (friends chip in)"
+    FUNDED = "funded", "Funded (the goal is reached)"
+    ORDERED = "ordered", "Ordered (the order is placed and paid)"
+    EXPIRED = "expired", "Expired (deadline passed; contributions being refunded)"
+    CANCELLED = "cancelled", "Cancelled by the initiator (contributions being refunded)"
+    REFUNDED = "refunded", "Refunded (every paid contribution given back)"
+
+
+_C = CrowdfundStatus
+# API.md: open → funded → ordered; open → expired → refunded; open → cancelled → refunded.
+# funded → ordered happens in the same transaction (the order is created at once).
+CROWDFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    _C.OPEN: frozenset({_C.FUNDED, _C.EXPIRED, _C.CANCELLED}),
+    _C.FUNDED: frozenset({_C.ORDERED}),
+    _C.ORDERED: frozenset(),
+    _C.EXPIRED: frozenset({_C.REFUNDED}),
+    _C.CANCELLED: frozenset({_C.REFUNDED}),
+    _C.REFUNDED: frozenset(),
+}
+transitions_check(CROWDFUND_TRANSITIONS, CrowdfundStatus)
+CROWDFUND_CLOSED = frozenset({_C.EXPIRED, _C.CANCELLED, _C.REFUNDED})
+
+
+class Crowdfund(models.Model):
+    initiator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="crowdfunds")
+    product = models.ForeignKey("mall.Product", on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey("mall.Sku", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    # Snapshots taken when it started: the goal is the price at that moment.
+    price_fen = models.BigIntegerField()
+    goal_fen = models.BigIntegerField()
+    title = models.CharField(max_length=120)
+    sku_name = models.CharField(max_length=64)
+    image = models.CharField(max_length=512, blank=True, default="")
+    address = models.JSONField()
+    message = models.CharField(max_length=MAX_MESSAGE_CHARS, blank=True, default="")
+    # raised: paid and counted; reserved: held by contributions waiting for their payment.
+    raised_fen = models.BigIntegerField(default=0)
+    reserved_fen = models.BigIntegerField(default=0)
+    contributors = models.PositiveIntegerField(default=0, help_text="Paid, counted contributions")
+    status = models.CharField(max_length=16, choices=CrowdfundStatus.choices, default=CrowdfundStatus.OPEN)
+    share_code = models.CharField(max_length=16, unique=True)
+    share_link = models.ForeignKey("distributors.ShareLink", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+",
+                                   help_text="The distributor link friends open (when one is credited)")
+    attribution = models.JSONField(default=dict, blank=True, help_text="Who gets credit for the final order")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    deadline = models.DateTimeField()
+    stock_held = models.BooleanField(default=True, help_text="The item's stock is held by this crowdfund")
+    order = models.OneToOneField("mall.Order", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="crowdfund")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    funded_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "deadline"]),
+            models.Index(fields=["initiator", "-created_at"]),
+            models.Index(fields=["product", "-created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(goal_fen__gt=0), name="crowdfund_goal_positive"),
+            models.CheckConstraint(condition=Q(goal_fen=F("price_fen") * F("quantity")), name="crowdfund_goal_price"),
+            models.CheckConstraint(condition=Q(raised_fen__gte=0) & Q(reserved_fen__gte=0),
+                                   name="crowdfund_amounts_non_negative"),
+            # Never over-funded, whatever the concurrency: the last line behind the reservation.
+            models.CheckConstraint(condition=Q(raised_fen__lte=F("goal_fen") - F("reserved_fen")),
+                                   name="crowdfund_never_over_goal"),
+        ]
+
+    def __str__(self) -> str:
+        return f"crowdfund {self.pk} {self.title} ({self.status})"
+
+    @property
+    def missing_fen(self) -> int:
+        return self.goal_fen - self.raised_fen - self.reserved_fen
+
+
+class ContributionStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Reserved, waiting for the payment"
+    PAID = "paid", "Paid and counted"
+    EXPIRED = "expired", "Reservation expired unpaid (its WeChat order closed)"
+    REFUNDING = "refunding", "Paid but not counted or the crowdfund failed: being refunded"
+    REFUNDED = "refunded", "Refunded"
+
+
+_K = ContributionStatus
+# A payment that arrives for an expired reservation is counted when room is left (expired →
+# paid), refunded otherwise (→ refunding); a paid contribution of a crowdfund that fails is
+# refunded. Refunds of a funded order are partial refunds of paid contributions
+# (Contribution.refunded_fen), not a status change.
+CONTRIBUTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    _K.PENDING_PAYMENT: frozenset({_K.PAID, _K.EXPIRED, _K.REFUNDING}),
+    _K.EXPIRED: frozenset({_K.PAID, _K.REFUNDING}),
+    _K.PAID: frozenset({_K.REFUNDING}),
+    _K.REFUNDING: frozenset({_K.REFUNDED}),
+    _K.REFUNDED: frozenset(),
+}
+transitions_check(CONTRIBUTION_TRANSITIONS, ContributionStatus)
+
+
+class Contribution(models.Model):
+    no = models.CharField(max_length=32, unique=True, help_text="out_trade_no of its WeChat payment")
+    crowdfund = models.ForeignKey(Crowdfund, on_delete=models.PROTECT, related_name="contributions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contributions")
+    amount_fen = models.BigIntegerField()
+    message = models.CharField(max_length=MAX_MESSAGE_CHARS, blank=True, default="")
+    anonymous = models.BooleanField(default=False)
+    is_rest = models.BooleanField(default=False, help_text="The initiator paying what was missing")
+    status = models.CharField(max_length=16, choices=ContributionStatus.choices,
+                              default=ContributionStatus.PENDING_PAYMENT)
+    reserved_until = models.DateTimeField()
+    transaction_id = models.CharField(max_length=64, blank=True, default="")
+    refunded_fen = models.BigIntegerField(default=0, help_text="Given back (refunds of the funded order, or all)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["crowdfund", "status", "-created_at"]),
+            models.Index(fields=["status", "reserved_until"]),
+            models.Index(fields=["user", "-created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="contribution_amount_positive"),
+            models.CheckConstraint(condition=Q(refunded_fen__gte=0) & Q(refunded_fen__lte=F("amount_fen")),
+                                   name="contribution_refunded_within_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.no} {self.amount_fen} fen ({self.status})"
+
+
+class RefundReason(models.TextChoices):
+    EXPIRED = "expired", "The crowdfund expired"
+    CANCELLED = "cancelled", "The initiator cancelled"
+    NO_ROOM = "no_room", "Paid when no room was left (never over-funded)"
+    CLOSED = "closed", "Paid after the crowdfund closed"
+    ORDER_REFUND = "order_refund", "A refund of the funded order, pro rata"
+
+
+class CampaignRefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (sent or about to be sent to WeChat)"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Failed at WeChat (sent again as a new attempt)"
+
+
+_F = CampaignRefundStatus
+CAMPAIGN_REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    _F.REQUESTED: frozenset({_F.SUCCEEDED, _F.FAILED}),
+    _F.SUCCEEDED: frozenset(),
+    _F.FAILED: frozenset(),
+}
+transitions_check(CAMPAIGN_REFUND_TRANSITIONS, CampaignRefundStatus)
+
+
+class CampaignRefund(models.Model):
+    """Money going back to one contributor: a WeChat refund of their contribution's payment.
+
+    `no` is the out_refund_no (idempotent at WeChat: sending it again is safe). A failed
+    attempt is followed by a new row (attempt + 1) until CAMPAIGNS_REFUND_ATTEMPTS; then it
+    waits for an operator. `mall_refund_no` ties the parts of a refund of the funded order."""
+
+    no = models.CharField(max_length=64, unique=True)
+    contribution = models.ForeignKey(Contribution, on_delete=models.PROTECT, related_name="refunds")
+    amount_fen = models.BigIntegerField()
+    reason = models.CharField(max_length=16, choices=RefundReason.choices)
+    mall_refund_no = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=CampaignRefundStatus.choices,
+                              default=CampaignRefundStatus.REQUESTED)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="campaign_refund_amount_positive"),
+            models.UniqueConstraint(fields=["contribution", "reason", "mall_refund_no", "attempt"],
+                                    name="campaign_refund_one_per_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.no} {self.amount_fen} fen ({self.status})"
+
+
+class CrowdfundEvent(models.Model):
+    """One row per status change of a crowdfund, a contribution or a refund of one."""
+
+    crowdfund = models.ForeignKey(Crowdfund, on_delete=models.CASCADE, related_name="events")
+    contribution = models.ForeignKey(Contribution, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=16, default="crowdfund")  # crowdfund | contribution | refund
+    kind = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16, blank=True, default="")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["crowdfund", "id"])]
+
+    def __str__(self) -> str:
+        return f"crowdfund {self.crowdfund_id} {self.subject} {self.kind} {self.from_status}→{self.to_status}"
