@@ -198,8 +198,26 @@ def test_an_unknown_or_off_shelf_product_is_404(client, product):
     assert not ShareLink.objects.exists()
 
 
+@pytest.fixture
+def unregistered():
+    """Take a target type's resolver away for the test (campaigns registers crowdfund), and
+    put it back afterwards."""
+    taken = {}
+
+    def take(target_type):
+        taken[target_type] = distributors_hooks.share_target.one(target_type)
+        distributors_hooks.unregister_share_target(target_type)
+
+    yield take
+    for target_type, resolver in taken.items():
+        distributors_hooks.unregister_share_target(target_type)
+        if resolver is not None:  # as it was registered (a ShareTargetResolver)
+            distributors_hooks.share_target.register(resolver, key=target_type)
+
+
 @pytest.mark.parametrize("target_type", ["crowdfund", "red_envelope"])
-def test_campaign_targets_are_unavailable_until_registered(client, target_type):
+def test_campaign_targets_are_unavailable_until_registered(client, target_type, unregistered):
+    unregistered(target_type)
     res = client.post(URL, {"target_type": target_type, "target_id": 7}, format="json")
     assert res.status_code == 400
     assert res.json()["code"] == "target_unavailable"
@@ -216,23 +234,18 @@ def test_campaign_targets_are_unavailable_until_registered(client, target_type):
         return {"title": "众筹", "image_url": "", "price_fen": 5000, "path": f"/c/{target_id}"}
 
     distributors_hooks.register_share_target(target_type, resolver)
-    try:
-        ok = client.post(URL, {"target_type": target_type, "target_id": 7}, format="json")
-        assert ok.status_code == 201, ok.json()
-        assert client.post(URL, {"target_type": target_type, "target_id": 8}, format="json").status_code == 404
-    finally:
-        distributors_hooks.unregister_share_target(target_type)
+    ok = client.post(URL, {"target_type": target_type, "target_id": 7}, format="json")
+    assert ok.status_code == 201, ok.json()
+    assert client.post(URL, {"target_type": target_type, "target_id": 8}, format="json").status_code == 404
     assert seen == [7, 8]
     assert ShareLink.objects.count() == 1
 
 
-def test_a_broken_resolver_is_caught_by_the_registry():
+def test_a_broken_resolver_is_caught_by_the_registry(unregistered):
+    unregistered("crowdfund")
     distributors_hooks.register_share_target("crowdfund", lambda target_id: {"title": "x", "path": "no-slash"})
-    try:
-        with pytest.raises(TypeError):
-            targets.target_resolve(target_type="crowdfund", target_id=1)
-    finally:
-        distributors_hooks.unregister_share_target("crowdfund")
+    with pytest.raises(TypeError):
+        targets.target_resolve(target_type="crowdfund", target_id=1)
     with pytest.raises(ValueError):
         distributors_hooks.register_share_target("coupon", lambda target_id: {})
 
