@@ -60,6 +60,8 @@ class OrderOutput(serializers.Serializer):
     total_fen = serializers.IntegerField()
     paid_fen = serializers.IntegerField()
     refunded_fen = serializers.IntegerField()
+    paid_via = serializers.CharField(help_text='Who paid when not the buyer\'s own WeChat payment, e.g. '
+                                               '"campaigns.crowdfund" (friends crowdfunded it); "" otherwise')
     items = OrderItemOutput(many=True)
     address = AddressSerializer()
     share_code = serializers.CharField()

@@ -201,6 +201,8 @@ SPECTACULAR_SETTINGS = {
         "CommissionStatusEnum": "commissions.models.CommissionStatus",
         "WithdrawalStatusEnum": "commissions.models.WithdrawalStatus",
         "RiskLevelEnum": "commissions.selectors.withdrawals_review.LEVELS",
+        "CrowdfundStatusEnum": "campaigns.models.CrowdfundStatus",
+        "ContributionStatusEnum": "campaigns.models.ContributionStatus",
     },
 }
 
@@ -241,6 +243,10 @@ WECHAT_TEMPLATE_WITHDRAWAL_REJECTED = env("WECHAT_TEMPLATE_WITHDRAWAL_REJECTED",
 WECHAT_TEMPLATE_WITHDRAWAL_FAILED = env(
     "WECHAT_TEMPLATE_WITHDRAWAL_FAILED", default=WECHAT_TEMPLATE_WITHDRAWAL_REJECTED
 )
+# Template messages about crowdfunds (campaigns/notifications.py); an empty id skips that message.
+WECHAT_TEMPLATE_CROWDFUND_CONTRIBUTION = env("WECHAT_TEMPLATE_CROWDFUND_CONTRIBUTION", default="")
+WECHAT_TEMPLATE_CROWDFUND_RESULT = env("WECHAT_TEMPLATE_CROWDFUND_RESULT", default="")
+WECHAT_TEMPLATE_CROWDFUND_REFUND = env("WECHAT_TEMPLATE_CROWDFUND_REFUND", default="")
 WECHAT_TEMPLATE_URL_BASE = env("WECHAT_TEMPLATE_URL_BASE", default=H5_BASE_URL).rstrip("/")  # "" = no link
 
 # --- Share links, QR codes, posters (distributors/qr.py, poster.py) -------------

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 K = ContributionStatus
 
 
-def test_friends_fund_it_and_the_order_places_itself(wechat_sandbox):
+def test_friends_fund_it_and_the_order_places_itself(wechat_sandbox, client_for):
     initiator = UserFactory()
     cf = start(initiator, price_fen=3000, quantity=1, stock=5)
     sku = Sku.objects.get(pk=cf.sku_id)
@@ -42,6 +42,8 @@ def test_friends_fund_it_and_the_order_places_itself(wechat_sandbox):
     assert {"campaigns.crowdfund_funded", "mall.payment"} <= kinds
     assert list(CrowdfundEvent.objects.filter(crowdfund=cf, subject="crowdfund").values_list("to_status", flat=True)) \
         == ["", "funded", "ordered"]
+    seen = client_for(initiator).get(f"/api/v1/orders/{order.no}/").json()
+    assert (seen["status"], seen["paid_via"], seen["total_fen"]) == ("paid", "campaigns.crowdfund", 3000)
     assert_money_accounted(cf)
 
 
