@@ -41,3 +41,11 @@ class EncryptionRequired(InvalidInput):
 
     code = "encryption_required"
     default_message = "Safe mode is on: only encrypted messages are accepted."
+
+
+class ContentFlagged(InvalidInput):
+    """WeChat's content check (wechat.content.text_check) did not pass the text: suggest
+    "risky" or "review" (not reviewed is not shown). extra: {suggest, label}."""
+
+    code = "content_flagged"
+    default_message = "This message did not pass WeChat's content check; please change it."
