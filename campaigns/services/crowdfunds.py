@@ -235,6 +235,7 @@ def contribution_create(
     if amount_fen < config.min_contribution_fen and amount_fen != cf.missing_fen:
         raise AmountTooSmall(extra={"min_fen": config.min_contribution_fen, "missing_fen": cf.missing_fen})
     message = _message_clean(message, user=user)  # WeChat's content check: before anything is reserved
+    _release_previous(user=user, crowdfund_id=cf.pk)
     now = timezone.now()
     with transaction.atomic():
         _reserve(crowdfund_id=cf.pk, amount_fen=amount_fen)
@@ -257,6 +258,26 @@ def contribution_create(
         contribution_release(no=contribution.no, kind="payment_not_created")
         raise
     return contribution, params
+
+
+def _release_previous(*, user, crowdfund_id: int) -> None:
+    """One open reservation per friend and crowdfund: a friend who chips in again (closed the
+    pay sheet, changed the amount) first gives back their unpaid one, its WeChat order closed
+    first — so one account cannot hold the room of many. If WeChat says it was paid meanwhile,
+    that payment is recorded (and counted) instead."""
+    for no in Contribution.objects.filter(crowdfund_id=crowdfund_id, user=user,
+                                          status=K.PENDING_PAYMENT).values_list("no", flat=True):
+        try:
+            payment = wechat_services.payment_close(out_trade_no=no)
+            if payment.status == "paid":
+                continue
+        except NotFound:
+            pass  # its WeChat order was never created
+        except DomainError as exc:
+            if exc.extra.get("err_code") == "ORDERPAID":
+                continue
+            raise  # WeChat unreachable: the old reservation stays, the friend tries again later
+        contribution_release(no=no, kind="replaced")
 
 
 def contribution_release(*, no: str, kind: str = "reservation_expired", now=None) -> bool:

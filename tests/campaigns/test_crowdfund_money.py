@@ -328,3 +328,95 @@ def test_lost_refund_notification_is_recovered_by_the_retry_job(wechat_sandbox):
     cf.refresh_from_db()
     assert refund.status == CampaignRefundStatus.SUCCEEDED and cf.status == S.REFUNDED
     assert_money_accounted(cf)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("rounds", [3])
+def test_cancel_racing_the_funding_payment_ends_one_way(wechat_sandbox, rounds):
+    """The initiator cancels just as the last friend's payment arrives: either the order is placed
+    and the cancel is refused, or the cancel wins and that payment goes back — never both."""
+    outcomes = set()
+    for _ in range(rounds):
+        initiator = UserFactory()
+        cf = start(initiator, price_fen=2000)
+        sandbox_pay(wechat_sandbox, chip_in(cf, 1000)[1])
+        body = _notification_body(chip_in(cf, 1000)[1])
+
+        def act(i: int):
+            try:
+                if i == 0:
+                    cf_services.crowdfund_cancel(user=initiator, crowdfund_id=cf.pk)
+                    return "cancelled"
+                return _post_notify(wechat_sandbox, body)
+            finally:
+                connection.close()
+
+        first, second = run_at_once(act, 2)
+        cf.refresh_from_db()
+        assert second == 200
+        if cf.status == S.ORDERED:
+            assert first == "crowdfund_closed"
+            assert not CampaignRefund.objects.filter(contribution__crowdfund=cf).exists()
+        else:
+            assert first == "cancelled" and cf.status == S.CANCELLED and cf.order_id is None
+            assert CampaignRefund.objects.filter(contribution__crowdfund=cf).count() == 2
+            confirm_refunds(wechat_sandbox, cf)
+            cf.refresh_from_db()
+            assert cf.status == S.REFUNDED
+        outcomes.add(cf.status)
+        assert_money_accounted(cf)
+    assert outcomes <= {S.ORDERED, S.REFUNDED}
+
+
+@pytest.mark.postgres
+def test_expiry_job_racing_payments_never_loses_or_doubles_money(wechat_sandbox):
+    cf = start(price_fen=5000)
+    pays = [chip_in(cf, 1000)[1] for _ in range(4)]
+    bodies = [_notification_body(p) for p in pays]
+    Crowdfund.objects.filter(pk=cf.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+
+    def act(i: int):
+        try:
+            if i == 0:
+                return job_run(name="campaigns.expire_crowdfunds")["expired"]
+            return _post_notify(wechat_sandbox, bodies[i - 1])
+        finally:
+            connection.close()
+
+    results = run_at_once(act, 5)
+    assert results[0] == 1 and results[1:] == [200] * 4
+    cf.refresh_from_db()
+    assert cf.status in (S.EXPIRED, S.REFUNDED)  # refunded at once if no payment had counted yet
+    # every payment either counted before the expiry (then refunded by it) or arrived after (refunded)
+    assert CampaignRefund.objects.filter(contribution__crowdfund=cf).count() == 4
+    confirm_refunds(wechat_sandbox, cf)
+    cf.refresh_from_db()
+    assert cf.status == S.REFUNDED and escrow_balance(cf) == 0
+    assert_money_accounted(cf)
+
+
+def test_chipping_in_again_replaces_the_unpaid_reservation(wechat_sandbox):
+    cf = start(price_fen=3000)
+    friend = UserFactory()
+    first, first_pay = chip_in(cf, 2000, user=friend)
+    second, _ = chip_in(cf, 2500, user=friend)  # closed the pay sheet, changed the amount
+    first.refresh_from_db()
+    cf.refresh_from_db()
+    assert first.status == K.EXPIRED and cf.reserved_fen == 2500
+    assert WechatPayment.objects.get(out_trade_no=first.no).status == "closed"
+    res = requests.post(f"{wechat_sandbox.url}/wechat-sandbox/pay/{first_pay['prepay_id']}/confirm/", timeout=10)
+    assert res.status_code == 409  # the replaced one can no longer be paid
+
+
+def test_chipping_in_again_after_paying_keeps_the_payment(wechat_sandbox):
+    cf = start(price_fen=3000)
+    friend = UserFactory()
+    first, first_pay = chip_in(cf, 1000, user=friend)
+    SandboxPrepay.objects.filter(prepay_id=first_pay["prepay_id"]).update(
+        trade_state=SandboxPrepay.State.SUCCESS, transaction_id="4200000000000000000000000888",
+        time_end=timezone.localtime().strftime("%Y%m%d%H%M%S"))  # paid; the notification is late
+    chip_in(cf, 500, user=friend)
+    first.refresh_from_db()
+    cf.refresh_from_db()
+    assert first.status == K.PAID and (cf.raised_fen, cf.reserved_fen) == (1000, 500)
+    assert_money_accounted(cf)
