@@ -31,7 +31,7 @@ class CrowdfundCreateInput(serializers.Serializer):
     message = StrictCharField(max_length=MAX_MESSAGE_CHARS, required=False, allow_blank=True, default="")
     duration_hours = StrictIntegerField(min_value=1, max_value=MAX_DURATION_HOURS, required=False, allow_null=True,
                                         default=None)
-    share_code = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    share_code = StrictCharField(max_length=32, required=False, allow_blank=True, default="")
 
 
 class ContributionCreateInput(serializers.Serializer):
