@@ -35,12 +35,20 @@ templates from WeChat's library whose keywords mean the same):
 
 Links: `WECHAT_TEMPLATE_URL_BASE` + "/distributor/commissions" or
 "/distributor/withdrawals/<id>"; no link when the base is empty.
+
+The machinery is public for the apps above (campaigns/notifications.py sends its own kinds
+through its own task with it): `Message` (one message, its key and template id),
+`message_schedule` (queue a notify task on commit, unless the template id is empty),
+`message_deliver` (send one message at most once) and `messages_run` (the body of a notify
+task: build, deliver, retry timeouts), and the formatting helpers `yuan`, `template_time`,
+`template_text`, `template_link`, `template_setting`.
 """
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
@@ -85,24 +93,34 @@ TEMPLATE_SETTINGS = {
 # --- what the state changes call (inside their transaction) ---------------------------
 
 
+def template_setting(name: str) -> str:
+    """The template id configured in setting `name` ("" = that message is off)."""
+    return str(getattr(settings, name, "") or "")
+
+
 def _template_id(kind: str) -> str:
-    return str(getattr(settings, TEMPLATE_SETTINGS[kind], "") or "")
+    return template_setting(TEMPLATE_SETTINGS[kind])
 
 
-def _schedule(**kwargs) -> None:
-    """Queue the task once the surrounding transaction commits; a failure is only logged.
-    Nothing is queued for a kind without a template id (the operator turned it off)."""
-    if not _template_id(kwargs["kind"]):
-        logger.debug("commissions.notify %s: no template id configured; not sent", kwargs["kind"])
+def message_schedule(task, *, template_id: str, **kwargs) -> None:
+    """Queue `task` (a notify task) with JSON `kwargs` once the surrounding transaction
+    commits; a failure is only logged. Nothing is queued without a template id (the
+    operator turned that message off)."""
+    if not template_id:
+        logger.debug("%s %s: no template id configured; not sent", task.name, kwargs.get("kind"))
         return
 
     def send() -> None:
         try:
-            notify_task.delay(**kwargs)
+            task.delay(**kwargs)
         except Exception:  # noqa: BLE001 - a notification must never break the state change
-            logger.exception("commissions.notify could not be run: %s", kwargs)
+            logger.exception("%s could not be run: %s", task.name, kwargs)
 
     transaction.on_commit(send, robust=True)
+
+
+def _schedule(**kwargs) -> None:
+    message_schedule(notify_task, template_id=_template_id(kwargs["kind"]), **kwargs)
 
 
 def notify_commission_accrued(*, order_id: int) -> None:
@@ -137,15 +155,20 @@ def notify_withdrawal_failed(*, withdrawal_id: int) -> None:
 # --- building the messages -------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Message:
+    """One template message to one user. `key` is unique across every app's messages
+    ("<kind>:<subject>…"): the Notification row claimed under it makes delivery at most once.
+    `template_id` is the one configured when the message was built ("" = recorded skipped);
+    `openid` is used when the user has none."""
+
     key: str
     kind: str
     user: object
     data: dict
     url: str | None
+    template_id: str
     openid: str = ""
-    template_id: str = field(default="")
 
 
 def yuan(fen: int) -> str:
@@ -153,16 +176,19 @@ def yuan(fen: int) -> str:
     return money.yuan(fen, unit="元")
 
 
-def _when(moment) -> str:
+def template_time(moment) -> str:
+    """A moment (None: now) as people read it in a message: "YYYY-MM-DD HH:MM", shop time."""
     return timezone.localtime(moment or timezone.now()).strftime("%Y-%m-%d %H:%M")
 
 
-def _short(text: str) -> str:
+def template_text(text: str) -> str:
+    """A free text for a keyword: "—" when empty, cut to MAX_KEYWORD_CHARS with "…"."""
     text = (text or "").strip() or "—"
     return text if len(text) <= MAX_KEYWORD_CHARS else text[: MAX_KEYWORD_CHARS - 1] + "…"
 
 
-def _link(path: str) -> str | None:
+def template_link(path: str) -> str | None:
+    """WECHAT_TEMPLATE_URL_BASE + path; None (no link) when the base is empty."""
     base = (getattr(settings, "WECHAT_TEMPLATE_URL_BASE", "") or "").rstrip("/")
     return f"{base}{path}" if base else None
 
@@ -176,7 +202,7 @@ def _accrued_messages(order_id: int) -> list[Message]:
     )
     rows = [r for r in rows if r["amount"] and r["amount"] > 0]
     users = get_user_model().objects.in_bulk([r["beneficiary_id"] for r in rows])
-    now = _when(None)
+    now, template_id = template_time(None), _template_id(Kind.COMMISSION_ACCRUED)
     return [
         Message(
             key=f"{Kind.COMMISSION_ACCRUED}:{order_id}:{r['beneficiary_id']}",
@@ -189,7 +215,8 @@ def _accrued_messages(order_id: int) -> list[Message]:
                 "keyword3": now,
                 "remark": "订单完成并过冻结期后结算到钱包，即可提现。",
             },
-            url=_link("/distributor/commissions"),
+            url=template_link("/distributor/commissions"),
+            template_id=template_id,
         )
         for r in rows
     ]
@@ -200,7 +227,7 @@ def _settled_messages(user_amounts: list, batch: str) -> list[Message]:
     if not amounts or not batch:
         return []
     users = get_user_model().objects.in_bulk(list(amounts))
-    now = _when(None)
+    now, template_id = template_time(None), _template_id(Kind.COMMISSIONS_SETTLED)
     return [
         Message(
             key=f"{Kind.COMMISSIONS_SETTLED}:{batch}:{user_id}",
@@ -212,7 +239,8 @@ def _settled_messages(user_amounts: list, batch: str) -> list[Message]:
                 "keyword2": now,
                 "remark": "已转入钱包（如有欠款先行抵扣），可申请提现。",
             },
-            url=_link("/distributor/commissions"),
+            url=template_link("/distributor/commissions"),
+            template_id=template_id,
         )
         for user_id, amount in sorted(amounts.items())
         if user_id in users
@@ -239,7 +267,7 @@ def _withdrawal_messages(kind: str, withdrawal_id: int) -> list[Message]:
             "first": "您的提现已到账微信零钱",
             "keyword1": yuan(w.amount_fen),
             "keyword2": yuan(w.net_fen),
-            "keyword3": _when(w.paid_at),
+            "keyword3": template_time(w.paid_at),
             "remark": f"手续费 {yuan(w.fee_fen)}。" if w.fee_fen else "感谢您的推广。",
         }
     else:
@@ -247,13 +275,13 @@ def _withdrawal_messages(kind: str, withdrawal_id: int) -> list[Message]:
         data = {
             "first": "您的提现申请未通过审核" if rejected else "您的提现未能到账",
             "keyword1": yuan(w.amount_fen),
-            "keyword2": _short(w.reason),
-            "keyword3": _when(w.reviewed_at if rejected else w.failed_at),
+            "keyword2": template_text(w.reason),
+            "keyword3": template_time(w.reviewed_at if rejected else w.failed_at),
             "remark": "金额已退回钱包，可重新申请提现。",
         }
     return [Message(
         key=f"{kind}:{w.pk}", kind=kind, user=w.user, data=data,
-        url=_link(f"/distributor/withdrawals/{w.pk}"), openid=w.openid,
+        url=template_link(f"/distributor/withdrawals/{w.pk}"), openid=w.openid, template_id=_template_id(kind),
     )]
 
 
@@ -268,12 +296,12 @@ def _messages(kind: str, subject_id: int, batch: str, user_amounts: list | None)
     return []
 
 
-# --- sending, at most once -------------------------------------------------------------
+# --- sending, at most once (any app's messages) ----------------------------------------
 
 
 def _claim(message: Message, *, resume: bool):
     """The message's Notification row if this task may send it now (status `sending`), else None."""
-    template_id = _template_id(message.kind)
+    template_id = message.template_id
     openid = message.user.openid or message.openid or ""
     skip = "no template id configured" if not template_id else ("the user has no openid" if not openid else "")
     fields = {
@@ -289,7 +317,7 @@ def _claim(message: Message, *, resume: bool):
     except IntegrityError:  # there is a row already: a duplicate event or a redelivered task
         row = Notification.objects.filter(key=message.key).first()
         if row is None or row.status != NotificationStatus.RETRYING or not resume:
-            logger.info("commissions.notify %s: already %s", message.key, row.status if row else "?")
+            logger.info("notify %s: already %s", message.key, row.status if row else "?")
             return None
         if not Notification.objects.filter(pk=row.pk, status=NotificationStatus.RETRYING).update(
             status=NotificationStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
@@ -298,13 +326,15 @@ def _claim(message: Message, *, resume: bool):
         row.refresh_from_db()
         return row
     if skip:
-        logger.info("commissions.notify %s: skipped (%s)", message.key, skip)
+        logger.info("notify %s: skipped (%s)", message.key, skip)
         return None
     return row
 
 
-def _deliver(message: Message, *, retries: int) -> bool:
-    """Send one message at most once; True when it timed out and should be retried."""
+def message_deliver(message: Message, *, retries: int) -> bool:
+    """Send one message at most once (its Notification row, module doc); True when WeChat
+    timed out and the task should retry (`retries` = the task's retries so far; only a
+    retry, retries > 0, may resume a `retrying` row). WeChat's errors are recorded, never raised."""
     row = _claim(message, resume=retries > 0)
     if row is None:
         return False
@@ -324,11 +354,11 @@ def _deliver(message: Message, *, retries: int) -> bool:
     except DomainError as exc:  # WeChat's errcode (43004: not following), HTTP errors, bad input
         code = str(exc.extra.get("errcode") or exc.code)
         error = str(exc.extra.get("errmsg") or exc.message)
-        logger.warning("commissions.notify %s: %s %s", message.key, code, error)
+        logger.warning("notify %s: %s %s", message.key, code, error)
         update(status=NotificationStatus.FAILED, error_code=code[:64], error=error[:255], updated_at=timezone.now())
         return False
     except Exception as exc:  # noqa: BLE001 - recorded; the row stays unsent for good
-        logger.exception("commissions.notify %s: unexpected error", message.key)
+        logger.exception("notify %s: unexpected error", message.key)
         update(status=NotificationStatus.FAILED, error_code="internal", error=type(exc).__name__[:255],
                updated_at=timezone.now())
         return False
@@ -337,23 +367,30 @@ def _deliver(message: Message, *, retries: int) -> bool:
     return False
 
 
+def messages_run(task, *, build: Callable[[], list[Message]], kwargs: dict) -> None:
+    """The body of a notify task (bound, max_retries=MAX_RETRIES) called with JSON `kwargs`:
+    build its messages, deliver each at most once, and retry the ones WeChat timed out on
+    (COUNTDOWN·n seconds later; at once when Celery runs eagerly). Never raises but to retry."""
+    retries = task.request.retries or 0
+    try:
+        messages = build()
+    except Exception:  # noqa: BLE001 - never let a notification fail its caller
+        logger.exception("%s %s: could not build the messages", task.name, kwargs)
+        return
+    timed_out = [m.key for m in messages if message_deliver(m, retries=retries)]
+    if timed_out:
+        logger.warning("%s %s: timed out, retry %s of %s", task.name, timed_out, retries + 1, MAX_RETRIES)
+        if task.request.is_eager:  # no broker (tests, CELERY_TASK_ALWAYS_EAGER): try again now
+            task.apply(kwargs=kwargs, retries=retries + 1)
+            return
+        raise task.retry(countdown=COUNTDOWN * (retries + 1))
+
+
 @shared_task(name=TASK_NAME, bind=True, ignore_result=True, max_retries=MAX_RETRIES, time_limit=300,
              soft_time_limit=270)
 def notify_task(self, kind: str, subject_id: int = 0, batch: str = "", user_amounts: list | None = None) -> None:
     """Send the template message(s) for one event; safe to run twice (see the module doc).
     JSON args: kind, subject_id (order or withdrawal id), and for commissions_settled the
     batch token and [[user_id, fen], …]."""
-    retries = self.request.retries or 0
-    try:
-        messages = _messages(kind, int(subject_id), batch, user_amounts)
-    except Exception:  # noqa: BLE001 - never let a notification fail its caller
-        logger.exception("commissions.notify %s %s: could not build the messages", kind, subject_id)
-        return
-    timed_out = [m.key for m in messages if _deliver(m, retries=retries)]
-    if timed_out:
-        logger.warning("commissions.notify %s: timed out, retry %s of %s", timed_out, retries + 1, MAX_RETRIES)
-        if self.request.is_eager:  # no broker (tests, CELERY_TASK_ALWAYS_EAGER): try again now
-            self.apply(kwargs={"kind": kind, "subject_id": subject_id, "batch": batch, "user_amounts": user_amounts},
-                       retries=retries + 1)
-            return
-        raise self.retry(countdown=COUNTDOWN * (retries + 1))
+    messages_run(self, build=lambda: _messages(kind, int(subject_id), batch, user_amounts),
+                 kwargs={"kind": kind, "subject_id": subject_id, "batch": batch, "user_amounts": user_amounts})
