@@ -60,17 +60,20 @@ def _backer(c, *, amount_fen: int | None = None, message: str | None = None) -> 
 
 def crowdfund_backers(*, cf: Crowdfund) -> dict:
     """Counted contributions newest first (at most CONTRIBUTORS_SHOWN) and the top three
-    contributors by their total (ties: who got there first), anonymous ones without name."""
+    contributors by their total (ties: who got there first). Anonymous gifts are never added
+    to a friend's named ones (a named total including them would disclose them): a friend's
+    anonymous and named gifts are two entries, the anonymous one without name or avatar."""
     counted = cf.contributions.filter(status=K.PAID)
     recent = [_backer(c) for c in counted.select_related("user").order_by("-paid_at", "-pk")[:CONTRIBUTORS_SHOWN]]
-    totals = list(counted.values("user_id").annotate(total=Sum("amount_fen"), last=Max("paid_at"),
-                                                      n=Count("pk")).order_by("-total", "last")[:TOP])
+    totals = list(counted.values("user_id", "anonymous").annotate(total=Sum("amount_fen"), last=Max("paid_at"),
+                                                                   n=Count("pk")).order_by("-total", "last")[:TOP])
     top = []
     if totals:
         latest = {}
         for c in counted.select_related("user").filter(user_id__in=[t["user_id"] for t in totals]).order_by("paid_at"):
-            latest[c.user_id] = c  # their newest contribution: name, message and anonymity shown
-        top = [_backer(latest[t["user_id"]], amount_fen=t["total"]) for t in totals if t["user_id"] in latest]
+            latest[(c.user_id, c.anonymous)] = c  # their newest gift of that kind: name and message shown
+        top = [_backer(latest[(t["user_id"], t["anonymous"])], amount_fen=t["total"]) for t in totals
+               if (t["user_id"], t["anonymous"]) in latest]
     return {"recent": recent, "top": top}
 
 

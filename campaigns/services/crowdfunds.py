@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.services import ip_or_none
@@ -232,11 +232,18 @@ def contribution_create(
         raise NotFound("Crowdfund not found.")
     if cf.status != S.OPEN or cf.deadline <= timezone.now():
         raise CrowdfundClosed(extra={"status": cf.status})
-    if amount_fen > cf.goal_fen:
-        raise AmountTooLarge(extra={"missing_fen": max(cf.missing_fen, 0)})
+    # What is missing for this friend: their own unpaid reservation is given back first.
+    own_pending = Contribution.objects.filter(crowdfund=cf, user=user, status=K.PENDING_PAYMENT).aggregate(
+        fen=Sum("amount_fen"))["fen"] or 0
+    missing = max(cf.missing_fen + own_pending, 0)
+    if missing == 0:
+        raise CrowdfundFull(extra={"goal_fen": cf.goal_fen, "raised_fen": cf.raised_fen,
+                                   "reserved_fen": cf.reserved_fen})
+    if amount_fen > missing:
+        raise AmountTooLarge(extra={"missing_fen": missing})
     config = crowdfund_settings_get()
-    if amount_fen < config.min_contribution_fen and amount_fen != cf.missing_fen:
-        raise AmountTooSmall(extra={"min_fen": config.min_contribution_fen, "missing_fen": cf.missing_fen})
+    if amount_fen < config.min_contribution_fen and amount_fen != missing:
+        raise AmountTooSmall(extra={"min_fen": config.min_contribution_fen, "missing_fen": missing})
     message = _message_clean(message, user=user)  # WeChat's content check: before anything is reserved
     _release_previous(user=user, crowdfund_id=cf.pk)
     now = timezone.now()

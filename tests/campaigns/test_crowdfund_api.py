@@ -318,11 +318,13 @@ def test_one_key_of_two_friends_is_two_contributions(wechat_sandbox, client_for)
     assert sorted(Contribution.objects.values_list("user_id", flat=True)) == sorted([one.pk, two.pk])
 
 
-def test_without_a_key_the_same_contribution_twice_is_two_reservations(wechat_sandbox, user_client):
+def test_without_a_key_the_same_contribution_twice_replaces_the_first_reservation(wechat_sandbox, user_client):
+    """One open reservation per friend: the second request gives the unpaid first one back."""
     cf = start(price_fen=3000)
     for _ in range(2):
         assert user_client.post(contributions_url(cf), {"amount_fen": 1000}, format="json").status_code == 201
-    assert Crowdfund.objects.get(pk=cf.pk).reserved_fen == 2000 and Contribution.objects.count() == 2
+    assert Crowdfund.objects.get(pk=cf.pk).reserved_fen == 1000
+    assert sorted(Contribution.objects.values_list("status", flat=True)) == ["expired", "pending_payment"]
 
 
 def test_cancelling_twice_with_one_key_answers_the_first_response(user_client, user):
