@@ -9,6 +9,7 @@ from celery import shared_task
 
 from core.errors import DomainError
 
+from . import notifications  # noqa: F401  (registers the campaigns.notify task)
 from .services.wechat_calls import campaign_refund_send, contribution_payment_close
 
 logger = logging.getLogger(__name__)
