@@ -613,3 +613,43 @@ def test_when_the_content_check_fails_nothing_is_created(wechat_sandbox, user_cl
         res = user_client.post(CROWDFUNDS, create_body(sku, message="加油"), format="json")
         assert res.status_code == 502 and set(res.json()) == {"code", "message", "extra"}, res.content
         assert world() == before
+
+
+# === one open reservation per friend =======================================================
+
+
+def test_a_refused_second_request_keeps_the_friends_first_reservation(wechat_sandbox, user_client, user):
+    """Chipping in again gives the unpaid first reservation back, but only when the new one is
+    made: a refused request leaves the first one (and its WeChat order) alone."""
+    cf = start(price_fen=1000)
+    first, _ = chip_in(cf, 400, user=user)
+    for body, code in (({"amount_fen": 1001}, "amount_too_large"), ({"amount_fen": 99}, "amount_too_small"),
+                       ({"amount_fen": 0}, "amount_too_small"), ({"amount_fen": 300, "message": FLAGGED},
+                                                                 "content_flagged")):
+        _contribute_refused(user_client, cf, body, 400, code)
+    _contribute_refused(user_client, cf, {"amount_fen": "300"}, 400, "invalid", "amount_fen")
+    first.refresh_from_db()
+    assert first.status == "pending_payment" and Crowdfund.objects.get(pk=cf.pk).reserved_fen == 400
+
+
+def test_the_friend_holding_all_the_room_may_change_their_amount_others_may_not(wechat_sandbox, client_for):
+    cf = start(price_fen=1000)
+    holder = UserFactory()
+    chip_in(cf, 1000, user=holder)
+    _contribute_refused(client_for(UserFactory()), cf, {"amount_fen": 100}, 409, "crowdfund_full")
+    res = client_for(holder).post(contributions_url(cf), {"amount_fen": 600}, format="json")
+    assert res.status_code == 201, res.content
+    assert Crowdfund.objects.get(pk=cf.pk).reserved_fen == 600
+
+
+def test_paying_the_rest_over_the_initiators_own_reservation_still_pays_all_of_it(wechat_sandbox, client_for):
+    """The initiator reserved 500 and then asks to pay the rest: whatever happens to the 500,
+    the rest they are asked to pay leaves nothing missing."""
+    initiator = UserFactory()
+    cf = start(initiator, price_fen=2000)
+    chip_in(cf, 500, user=initiator)
+    res = client_for(initiator).post(finish_url(cf), {"action": "pay_rest"}, format="json")
+    assert res.status_code == 200, res.content
+    assert res.json()["crowdfund"]["missing_fen"] == 0, res.json()["crowdfund"]
+    cf.refresh_from_db()
+    assert cf.raised_fen + cf.reserved_fen == cf.goal_fen
