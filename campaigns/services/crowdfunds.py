@@ -347,7 +347,10 @@ def crowdfund_pay_rest(*, user, crowdfund_id: int, client_ip: str) -> tuple[Cont
     cf = _initiators(user=user, crowdfund_id=crowdfund_id)
     if cf.status != S.OPEN or cf.deadline <= timezone.now():
         raise CrowdfundClosed(extra={"status": cf.status})
-    missing = cf.missing_fen
+    # The initiator's own unpaid reservation is given back first (one per person), so it is room too.
+    own_pending = Contribution.objects.filter(crowdfund=cf, user=user, status=K.PENDING_PAYMENT).aggregate(
+        fen=Sum("amount_fen"))["fen"] or 0
+    missing = cf.missing_fen + own_pending
     if missing <= 0:
         raise CrowdfundFull(extra={"reserved_fen": cf.reserved_fen})
     return contribution_create(user=user, crowdfund_id=cf.pk, amount_fen=missing, client_ip=client_ip,

@@ -342,7 +342,7 @@ def test_cancel_racing_the_funding_payment_ends_one_way(wechat_sandbox, rounds):
         sandbox_pay(wechat_sandbox, chip_in(cf, 1000)[1])
         body = _notification_body(chip_in(cf, 1000)[1])
 
-        def act(i: int):
+        def act(i: int, initiator=initiator, cf=cf, body=body):
             try:
                 if i == 0:
                     cf_services.crowdfund_cancel(user=initiator, crowdfund_id=cf.pk)
