@@ -1,6 +1,7 @@
 """Operators' reports (staff with `commissions.view_commission`).
 
-* `GET /api/v1/ops/reports/overview/?from=&to=` — the period's figures as JSON.
+* `GET /api/v1/ops/reports/overview/?from=&to=` — the period's figures as JSON (the campaign
+  figures, under `campaigns`, from campaigns/selectors/ops.py).
 * `GET /api/v1/ops/reports/commission-statement.csv?distributor=&from=&to=` — one distributor's
   commission statement, or (no `distributor`) one row per distributor with totals; streamed CSV.
 
@@ -22,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
+from campaigns.selectors.ops import crowdfund_report
 from commissions.models import CommissionStatus, WithdrawalStatus
 from commissions.selectors import reports as report_selectors
 from core.errors import InvalidInput
@@ -111,6 +113,25 @@ class ReportDistributorsOutput(serializers.Serializer):
     approved = serializers.IntegerField(help_text="Distributors approved in the period")
 
 
+class ReportCrowdfundsOutput(serializers.Serializer):
+    started = serializers.IntegerField(help_text="Crowdfunds started in the period")
+    open = serializers.IntegerField(help_text="Of those: still open")
+    funded = serializers.IntegerField(help_text="Of those: funded (the order placed and paid)")
+    expired = serializers.IntegerField(help_text="Of those: expired (refunds done or not)")
+    cancelled = serializers.IntegerField(help_text="Of those: cancelled by the initiator (refunds done or not)")
+    refunded = serializers.IntegerField(help_text="Of those: every paid contribution given back")
+    conversion_bps = serializers.IntegerField(help_text="funded × 10000 ÷ started, rounded down")
+    contributions = serializers.IntegerField(help_text="Contributions paid in the period")
+    contributed_fen = serializers.IntegerField(help_text="Their amount (counted or refunded later)")
+    contributors = serializers.IntegerField(help_text="Distinct people who paid them")
+    refunds = serializers.IntegerField(help_text="Contribution refunds that succeeded in the period")
+    refunded_fen = serializers.IntegerField(help_text="Their amount")
+
+
+class ReportCampaignsOutput(serializers.Serializer):
+    crowdfunds = ReportCrowdfundsOutput()
+
+
 class ReportOverviewOutput(serializers.Serializer):
     def get_fields(self):  # `from` is a Python keyword
         return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
@@ -122,11 +143,12 @@ class ReportOverviewOutput(serializers.Serializer):
     commissions = ReportCommissionsOutput()
     withdrawals = ReportWithdrawalsOutput()
     distributors = ReportDistributorsOutput()
+    campaigns = ReportCampaignsOutput()
 
 
 class OpsReportOverviewView(APIView):
     """The period's figures: GMV, orders, refunds, commissions and withdrawals by status,
-    payouts and fees, new distributors (a fixed handful of aggregate queries)."""
+    payouts and fees, new distributors, campaigns (a fixed handful of aggregate queries)."""
 
     permission_classes = [HasModelPerm]
     required_perm = PERM
@@ -135,7 +157,9 @@ class OpsReportOverviewView(APIView):
                    operation_id="ops_reports_overview")
     def get(self, request):
         day_from, day_to = _period(request)
-        return Response(ReportOverviewOutput(report_selectors.report_overview(day_from=day_from, day_to=day_to)).data)
+        figures = report_selectors.report_overview(day_from=day_from, day_to=day_to)
+        figures["campaigns"] = {"crowdfunds": crowdfund_report(day_from=day_from, day_to=day_to)}
+        return Response(ReportOverviewOutput(figures).data)
 
 
 # --- the statement as CSV ---------------------------------------------------------------

@@ -17,6 +17,7 @@ from . import (
     mall_catalog,
     mall_orders,
     ops_commission_rules,
+    ops_crowdfunds,
     ops_distribution_stats,
     ops_distributors,
     ops_ledger,
@@ -134,4 +135,11 @@ urlpatterns = [
     path("ops/reports/overview/", ops_reports.OpsReportOverviewView.as_view(), name="ops-reports-overview"),
     path("ops/reports/commission-statement.csv", ops_reports.OpsCommissionStatementView.as_view(),
          name="ops-reports-commission-statement"),
+    # campaigns: crowdfunds
+    path("ops/crowdfunds/", ops_crowdfunds.OpsCrowdfundListView.as_view(), name="ops-crowdfunds"),
+    path("ops/crowdfunds/<int:pk>/", ops_crowdfunds.OpsCrowdfundDetailView.as_view(), name="ops-crowdfund-detail"),
+    path("ops/settings/crowdfunds/", ops_crowdfunds.OpsCrowdfundSettingsView.as_view(),
+         name="ops-settings-crowdfunds"),
+    path("ops/products/<int:pk>/crowdfund-rule/", ops_crowdfunds.OpsCrowdfundProductRuleView.as_view(),
+         name="ops-product-crowdfund-rule"),
 ]

@@ -1,0 +1,323 @@
+"""Crowdfunds — the operators' side (the shoppers': the crowdfund endpoints).
+
+* `GET /api/v1/ops/crowdfunds/?status=&product=&from=&to=&initiator=` — paginated, newest
+  first (`campaigns.view_crowdfund`);
+* `GET /api/v1/ops/crowdfunds/{id}/` — one crowdfund with its contributions (each with its
+  WeChat payment and its refunds with theirs), events and ledger postings (same permission);
+* `GET/PUT /api/v1/ops/settings/crowdfunds/` — the shop's crowdfund settings
+  (`campaigns.change_crowdfundsettings`); PUT changes the fields sent, strictly typed;
+* `GET/PUT /api/v1/ops/products/{id}/crowdfund-rule/` — crowdfunding off for a product, or
+  its minimum goal (`campaigns.change_crowdfundproductrule`); 404 for an unknown product,
+  checked before the body.
+
+Reads go through campaigns/selectors/ops.py, writes through campaigns/services/settings.py.
+"""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.auth import HasModelPerm
+from api.ops_withdrawals import _Moment
+from api.pagination import Pagination
+from campaigns.models import CampaignRefundStatus, ContributionStatus, CrowdfundStatus
+from campaigns.selectors import ops as ops_selectors
+from campaigns.services import settings as settings_services
+
+VIEW_PERM = "campaigns.view_crowdfund"
+SETTINGS_PERM = "campaigns.change_crowdfundsettings"
+RULE_PERM = "campaigns.change_crowdfundproductrule"
+MAX_ID = 2**62
+
+
+# --- filters ------------------------------------------------------------------------------
+
+class CrowdfundQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=CrowdfundStatus.choices, required=False)
+    product = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    initiator = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()  # `from` is a Python keyword: added here
+        fields["from"] = _Moment(end_of_day=False, required=False)
+        fields["to"] = _Moment(end_of_day=True, required=False)
+        return fields
+
+    def validate(self, attrs):
+        if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"to": ["to is before from."]})
+        return attrs
+
+
+FILTER_PARAMS = [
+    OpenApiParameter("status", str, enum=CrowdfundStatus.values, required=False),
+    OpenApiParameter("product", int, required=False, description="The product id"),
+    OpenApiParameter("from", str, required=False, description="Started from: YYYY-MM-DD or ISO date-time"),
+    OpenApiParameter("to", str, required=False, description="Started until (a day: its end), inclusive"),
+    OpenApiParameter("initiator", int, required=False, description="The initiator's user id"),
+]
+
+
+# --- output -------------------------------------------------------------------------------
+
+class CrowdfundUserRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    nickname = serializers.CharField()
+
+
+class CrowdfundOrderRef(serializers.Serializer):
+    no = serializers.CharField()
+    status = serializers.CharField()
+    paid_fen = serializers.IntegerField()
+    refunded_fen = serializers.IntegerField()
+
+
+def _counts(name: str, keys) -> serializers.Serializer:
+    return type(name, (serializers.Serializer,), {k: serializers.IntegerField() for k in keys})()
+
+
+class CrowdfundFiguresOutput(serializers.Serializer):
+    contributions = _counts("CrowdfundContributionsByStatus", ContributionStatus.values)
+    paid_fen = serializers.IntegerField(help_text="Contributions whose money arrived (counted or being refunded)")
+    refunded_fen = serializers.IntegerField(help_text="Given back to contributors so far")
+    refunds = _counts("CrowdfundRefundsByStatus", CampaignRefundStatus.values)
+    needs_operator = serializers.BooleanField(help_text="A refund failed every attempt: an operator must pay it")
+
+
+class OpsCrowdfundRowOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    sku_name = serializers.CharField()
+    product_id = serializers.IntegerField()
+    sku_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    initiator = CrowdfundUserRef()
+    price_fen = serializers.IntegerField()
+    goal_fen = serializers.IntegerField()
+    raised_fen = serializers.IntegerField()
+    reserved_fen = serializers.IntegerField()
+    missing_fen = serializers.IntegerField()
+    contributors = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CrowdfundStatus.choices)
+    share_code = serializers.CharField()
+    deadline = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    funded_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    stock_held = serializers.BooleanField()
+    order = CrowdfundOrderRef(allow_null=True)
+    figures = CrowdfundFiguresOutput(source="ops_figures")
+
+
+class WechatPaymentRef(serializers.Serializer):
+    out_trade_no = serializers.CharField()
+    status = serializers.CharField()
+    amount_fen = serializers.IntegerField()
+    transaction_id = serializers.CharField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    notify_count = serializers.IntegerField()
+    error_code = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WechatRefundRef(serializers.Serializer):
+    out_refund_no = serializers.CharField()
+    status = serializers.CharField()
+    amount_fen = serializers.IntegerField()
+    refund_id = serializers.CharField()
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+    error_code = serializers.CharField()
+    error_message = serializers.CharField()
+
+
+class CampaignRefundOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    no = serializers.CharField()
+    amount_fen = serializers.IntegerField()
+    reason = serializers.CharField()
+    mall_refund_no = serializers.CharField()
+    attempt = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CampaignRefundStatus.choices)
+    error_code = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    wechat = WechatRefundRef(allow_null=True, help_text="The WeChat refund (None until it was asked for)")
+
+
+class OpsContributionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    no = serializers.CharField()
+    user = CrowdfundUserRef()
+    amount_fen = serializers.IntegerField()
+    refunded_fen = serializers.IntegerField()
+    message = serializers.CharField()
+    anonymous = serializers.BooleanField()
+    is_rest = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=ContributionStatus.choices)
+    reserved_until = serializers.DateTimeField()
+    transaction_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    payment = WechatPaymentRef(allow_null=True, help_text="Its WeChat payment (out_trade_no = no)")
+    refunds = CampaignRefundOutput(many=True, source="refund_rows")
+
+
+class CrowdfundEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    subject = serializers.CharField()
+    kind = serializers.CharField()
+    contribution_id = serializers.IntegerField(allow_null=True)
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    actor = CrowdfundUserRef(allow_null=True)
+    data = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class PostingEntryOutput(serializers.Serializer):
+    account = serializers.CharField(source="account.code")
+    kind = serializers.CharField(source="account.kind")
+    amount_fen = serializers.IntegerField()
+
+
+class PostingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    memo = serializers.CharField()
+    cause_type = serializers.CharField()
+    cause_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    entries = PostingEntryOutput(many=True)
+
+
+class OpsCrowdfundDetailOutput(OpsCrowdfundRowOutput):
+    address = serializers.JSONField()
+    message = serializers.CharField()
+    attribution = serializers.JSONField()
+    escrow_fen = serializers.IntegerField(help_text="What the crowdfund's escrow account holds now")
+    contributions = OpsContributionOutput(many=True)
+    events = CrowdfundEventOutput(many=True)
+    postings = PostingOutput(many=True)
+
+
+def _detail(crowdfund_id: int) -> dict:
+    detail = ops_selectors.crowdfund_detail_for_ops(crowdfund_id=crowdfund_id)
+    cf = detail["crowdfund"]
+    data = dict(OpsCrowdfundRowOutput(cf).data)
+    data.update(address=cf.address, message=cf.message, attribution=cf.attribution, escrow_fen=detail["escrow_fen"],
+                contributions=OpsContributionOutput(detail["contributions"], many=True).data,
+                events=CrowdfundEventOutput(detail["events"], many=True).data,
+                postings=PostingOutput(detail["postings"], many=True).data)
+    return data
+
+
+# --- views --------------------------------------------------------------------------------
+
+class OpsCrowdfundListView(APIView):
+    """Crowdfunds newest first, each with its page-loaded figures (contributions and refunds
+    by status, paid and refunded fen, whether a refund waits for an operator)."""
+
+    permission_classes = [HasModelPerm]
+    required_perm = VIEW_PERM
+    pagination_class = Pagination  # for the schema
+
+    @extend_schema(parameters=FILTER_PARAMS, responses={200: OpsCrowdfundRowOutput(many=True)}, tags=["ops"])
+    def get(self, request):
+        query = CrowdfundQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        qs = ops_selectors.crowdfund_list_for_ops(
+            status=v.get("status"), product_id=v.get("product"), created_from=v.get("from"),
+            created_to=v.get("to"), initiator_id=v.get("initiator"))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        ops_selectors.crowdfunds_figures_attach(crowdfunds=page)
+        return paginator.get_paginated_response(OpsCrowdfundRowOutput(page, many=True).data)
+
+
+class OpsCrowdfundDetailView(APIView):
+    permission_classes = [HasModelPerm]
+    required_perm = VIEW_PERM
+
+    @extend_schema(responses={200: OpsCrowdfundDetailOutput}, tags=["ops"])
+    def get(self, request, pk: int):
+        return Response(_detail(pk))
+
+
+def _json_object(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["A JSON object is expected."]})
+    return dict(request.data)
+
+
+def _bounded(name: str) -> serializers.IntegerField:
+    low, high = settings_services.LIMITS[name]  # for the schema: the service checks them
+    return serializers.IntegerField(min_value=low, max_value=high)
+
+
+class CrowdfundSettingsSerializer(serializers.Serializer):
+    """PUT: only the fields sent change; integers must be JSON integers, `enabled` a boolean;
+    an unknown field, a value out of range or a default duration above the maximum is 400
+    `invalid` (extra.fields) and nothing changes."""
+
+    enabled = serializers.BooleanField()
+    default_duration_hours = _bounded("default_duration_hours")
+    max_duration_hours = _bounded("max_duration_hours")
+    min_contribution_fen = _bounded("min_contribution_fen")
+    pay_window_minutes = _bounded("pay_window_minutes")
+    min_goal_fen = _bounded("min_goal_fen")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class OpsCrowdfundSettingsView(APIView):
+    permission_classes = [HasModelPerm]
+    required_perm = SETTINGS_PERM
+
+    @extend_schema(responses={200: CrowdfundSettingsSerializer}, tags=["ops"])
+    def get(self, request):
+        return Response(CrowdfundSettingsSerializer(settings_services.crowdfund_settings_get()).data)
+
+    @extend_schema(request=CrowdfundSettingsSerializer, responses={200: CrowdfundSettingsSerializer}, tags=["ops"])
+    def put(self, request):
+        # The service validates strictly (types included), so the raw JSON values go through.
+        row = settings_services.crowdfund_settings_update(actor=request.user, **_json_object(request))
+        return Response(CrowdfundSettingsSerializer(row).data)
+
+
+class CrowdfundProductRuleSerializer(serializers.Serializer):
+    """PUT: `enabled` (boolean) and/or `min_goal_fen` (JSON integer, fen); only those sent
+    change. Anything else, or null, is 400 `invalid`."""
+
+    product_id = serializers.IntegerField(read_only=True)
+    enabled = serializers.BooleanField()
+    min_goal_fen = serializers.IntegerField(min_value=0, max_value=settings_services.MAX_FEN)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+RULE_FIELDS = ("enabled", "min_goal_fen")
+
+
+class OpsCrowdfundProductRuleView(APIView):
+    permission_classes = [HasModelPerm]
+    required_perm = RULE_PERM
+
+    @extend_schema(responses={200: CrowdfundProductRuleSerializer}, tags=["ops"])
+    def get(self, request, pk: int):
+        rule = ops_selectors.crowdfund_product_rule_for_ops(product_id=pk)
+        return Response(CrowdfundProductRuleSerializer(rule).data)
+
+    @extend_schema(request=CrowdfundProductRuleSerializer, responses={200: CrowdfundProductRuleSerializer},
+                   tags=["ops"])
+    def put(self, request, pk: int):
+        ops_selectors.crowdfund_product_rule_for_ops(product_id=pk)  # 404 before judging the body
+        body = _json_object(request)
+        errors = {name: ["Unknown field."] for name in body if name not in RULE_FIELDS}
+        errors.update({name: ["May not be null."] for name in RULE_FIELDS if name in body and body[name] is None})
+        if errors:
+            raise serializers.ValidationError(errors)
+        # The service validates the types strictly (a string or float is refused).
+        rule = settings_services.crowdfund_product_rule_set(product_id=pk, **body)
+        return Response(CrowdfundProductRuleSerializer(rule).data)
