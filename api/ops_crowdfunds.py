@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.ops_withdrawals import _Moment
+from api.fields import MomentField
 from api.pagination import Pagination
 from campaigns.models import CampaignRefundStatus, ContributionStatus, CrowdfundStatus
 from campaigns.selectors import ops as ops_selectors
@@ -41,8 +41,8 @@ class CrowdfundQuery(serializers.Serializer):
 
     def get_fields(self):
         fields = super().get_fields()  # `from` is a Python keyword: added here
-        fields["from"] = _Moment(end_of_day=False, required=False)
-        fields["to"] = _Moment(end_of_day=True, required=False)
+        fields["from"] = MomentField(end_of_day=False, required=False)
+        fields["to"] = MomentField(end_of_day=True, required=False)
         return fields
 
     def validate(self, attrs):

@@ -8,10 +8,7 @@ an approval says `approved`; the detail shows `paying` / `paid` / `failed` later
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -19,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import StrictCharField, StrictIntegerField
+from api.fields import MomentField, StrictCharField, StrictIntegerField
 from api.pagination import Pagination
 from commissions.models import WithdrawalStatus
 from commissions.selectors import withdrawals_review as review
@@ -32,31 +29,6 @@ MAX_FEN = 10**12
 
 
 # --- filters ------------------------------------------------------------------------------
-
-class _Moment(serializers.Field):
-    """A day (YYYY-MM-DD: the whole day, local time) or an ISO 8601 date-time."""
-
-    default_error_messages = {"invalid": "Use YYYY-MM-DD or an ISO 8601 date-time."}
-
-    def __init__(self, *, end_of_day: bool, **kwargs):
-        self.end_of_day = end_of_day
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str) or len(data) > 40:
-            self.fail("invalid")
-        try:
-            day = parse_date(data)
-            moment = None if day else parse_datetime(data)
-        except ValueError:
-            self.fail("invalid")
-        if day is not None:
-            start = timezone.make_aware(datetime.combine(day, time.min))
-            return start + timedelta(days=1) - timedelta(microseconds=1) if self.end_of_day else start
-        if moment is None:
-            self.fail("invalid")
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
-
 
 class ReviewQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=WithdrawalStatus.choices, required=False)
@@ -72,8 +44,8 @@ class ReviewQuery(serializers.Serializer):
 
     def get_fields(self):
         fields = super().get_fields()  # `from` is a Python keyword: added here
-        fields["from"] = _Moment(end_of_day=False, required=False)
-        fields["to"] = _Moment(end_of_day=True, required=False)
+        fields["from"] = MomentField(end_of_day=False, required=False)
+        fields["to"] = MomentField(end_of_day=True, required=False)
         return fields
 
     def validate(self, attrs):

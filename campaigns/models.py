@@ -22,6 +22,11 @@ CROWDFUND_PURPOSE = "campaigns.crowdfund"
 MAX_MESSAGE_CHARS = 60
 
 
+def escrow_ref(*, crowdfund_id: int) -> str:
+    """The `ref` of a crowdfund's escrow account in the ledger (code "<ref>:campaign_escrow")."""
+    return f"crowdfund{crowdfund_id}"
+
+
 class CrowdfundSettings(models.Model):
     """The operator's crowdfund settings: one row (pk=1), edited at /api/v1/ops/settings/crowdfunds/."""
 

@@ -46,6 +46,7 @@ from ..models import (
     CrowdfundEvent,
     CrowdfundProductRule,
     CrowdfundStatus,
+    escrow_ref,
 )
 
 CAUSE_CROWDFUND = "campaigns.crowdfund"
@@ -165,7 +166,7 @@ def crowdfund_detail_for_ops(*, crowdfund_id: int) -> dict:
         c.refund_rows = by_contribution.get(c.pk, [])
     events = list(CrowdfundEvent.objects.filter(crowdfund_id=cf.pk).select_related("actor").order_by("pk"))
     # The account escrow_account() uses (read, never created here).
-    code = account_code(kind=AccountKind.CAMPAIGN_ESCROW, ref=f"crowdfund{cf.pk}")
+    code = account_code(kind=AccountKind.CAMPAIGN_ESCROW, ref=escrow_ref(crowdfund_id=cf.pk))
     escrow = Account.objects.filter(code=code).values_list("balance_fen", flat=True).first()
     return {
         "crowdfund": cf,

@@ -25,6 +25,7 @@ from ..models import (
     Contribution,
     Crowdfund,
     CrowdfundEvent,
+    escrow_ref,
 )
 
 
@@ -82,7 +83,7 @@ def crowdfund_event(cf_id: int, *, kind: str, actor=None, data: dict | None = No
 
 def escrow_account(*, crowdfund_id: int) -> Account:
     """Where a crowdfund's paid contributions wait (≥ 0 by the ledger's CHECK)."""
-    return account_get_or_create(kind=AccountKind.CAMPAIGN_ESCROW, ref=f"crowdfund{crowdfund_id}")
+    return account_get_or_create(kind=AccountKind.CAMPAIGN_ESCROW, ref=escrow_ref(crowdfund_id=crowdfund_id))
 
 
 def outside_account(*, crowdfund_id: int) -> Account:
