@@ -83,7 +83,8 @@ def _int(value) -> int:
 
 def report_overview(*, day_from: date, day_to: date) -> dict:
     """The period's figures in five aggregate queries (orders, refunds, commissions,
-    withdrawals, distributors). Money in fen. There are no campaigns yet: no campaign section."""
+    withdrawals, distributors). Money in fen. The campaigns' figures are added beside these by the
+    API (campaigns sits above commissions): campaigns.selectors.ops.crowdfund_report."""
     start, end = report_bounds(day_from=day_from, day_to=day_to)
     return {
         "from": day_from,
