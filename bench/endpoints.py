@@ -19,6 +19,12 @@ Later issues add rows by appending to ENDPOINTS. Keys:
 - check_script: optional, a script bench/run.py runs after the HTTP rows, once gunicorn has
             stopped: it checks what the row's requests did and prints one JSON line
             {"check": text, "check_failed": bool} (shown under the table; a failed check fails the run).
+- token_file: optional, with `auth`: a file (from the repository root, written by the seed) whose
+            first line is the Bearer token sent instead of the bench user's (the row's `lua` may
+            send others).
+- env:      optional, extra environment for wrk (the row's `lua` reads it, e.g. which files).
+- section:  optional, the report section the row is shown in instead of the HTTP table
+            ("crowdfunds": bench/crowdfunds_bench.py, with the baseline of the same run).
 
 Every request of a run is the same request (wrk replays it) unless the row's `lua` script has a
 `request` hook. Creating an order per request needs none (the same body makes a new order each
@@ -123,5 +129,55 @@ ENDPOINTS: list[dict] = [
         "ledger transaction (platform cash in, sales revenue), product sold count, the PAID hook's subscribers "
         "(the orders carry no distributor attribution); SUCCESS XML. Every posting updates the same two "
         "platform accounts and the same product row, so the transactions queue on those rows",
+    },
+    {
+        "name": "crowdfund contribution creation",
+        "section": "crowdfunds",
+        "path": "/api/v1/crowdfunds/900001/contributions/",  # bench/seed_crowdfunds.py BENCH_CROWDFUND_FIRST_ID
+        "method": "POST",
+        "auth": True,
+        "token_file": "bench/.work/contribute_token.txt",  # the first friend's (bench/seed_crowdfunds.py)
+        "expect": 201,
+        "body": '{"amount_fen": 100}',
+        "lua": "bench/contribute.lua",
+        "check_script": "bench/contribute_check.py",
+        "note": "POST /api/v1/crowdfunds/{id}/contributions/ by 1,000 distinct friends (WeChat users, each their own "
+        "Bearer token) over 50 open crowdfunds of 10,000 yuan (ids 900001-900050, room for 500,000 contributions of "
+        "100 fen: no request meets a full crowdfund); bench/contribute.lua varies friend and crowdfund with every "
+        "request and no friend chips in to one crowdfund twice. No message, no Idempotency-Key: every request is a "
+        "new contribution (201). Bearer auth, user throttle, input validation, the crowdfund and the operator's "
+        "settings read, the friend's earlier unpaid reservation looked for (none), then one transaction: the "
+        "reservation (ONE conditional "
+        "UPDATE: open, before the deadline, raised + reserved + 100 ≤ goal), the contribution row and its event; "
+        "then the WeChat payment row and the JSAPI unified order, an HTTP call to the sandbox (its own gunicorn: it "
+        "parses, checks the signature, stores the prepay and answers signed XML), the payment moved to prepaid, and "
+        "the JSAPI pay parameters signed for the answer. Every friend's request updates one of 50 crowdfund rows, so "
+        "transactions on the same crowdfund queue on its row lock",
+    },
+    {
+        "name": "crowdfund payment notification (distinct, settles a contribution)",
+        "section": "crowdfunds",
+        "path": "/api/v1/wechat/pay/notify/",
+        "method": "POST",
+        "body_file": "bench/.work/cf_notify_precheck.xml",  # bench/seed_crowdfunds.py
+        "content_type": "text/xml",
+        "lua": "bench/pay_notify.lua",
+        "env": {
+            "BENCH_NOTIFY_BODIES": "bench/.work/cf_notify_bodies.txt",
+            "BENCH_NOTIFY_OFFSET": "bench/.work/cf_notify.offset",
+            "BENCH_NOTIFY_RUNS": "bench/.work/cf_notify_runs.jsonl",
+        },
+        "check_script": "bench/cf_notify_check.py",
+        "note": "WeChat Pay's payment notification for a crowdfund contribution, each request a different one: "
+        "bench/seed_crowdfunds.py started crowdfunds of 10 yuan (crowdfund_create), each fully reserved by ten "
+        "pending contributions of 100 fen with prepaid WechatPayments, and wrote their notifications signed like "
+        "WeChat's (the sandbox's builder), ten crowdfunds at a time taking turns, so that every tenth notification "
+        "completes its crowdfund; bench/pay_notify.lua sends each line once. Per request: XML, signature, merchant "
+        "and amount checked, then one transaction: payment row locked and moved to paid, the campaigns payment hook "
+        "(crowdfund and contribution locked, reserved → raised, contribution → paid with its event, the escrow "
+        "posting from the sharded outside account). The tenth also funds its crowdfund in the same transaction: "
+        "funded, the initiator's order created and paid from the escrow (mall's paid path: the order's stock, "
+        "events, the mall.payment posting, the PAID hook's subscribers), the funding posting, ordered. So the "
+        "figure is contributions settled per second, one in ten with a paid order",
     },
 ]

@@ -148,6 +148,8 @@ def noisy_note(meta: dict) -> list[str]:
 
 def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
     m = meta
+    elsewhere = sorted({r["section"] for r in http_rows if r.get("section")})
+    http_rows = [r for r in http_rows if not r.get("section")]  # rows of another section are shown there
     lines = [
         "# Benchmarks",
         "",
@@ -182,6 +184,9 @@ def render(meta: dict, http_rows: list[dict], ledger_rows: list[dict]) -> str:
     ]
     lines += [f"- *{r['name']}*: {r['note']}" for r in http_rows if r.get("note")]
     lines += [f"- *{r['name']}*, checked after the run: {r['check']}" for r in http_rows if r.get("check")]
+    if elsewhere:
+        lines += ["", "Measured in the same run, shown with this baseline in their own section below: the "
+                  + ", ".join(elsewhere) + " rows."]
     lines += [
         "",
         "## Ledger postings per second (no HTTP)",

@@ -1,12 +1,14 @@
 """`make bench`: load our endpoints with wrk through gunicorn, time ledger postings, write docs/benchmarks.md.
 
 Steps: make sure wrk is installed (apt) -> reset and migrate the bench PostgreSQL database
--> seed a user with a Bearer token and funded wallets -> start gunicorn (one worker per
-core) -> check every endpoint of bench/endpoints.py answers 200 (or its `expect`), then load
-it with wrk -> stop gunicorn -> run the rows' check scripts -> time ledger postings in 1 and 2
-processes -> share-link images -> commissions: accrual on payment in 1 and 2 processes, settlement
-of 1,000,000 matured commissions, audit_ledger over 1,000,000+ entries (bench/commissions_bench.py)
--> audit the ledger -> write docs/benchmarks.md and print it.
+-> seed a user with a Bearer token and funded wallets -> start the WeChat sandbox's gunicorn, then
+the app's gunicorn (one worker per core), which calls the sandbox for unified orders -> check every
+endpoint of bench/endpoints.py answers 200 (or its `expect`), then load it with wrk -> the
+200-friends crowdfund race and the contribution profile (bench/crowdfunds_bench.py) -> stop
+gunicorn -> run the rows' check scripts -> time ledger postings in 1 and 2 processes -> share-link
+images -> commissions: accrual on payment in 1 and 2 processes, settlement of 1,000,000 matured
+commissions, audit_ledger over 1,000,000+ entries (bench/commissions_bench.py) -> audit the
+ledger -> write docs/benchmarks.md and print it.
 
 Environment (all optional):
   BENCH_SECONDS=10        wrk duration per endpoint, and per ledger scenario
@@ -21,7 +23,12 @@ Environment (all optional):
                           of warm-up and measured run: 6,000; bench/seed_orders.py)
   BENCH_ONLY              unset: every section. `commissions`: re-create the bench database, run only
                           the commission rows (bench/commissions_bench.py) and replace only their
-                          section of BENCH_OUTPUT (the other sections stay as they are)
+                          section of BENCH_OUTPUT (the other sections stay as they are).
+                          `crowdfunds`: the same for the crowdfund rows (bench/crowdfunds_bench.py):
+                          the bare baseline, the two crowdfund HTTP rows, the race, the profile.
+                          `python bench/run.py --only <section>` says the same.
+  BENCH_SANDBOX_WORKERS=1, BENCH_SANDBOX_THREADS=8  the WeChat sandbox's gunicorn (gthread)
+  BENCH_CF_NOTIFICATIONS  crowdfund payment notifications seeded (default BENCH_NOTIFICATIONS)
   BENCH_ACCRUAL_ORDERS=500  orders paid per process in the accrual rows
   BENCH_COMMISSIONS_N=1000000  matured commissions seeded for the settlement row
   BENCH_AUDIT_ENTRIES     ledger entries at least for the audit row (default BENCH_COMMISSIONS_N)
@@ -54,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import commissions_bench, qr_gen, report  # noqa: E402
+from bench import commissions_bench, crowdfunds_bench, qr_gen, report  # noqa: E402
 from bench.endpoints import ENDPOINTS  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -72,9 +79,13 @@ WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
 WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", "4"))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fenxiao_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+SANDBOX_WORKERS = int(os.environ.get("BENCH_SANDBOX_WORKERS", "1"))
+SANDBOX_THREADS = int(os.environ.get("BENCH_SANDBOX_THREADS", "8"))
 OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "benchmarks.md"))
 ONLY = os.environ.get("BENCH_ONLY", "").strip()
-ONLY_SECTIONS = ("commissions",)  # sections that can run alone (their part of the report is replaced)
+if "--only" in sys.argv[1:-1]:  # `python bench/run.py --only crowdfunds`, the same as BENCH_ONLY=crowdfunds
+    ONLY = sys.argv[sys.argv.index("--only") + 1].strip()
+ONLY_SECTIONS = ("commissions", "crowdfunds")  # sections that can run alone (their part of the report is replaced)
 
 # Each scenario runs one ledger_load.py process per pair of wallets (named in bench/seed.py).
 LEDGER_SCENARIOS = [
@@ -153,12 +164,12 @@ def run_django(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([PY, *args], cwd=ROOT, env=DJANGO_ENV, check=True, **kwargs)
 
 
-def prepare_data() -> dict:
+def prepare_data(seed_script: str = "seed.py") -> dict:
     reset_database()
     log("migrating")
     run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
-    log("seeding")
-    out = run_django([str(BENCH / "seed.py")], capture_output=True, text=True).stdout
+    log(f"seeding (bench/{seed_script})")
+    out = run_django([str(BENCH / seed_script)], capture_output=True, text=True).stdout
     # The seed wrote a million rows: vacuum and analyse now, or autovacuum does it during the
     # measured runs and the database-bound endpoints pay for it; then a checkpoint, so the dirty
     # pages are on disk before the first measurement rather than written out during it.
@@ -272,20 +283,25 @@ def server_description() -> str:
     return text
 
 
-def start_gunicorn(port: int) -> subprocess.Popen:
+def sandbox_description() -> str:
+    return f"{SANDBOX_WORKERS} gthread worker(s) × {SANDBOX_THREADS} threads"
+
+
+def start_gunicorn(port: int, *, workers: int = WORKERS, worker_class: str = WORKER_CLASS,
+                   threads: int = WORKER_THREADS, logfile: str = "gunicorn.log") -> subprocess.Popen:
     cmd = [
         PY, "-m", "gunicorn", "config.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
-        "--workers", str(WORKERS),
-        "--worker-class", WORKER_CLASS,
+        "--workers", str(workers),
+        "--worker-class", worker_class,
         "--backlog", "2048",
         "--timeout", "120",
         "--log-level", "warning",
-        "--error-logfile", str(WORK / "gunicorn.log"),
+        "--error-logfile", str(WORK / logfile),
     ]  # fmt: skip
-    if WORKER_CLASS == "gthread":
-        cmd += ["--threads", str(WORKER_THREADS)]
-    log(f"starting gunicorn on 127.0.0.1:{port}: {WORKERS} {WORKER_CLASS} worker(s)")
+    if worker_class == "gthread":
+        cmd += ["--threads", str(threads)]
+    log(f"starting gunicorn on 127.0.0.1:{port}: {workers} {worker_class} worker(s) ({logfile})")
     # Its own session: Ctrl-C reaches only us, and the finally below stops it.
     return subprocess.Popen(cmd, cwd=ROOT, env=DJANGO_ENV, start_new_session=True)
 
@@ -309,12 +325,19 @@ def request_body(endpoint: dict) -> str:
     return endpoint.get("body", "")
 
 
+def row_token(endpoint: dict, token: str) -> str:
+    """The Bearer token a row sends: its `token_file`'s (written by the seed), else the bench user's."""
+    if endpoint.get("token_file"):
+        return (ROOT / endpoint["token_file"]).read_text().split()[0]
+    return token
+
+
 def request(port: int, endpoint: dict, token: str) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         headers = {}
         if endpoint.get("auth"):
-            headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {row_token(endpoint, token)}"
         body = request_body(endpoint)
         if body:
             headers["Content-Type"] = endpoint.get("content_type", "application/json")
@@ -325,11 +348,11 @@ def request(port: int, endpoint: dict, token: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def wait_until_up(proc: subprocess.Popen, port: int) -> None:
+def wait_until_up(proc: subprocess.Popen, port: int, logfile: str = "gunicorn.log") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise BenchError(f"gunicorn exited with {proc.returncode}; see {WORK / 'gunicorn.log'}")
+            raise BenchError(f"gunicorn exited with {proc.returncode}; see {WORK / logfile}")
         try:
             if request(port, {"path": "/livez"}, "")[0] == 200:
                 return
@@ -356,8 +379,9 @@ def run_wrk(port: int, endpoint: dict, token: str, seconds: int) -> str:
         "BENCH_BODY": request_body(endpoint),
         "BENCH_CONTENT_TYPE": endpoint.get("content_type", ""),
         "BENCH_THREADS": str(WRK_THREADS),  # row scripts that split their requests between threads
-        "BENCH_AUTHORIZATION": f"Bearer {token}" if endpoint.get("auth") else "",
+        "BENCH_AUTHORIZATION": f"Bearer {row_token(endpoint, token)}" if endpoint.get("auth") else "",
         "BENCH_LUA": endpoint.get("lua", ""),  # an extra wrk script (e.g. a request hook), see bench/wrk.lua
+        **endpoint.get("env", {}),
     }
     url = f"http://127.0.0.1:{port}{endpoint['path']}"
     done = subprocess.run(
@@ -372,13 +396,27 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def bench_http(token: str) -> list[dict]:
-    port = free_port()
-    proc = start_gunicorn(port)
+def bench_http(token: str, endpoints: list[dict] = ENDPOINTS, during=None) -> tuple[list[dict], dict]:
+    """Load each endpoint through gunicorn with wrk; `during(port)` runs after the rows, while the
+    servers are still up. Returns the rows (checked, with ratios) and what `during` returned."""
+    port, sandbox_port = free_port(), free_port()
+    # The app server calls the sandbox (its own gunicorn: a server calling itself could run out of
+    # threads) for unified orders; the sandbox's notifications would come back to the app server.
+    DJANGO_ENV.update({
+        "WECHAT_SANDBOX_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+        "WECHAT_PAY_NOTIFY_URL": f"http://127.0.0.1:{port}/api/v1/wechat/pay/notify/",
+        "WECHAT_REFUND_NOTIFY_URL": f"http://127.0.0.1:{port}/api/v1/wechat/refund/notify/",
+    })
+    sandbox = start_gunicorn(sandbox_port, workers=SANDBOX_WORKERS, worker_class="gthread", threads=SANDBOX_THREADS,
+                             logfile="sandbox.log")
+    proc = None
     rows = []
+    extra: dict = {}
     try:
+        wait_until_up(sandbox, sandbox_port, "sandbox.log")
+        proc = start_gunicorn(port)
         wait_until_up(proc, port)
-        for endpoint in ENDPOINTS:
+        for endpoint in endpoints:
             row = {**endpoint}
             rows.append(row)
             expect = endpoint.get("expect", 200)
@@ -400,11 +438,15 @@ def bench_http(token: str) -> list[dict]:
             log(f"{base['name']}: again, {SECONDS} s (drift check)")
             base["rps_again"] = report.parse_wrk(run_wrk(port, base, token, SECONDS))["rps"]
             log(f"  {base['rps_again']:,.0f} req/s")
+        if during is not None:
+            extra = during(port)
     finally:
-        stop_gunicorn(proc)
+        if proc is not None:
+            stop_gunicorn(proc)
+        stop_gunicorn(sandbox)
     run_checks(rows)
     report.add_ratios(rows)
-    return rows
+    return rows, extra
 
 
 def run_checks(rows: list[dict]) -> None:
@@ -501,7 +543,8 @@ def main() -> int:
     meta = machine_and_versions()
     meta["server"] = server_description()
     meta["wrk_command"] = " ".join(wrk_command(SECONDS))
-    http_rows = bench_http(seed["token"])
+    http_rows, crowdfund_results = bench_http(
+        seed["token"], during=lambda port: crowdfunds_bench.during(PY, ROOT, DJANGO_ENV, port))
     ledger_rows = bench_ledger(seed["wallets"])
     qr_rows = qr_gen.run(PY, ROOT, DJANGO_ENV, SECONDS)  # share-link images, no HTTP
     commission_results = commissions_bench.run(PY, ROOT, DJANGO_ENV)  # accrual, settlement, audit; no HTTP
@@ -512,15 +555,17 @@ def main() -> int:
         f"the load average was {meta['load_start']} when this run started and {meta['load_end']} when it ended"
     )
 
+    meta["sandbox_server"] = sandbox_description()
     text = (report.render(meta, http_rows, ledger_rows) + "\n" + qr_gen.section(qr_rows) + "\n"
-            + commissions_bench.section(commission_results))
+            + commissions_bench.section(commission_results) + "\n"
+            + crowdfunds_bench.section(meta=meta, http_rows=http_rows, results=crowdfund_results, alone=False))
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
     print(text)
     log(f"wrote {OUTPUT}")
 
     failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
-    failed += commissions_bench.failed(commission_results)
+    failed += commissions_bench.failed(commission_results) + crowdfunds_bench.failed(crowdfund_results)
     if failed or not audit_ok:
         log(f"FAILED: endpoints {failed or 'ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
         return 1
@@ -531,6 +576,8 @@ def main_only() -> int:
     """BENCH_ONLY=<section>: a fresh bench database, that section's rows, and only its part of the report."""
     if ONLY not in ONLY_SECTIONS:
         raise BenchError(f"BENCH_ONLY={ONLY!r}: only {', '.join(ONLY_SECTIONS)} can run alone (unset it for all)")
+    if ONLY == "crowdfunds":
+        return main_only_crowdfunds()
     reset_database()
     log("migrating")
     run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
@@ -546,6 +593,34 @@ def main_only() -> int:
     print(section)
     log(f"replaced the {ONLY} section of {OUTPUT}")
     failed = commissions_bench.failed(results)
+    if failed or not audit_ok:
+        log(f"FAILED: {failed or 'rows ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
+        return 1
+    return 0
+
+
+def main_only_crowdfunds() -> int:
+    """BENCH_ONLY=crowdfunds: a fresh bench database with only the crowdfund rows' data; the bare
+    baseline and the crowdfund HTTP rows in one gunicorn run (the baseline again at the end), the
+    race and the profile; only the crowdfunds section of the report is replaced."""
+    ensure_wrk()
+    prepare_data("seed_crowdfunds.py")
+    meta = machine_and_versions()
+    meta["server"] = server_description()
+    meta["sandbox_server"] = sandbox_description()
+    meta["wrk_command"] = " ".join(wrk_command(SECONDS))
+    endpoints = [e for e in ENDPOINTS if e.get("baseline") or e.get("section") == crowdfunds_bench.SECTION]
+    rows, results = bench_http("", endpoints, during=lambda port: crowdfunds_bench.during(PY, ROOT, DJANGO_ENV, port))
+    audit_ok = audit_ledger()
+    meta["load_end"] = _load()
+    section = crowdfunds_bench.section(meta=meta, http_rows=rows, results=results, alone=True)
+    before = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(crowdfunds_bench.splice(before, section))
+    print(section)
+    log(f"replaced the {ONLY} section of {OUTPUT}")
+    failed = [r["name"] for r in rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
+    failed += crowdfunds_bench.failed(results)
     if failed or not audit_ok:
         log(f"FAILED: {failed or 'rows ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
         return 1

@@ -2,7 +2,8 @@
 
 - a shopper `bench-user` with a wallet and a Bearer token (for GET /api/v1/me/);
 - ledger users a, b, c, d whose wallets are funded from the outside world, for
-  bench/ledger_load.py to move money between.
+  bench/ledger_load.py to move money between;
+- the rows' own data (catalog, share link, stats, orders and notifications, crowdfunds).
 """
 import json
 
@@ -11,6 +12,7 @@ from _django import setup
 setup()
 
 from seed_catalog import seed_catalog  # noqa: E402
+from seed_crowdfunds import seed_crowdfund_rows  # noqa: E402
 from seed_links import seed_share_link  # noqa: E402
 from seed_orders import seed_notifications  # noqa: E402
 from seed_short_link import seed_visitor_pool  # noqa: E402
@@ -46,6 +48,7 @@ def main() -> None:
     seed_stats(user=user)  # bench-user: a distributor with 100k orders, 1M clicks (the stats row)
     seed_visitor_pool()  # returning visitors' fx_vid cookies for the GET /s/<code> row
     seed_notifications()  # the order row's SKU; unpaid orders and their signed payment notifications
+    seed_crowdfund_rows()  # crowdfunds, friends and tokens; pending contributions and their notifications
     print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 
