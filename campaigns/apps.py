@@ -11,15 +11,25 @@ class CampaignsConfig(AppConfig):
         from mall.hooks import register_refund_sender
         from wechat.hooks import register_payment_handler, register_refund_handler
 
-        from .models import CROWDFUND_PURPOSE
-        from .services import crowdfund_payments, crowdfund_refunds, crowdfunds
-        from .targets import crowdfund_share_target
+        from .models import CROWDFUND_PURPOSE, ENVELOPE_PURPOSE
+        from .services import (
+            crowdfund_payments,
+            crowdfund_refunds,
+            crowdfunds,
+            envelope_payments,
+            envelope_posting,
+            envelopes,
+        )
+        from .targets import crowdfund_share_target, envelope_share_target
 
         register_payment_handler(CROWDFUND_PURPOSE, crowdfund_payments.on_wechat_payment_paid)
         register_refund_handler(CROWDFUND_PURPOSE, crowdfund_refunds.on_wechat_refund_final)
         # Refunds of an order a crowdfund paid go back to the contributors, pro rata.
         register_refund_sender(CROWDFUND_PURPOSE, crowdfund_refunds.crowdfund_order_refund_send)
         register_share_target("crowdfund", crowdfund_share_target)
+        register_payment_handler(ENVELOPE_PURPOSE, envelope_payments.on_wechat_payment_paid)
+        register_refund_handler(ENVELOPE_PURPOSE, envelope_payments.on_wechat_refund_final)
+        register_share_target("red_envelope", envelope_share_target)
 
         register_job(
             name="campaigns.expire_reservations",
@@ -39,4 +49,23 @@ class CampaignsConfig(AppConfig):
             schedule_seconds=300,
             description="Send again (same number) contribution refunds WeChat has not confirmed; "
             "ask about ones in progress.",
+        )
+        register_job(
+            name="campaigns.expire_envelopes",
+            func=envelopes.envelopes_expire_due,
+            schedule_seconds=60,
+            description="Expire red envelopes past their lifetime: what nobody grabbed back to the owner.",
+        )
+        register_job(
+            name="campaigns.post_envelope_grabs",
+            func=envelope_posting.envelopes_grabs_post_due,
+            schedule_seconds=60,
+            description="Move grabbed red-envelope money from the escrow to the wallets (what the per-grab "
+            "poster left).",
+        )
+        register_job(
+            name="campaigns.cancel_envelopes",
+            func=envelope_payments.envelopes_cancel_due,
+            schedule_seconds=300,
+            description="Cancel red envelopes never opened (or never paid) and give every backer back.",
         )

@@ -214,6 +214,8 @@ class RefundReason(models.TextChoices):
     NO_ROOM = "no_room", "Paid when no room was left (never over-funded)"
     CLOSED = "closed", "Paid after the crowdfund closed"
     ORDER_REFUND = "order_refund", "A refund of the funded order, pro rata"
+    ENVELOPE_CANCELLED = "env_cancelled", "The red envelope was never opened (or never paid)"
+    ENVELOPE_LATE = "env_late", "A red-envelope payment arrived after it could still count"
 
 
 class CampaignRefundStatus(models.TextChoices):
@@ -232,14 +234,18 @@ transitions_check(CAMPAIGN_REFUND_TRANSITIONS, CampaignRefundStatus)
 
 
 class CampaignRefund(models.Model):
-    """Money going back to one contributor: a WeChat refund of their contribution's payment.
+    """Money going back to one payer: a WeChat refund of their crowdfund contribution's payment,
+    or of their red-envelope backing's (exactly one of `contribution` and `backing`).
 
     `no` is the out_refund_no (idempotent at WeChat: sending it again is safe). A failed
     attempt is followed by a new row (attempt + 1) until CAMPAIGNS_REFUND_ATTEMPTS; then it
     waits for an operator. `mall_refund_no` ties the parts of a refund of the funded order."""
 
     no = models.CharField(max_length=64, unique=True)
-    contribution = models.ForeignKey(Contribution, on_delete=models.PROTECT, related_name="refunds")
+    contribution = models.ForeignKey(Contribution, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="refunds")
+    backing = models.ForeignKey("campaigns.EnvelopeBacking", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="refunds")
     amount_fen = models.BigIntegerField()
     reason = models.CharField(max_length=16, choices=RefundReason.choices)
     mall_refund_no = models.CharField(max_length=32, blank=True, default="", db_index=True)
@@ -256,10 +262,19 @@ class CampaignRefund(models.Model):
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="campaign_refund_amount_positive"),
             models.UniqueConstraint(fields=["contribution", "reason", "mall_refund_no", "attempt"],
                                     name="campaign_refund_one_per_attempt"),
+            models.UniqueConstraint(fields=["backing", "reason", "attempt"], condition=Q(backing__isnull=False),
+                                    name="campaign_refund_backing_one_per_attempt"),
+            models.CheckConstraint(condition=Q(contribution__isnull=True) ^ Q(backing__isnull=True),
+                                   name="campaign_refund_one_payer"),
         ]
 
     def __str__(self) -> str:
         return f"{self.no} {self.amount_fen} fen ({self.status})"
+
+    @property
+    def out_trade_no(self) -> str:
+        """The payment it gives back: the contribution's or the backing's number."""
+        return self.contribution.no if self.contribution_id else self.backing.no
 
 
 class CrowdfundEvent(models.Model):
@@ -282,3 +297,216 @@ class CrowdfundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"crowdfund {self.crowdfund_id} {self.subject} {self.kind} {self.from_status}→{self.to_status}"
+
+
+# --- red envelopes (红包) -----------------------------------------------------------------
+
+# WechatPayment.purpose of an envelope's funding and its top-ups paid by WeChat.
+ENVELOPE_PURPOSE = "campaigns.red_envelope"
+
+
+def envelope_escrow_ref(*, envelope_id: int) -> str:
+    """The `ref` of an envelope's escrow account in the ledger (code "<ref>:campaign_escrow")."""
+    return f"envelope{envelope_id}"
+
+
+class RedEnvelopeSettings(models.Model):
+    """The operator's red-envelope limits: one row (pk=1)."""
+
+    enabled = models.BooleanField(default=True)
+    max_total_fen = models.PositiveBigIntegerField(default=1_000_000,
+                                                   help_text="The largest pool (own money + top-ups)")
+    max_count = models.PositiveIntegerField(default=1_000, help_text="The most shares an envelope may have")
+    max_share_fen = models.PositiveIntegerField(default=20_000, help_text="The largest share (default 200 yuan)")
+    default_expires_hours = models.PositiveIntegerField(default=24)
+    max_expires_hours = models.PositiveIntegerField(default=72)
+    unopened_cancel_days = models.PositiveIntegerField(default=7)
+    pay_window_minutes = models.PositiveIntegerField(default=10)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "red envelope settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="envelope_settings_singleton"),
+            models.CheckConstraint(condition=Q(max_count__gte=1) & Q(max_count__lte=100_000),
+                                   name="envelope_settings_count"),
+            models.CheckConstraint(condition=Q(max_share_fen__gte=1), name="envelope_settings_share"),
+            models.CheckConstraint(condition=Q(default_expires_hours__gte=1)
+                                   & Q(default_expires_hours__lte=F("max_expires_hours")),
+                                   name="envelope_settings_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return "red envelope settings"
+
+
+class EnvelopeStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Waiting for the owner's WeChat payment"
+    FUNDING = "funding", "Funded; others may top it up; not opened yet"
+    ACTIVE = "active", "Open: shares are being grabbed"
+    EMPTY = "empty", "Every share grabbed"
+    EXPIRED = "expired", "Lifetime over: the rest went back to the owner"
+    CANCELLED = "cancelled", "Never opened (or never paid): every backer refunded"
+
+
+_E = EnvelopeStatus
+# API.md: pending_payment → funding → active → empty; active → expired; funding → cancelled
+# (unopened for the operator's days); pending_payment → cancelled (the owner never paid).
+ENVELOPE_TRANSITIONS: dict[str, frozenset[str]] = {
+    _E.PENDING_PAYMENT: frozenset({_E.FUNDING, _E.CANCELLED}),
+    _E.FUNDING: frozenset({_E.ACTIVE, _E.CANCELLED}),
+    _E.ACTIVE: frozenset({_E.EMPTY, _E.EXPIRED}),
+    _E.EMPTY: frozenset(),
+    _E.EXPIRED: frozenset(),
+    _E.CANCELLED: frozenset(),
+}
+transitions_check(ENVELOPE_TRANSITIONS, EnvelopeStatus)
+
+
+class SplitMode(models.TextChoices):
+    RANDOM = "random", "Random (拼手气)"
+    EQUAL = "equal", "Equal"
+
+
+class PayWith(models.TextChoices):
+    WALLET = "wallet", "Wallet balance"
+    WECHAT = "wechat", "WeChat Pay"
+
+
+class RedEnvelope(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="red_envelopes")
+    status = models.CharField(max_length=16, choices=EnvelopeStatus.choices, default=EnvelopeStatus.PENDING_PAYMENT)
+    split = models.CharField(max_length=8, choices=SplitMode.choices, default=SplitMode.RANDOM)
+    count = models.PositiveIntegerField()
+    total_fen = models.BigIntegerField(help_text="The owner's own money")
+    pool_fen = models.BigIntegerField(default=0, help_text="Paid so far: the owner's money and every paid top-up")
+    greeting = models.CharField(max_length=MAX_MESSAGE_CHARS, blank=True, default="")
+    share_code = models.CharField(max_length=16, unique=True)
+    expires_hours = models.PositiveIntegerField()
+    max_share_fen = models.PositiveIntegerField(help_text="The operator's share maximum when it was created")
+    open_when_paid = models.BooleanField(default=False)
+    best_position = models.PositiveIntegerField(null=True, blank=True,
+                                                help_text="The share with the best luck (ties drawn at opening)")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    funded_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Set when it is opened")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    returned_fen = models.BigIntegerField(default=0, help_text="What nobody grabbed, back to the owner")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["owner", "-created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(count__gte=1), name="envelope_count_positive"),
+            models.CheckConstraint(condition=Q(total_fen__gte=F("count")), name="envelope_total_at_least_1_fen_each"),
+            models.CheckConstraint(condition=Q(pool_fen__gte=0), name="envelope_pool_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"envelope {self.pk} ({self.status})"
+
+
+class BackingStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Waiting for its WeChat payment"
+    PAID = "paid", "Paid into the envelope"
+    EXPIRED = "expired", "Unpaid; its WeChat order closed"
+    REFUNDING = "refunding", "Being given back"
+    REFUNDED = "refunded", "Given back"
+
+
+_B = BackingStatus
+BACKING_TRANSITIONS: dict[str, frozenset[str]] = {
+    _B.PENDING_PAYMENT: frozenset({_B.PAID, _B.EXPIRED, _B.REFUNDING}),
+    _B.EXPIRED: frozenset({_B.PAID, _B.REFUNDING}),
+    _B.PAID: frozenset({_B.REFUNDING}),
+    _B.REFUNDING: frozenset({_B.REFUNDED}),
+    _B.REFUNDED: frozenset(),
+}
+transitions_check(BACKING_TRANSITIONS, BackingStatus)
+
+
+class EnvelopeBacking(models.Model):
+    """Money put into an envelope: the owner's own (is_owner) or a fan's top-up."""
+
+    no = models.CharField(max_length=32, unique=True, help_text="out_trade_no when paid by WeChat")
+    envelope = models.ForeignKey(RedEnvelope, on_delete=models.PROTECT, related_name="backings")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="envelope_backings")
+    is_owner = models.BooleanField(default=False)
+    amount_fen = models.BigIntegerField()
+    pay_with = models.CharField(max_length=8, choices=PayWith.choices)
+    status = models.CharField(max_length=16, choices=BackingStatus.choices, default=BackingStatus.PENDING_PAYMENT)
+    transaction_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["envelope", "status"]), models.Index(fields=["status", "created_at"])]
+        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="backing_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.no} {self.amount_fen} fen ({self.status})"
+
+
+class EnvelopeShare(models.Model):
+    """One share of an opened envelope, in grab order (`position` 0 is grabbed first).
+
+    The database is the truth of every grab: a share has at most one grabber (the row), a user
+    at most one share per envelope (a unique constraint), and a grab answered 200 has been
+    committed here. `posting` is the ledger transaction that moved its money from the escrow to
+    the grabber's wallet (set-based batches); `returned` marks a share nobody grabbed whose
+    money went back to the owner when the envelope expired."""
+
+    envelope = models.ForeignKey(RedEnvelope, on_delete=models.PROTECT, related_name="shares")
+    position = models.PositiveIntegerField()
+    amount_fen = models.BigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="envelope_shares")
+    grabbed_at = models.DateTimeField(null=True, blank=True)
+    posting = models.ForeignKey("ledger.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
+    returned = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["envelope", "user"]),
+                   models.Index(fields=["envelope", "position"], condition=Q(user__isnull=True),
+                                name="share_free_by_position")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gte=1), name="share_amount_at_least_1_fen"),
+            models.UniqueConstraint(fields=["envelope", "position"], name="share_one_per_position"),
+            models.UniqueConstraint(fields=["envelope", "user"], condition=Q(user__isnull=False),
+                                    name="share_one_per_user"),
+            models.CheckConstraint(condition=~(Q(returned=True) & Q(user__isnull=False)),
+                                   name="share_returned_only_if_ungrabbed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"envelope {self.envelope_id} #{self.position} {self.amount_fen} fen"
+
+
+class EnvelopeEvent(models.Model):
+    """One row per status change of an envelope or a backing (grabs are their share rows)."""
+
+    envelope = models.ForeignKey(RedEnvelope, on_delete=models.CASCADE, related_name="events")
+    backing = models.ForeignKey(EnvelopeBacking, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16, blank=True, default="")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["envelope", "id"])]
+
+    def __str__(self) -> str:
+        return f"envelope {self.envelope_id} {self.kind} {self.from_status}→{self.to_status}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from core.errors import NotFound
 
-from .models import Crowdfund
+from .models import Crowdfund, RedEnvelope
 
 TITLE = "帮我众筹：{title}"
 
@@ -22,3 +22,15 @@ def crowdfund_share_target(target_id: int) -> dict[str, Any]:
         "price_fen": cf.goal_fen,
         "path": f"/crowdfunds/{cf.pk}",
     }
+
+
+ENVELOPE_TITLE = "恭喜发财，大吉大利"
+
+
+def envelope_share_target(target_id: int) -> dict[str, Any]:
+    """Any red envelope can be shared (the page shows what is left, or the result); unknown: 404."""
+    env = RedEnvelope.objects.filter(pk=target_id).only("pk", "greeting").first() if target_id else None
+    if env is None:
+        raise NotFound("Red envelope not found.")
+    return {"title": env.greeting or ENVELOPE_TITLE, "image_url": "", "price_fen": None,
+            "path": f"/red-envelopes/{env.pk}"}

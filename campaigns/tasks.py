@@ -10,6 +10,7 @@ from celery import shared_task
 from core.errors import DomainError
 
 from . import notifications  # noqa: F401  (registers the campaigns.notify task)
+from .services.envelope_posting import envelope_grabs_post, envelope_post_marker_clear
 from .services.wechat_calls import campaign_refund_send, contribution_payment_close
 
 logger = logging.getLogger(__name__)
@@ -33,3 +34,11 @@ def campaign_refund_send_task(refund_id: int) -> None:
         # A definite refusal was recorded (the refund failed; a new attempt follows); an
         # uncertain answer is asked about again by campaigns.retry_refunds.
         logger.warning("campaigns.refund_send %s: %s %s", refund_id, exc.code, exc.message)
+
+
+@shared_task(name="campaigns.envelope_grabs_post", ignore_result=True, time_limit=120, soft_time_limit=100)
+def envelope_grabs_post_task(envelope_id: int) -> None:
+    """Post the grabbed money of one envelope (every unposted grab, in batches)."""
+    envelope_post_marker_clear(envelope_id=envelope_id)
+    while envelope_grabs_post(envelope_id=envelope_id):
+        pass

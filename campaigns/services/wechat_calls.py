@@ -28,7 +28,7 @@ def contribution_payment_close(*, no: str) -> None:
 def campaign_refund_send(*, refund_id: int) -> None:
     """Send a requested refund to WeChat (the same out_refund_no every time), or ask WeChat
     about one it is processing (a lost notification)."""
-    refund = CampaignRefund.objects.select_related("contribution").get(pk=refund_id)
+    refund = CampaignRefund.objects.select_related("contribution", "backing").get(pk=refund_id)
     if refund.status != CampaignRefundStatus.REQUESTED:
         return
     known = WechatRefund.objects.filter(out_refund_no=refund.no).values_list("status", flat=True).first()
@@ -36,6 +36,6 @@ def campaign_refund_send(*, refund_id: int) -> None:
         wechat_services.refund_query(out_refund_no=refund.no)
         return
     wechat_services.refund_create(
-        out_refund_no=refund.no, out_trade_no=refund.contribution.no, amount_fen=refund.amount_fen,
-        reason=f"众筹退款 {refund.get_reason_display()}"[:80],
+        out_refund_no=refund.no, out_trade_no=refund.out_trade_no, amount_fen=refund.amount_fen,
+        reason=f"{'众筹退款' if refund.contribution_id else '红包退款'} {refund.get_reason_display()}"[:80],
     )

@@ -1,0 +1,226 @@
+"""Grabbing red-envelope shares under a flood, and moving the grabbed money to the wallets.
+
+* The database is the truth: a share row has at most one grabber, a user at most one share
+  of an envelope (unique constraint), and a grab is answered only once it has committed.
+* With Redis (the default cache), the gate (envelope_gate.py) answers first: one atomic Lua
+  script checks the user, takes the next free position and records the pair. "Already
+  grabbed" and "empty" — most of a flood — are answered from Redis without the database. A
+  position it hands out is claimed with ONE conditional UPDATE of that share row; if the row
+  was taken meanwhile (the database path ran while Redis was down, or Redis was rebuilt) the
+  claim is forgotten and the next position taken.
+* Without Redis: in one transaction, the user's share is looked for, the next free share is
+  locked with `SELECT … FOR UPDATE SKIP LOCKED` (concurrent grabbers take different rows
+  instead of queueing on one) and claimed. SQLite serialises writers, so it is correct there
+  too.
+* The grabber follows the envelope's owner (accounts follows, source `red_envelope`) in the
+  grab's transaction.
+* Money: the escrow is one hot row, so a grab does not post. `envelope_grabs_post` moves the
+  money of every grabbed, unposted share of an envelope in ONE many-leg posting (escrow → each
+  grabber's wallet) and marks those shares with it, in one transaction: a poster killed mid-way
+  posts nothing and marks nothing, and the next run takes the same shares. It runs after a
+  grab commits (at most one queued per envelope per second when Redis is there) and from the
+  beat job `campaigns.post_envelope_grabs`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.services import follow_create
+from core.errors import Conflict, NotFound
+
+from ..models import EnvelopeShare, EnvelopeStatus, RedEnvelope
+from ..tasks import envelope_grabs_post_task
+from . import envelope_gate as gates
+
+logger = logging.getLogger(__name__)
+
+E = EnvelopeStatus
+CLAIM_ATTEMPTS = 8
+POST_BATCH = 5000
+FOLLOW_SOURCE = "red_envelope"
+
+
+class AlreadyGrabbed(Conflict):
+    code = "already_grabbed"
+    default_message = "You already have a share of this red envelope."
+
+
+class EnvelopeEmpty(Conflict):
+    code = "envelope_empty"
+    default_message = "Every share of this red envelope has been grabbed."
+
+
+class EnvelopeExpired(Conflict):
+    code = "envelope_expired"
+    default_message = "This red envelope is no longer open."
+
+
+@dataclass(frozen=True)
+class Grab:
+    share_id: int
+    amount_fen: int
+    rank: int
+    is_best: bool | None  # known once the envelope is empty
+
+
+def _envelope_open(envelope_id: int) -> RedEnvelope:
+    env = None
+    if type(envelope_id) is int:
+        env = RedEnvelope.objects.filter(pk=envelope_id).only(
+            "pk", "owner_id", "status", "expires_at", "count", "best_position").first()
+    if env is None:
+        raise NotFound("Red envelope not found.")
+    if env.status == E.EMPTY:
+        raise EnvelopeEmpty()
+    if env.status != E.ACTIVE or env.expires_at is None or env.expires_at <= timezone.now():
+        raise EnvelopeExpired(extra={"status": env.status})
+    return env
+
+
+def envelope_grab(*, user, envelope_id: int) -> Grab:
+    """One share for `user`, at most one per envelope; AlreadyGrabbed / EnvelopeEmpty /
+    EnvelopeExpired (409) otherwise."""
+    g = gates.gate()
+    if g is not None:
+        try:
+            return _grab_gated(g, user=user, envelope_id=envelope_id)
+        except _GateDown:
+            logger.warning("envelope %s: Redis gate unreachable, grabbing through the database", envelope_id)
+    env = _envelope_open(envelope_id)
+    return _grab_database(env, user=user)
+
+
+class _GateDown(Exception):
+    pass
+
+
+def _gate_call(fn, **kwargs):
+    try:
+        return fn(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - Redis down or flushed mid-call: the database path answers
+        if isinstance(exc, (Conflict, NotFound)):
+            raise
+        raise _GateDown() from exc
+
+
+def _grab_gated(g, *, user, envelope_id: int) -> Grab:
+    for _ in range(CLAIM_ATTEMPTS):
+        outcome, position = _gate_call(gates.gate_grab, g=g, envelope_id=envelope_id, user_id=user.pk)
+        if outcome == gates.NEEDS_BUILD:
+            env = _envelope_open(envelope_id)
+            _gate_call(_gate_build, g=g, env=env)
+            continue
+        if outcome == gates.ALREADY:
+            raise AlreadyGrabbed()
+        if outcome == gates.EMPTY:
+            raise EnvelopeEmpty()
+        env = _envelope_open(envelope_id)
+        grab = _claim(env, user=user, position=position)
+        if grab is not None:
+            return grab
+        _gate_call(gates.gate_forget, g=g, envelope_id=envelope_id, user_id=user.pk, position=position)
+    # Redis kept handing out positions the database had given away: let the database decide.
+    return _grab_database(_envelope_open(envelope_id), user=user)
+
+
+def _gate_build(*, g, env: RedEnvelope) -> None:
+    rows = list(EnvelopeShare.objects.filter(envelope_id=env.pk, returned=False).values_list("position", "user_id"))
+    free = sorted(p for p, u in rows if u is None)
+    taken = {u: p for p, u in rows if u is not None}
+    ttl = int((env.expires_at - timezone.now()).total_seconds()) + 3600
+    gates.gate_build(g, envelope_id=env.pk, free=free, taken=taken, ttl_seconds=ttl)
+
+
+def envelope_gate_warm(*, envelope_id: int) -> None:
+    """Build the gate right after the envelope opened, so the first flood finds it ready."""
+    g = gates.gate()
+    if g is None:
+        return
+    try:
+        _gate_build(g=g, env=_envelope_open(envelope_id))
+    except Exception:  # noqa: BLE001 - the first grab builds it instead
+        logger.warning("envelope %s: could not build the Redis gate at opening", envelope_id)
+
+
+def _claim(env: RedEnvelope, *, user, position: int) -> Grab | None:
+    """Claim share `position` for `user` in the database; None when it was taken there."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            claimed = EnvelopeShare.objects.filter(envelope_id=env.pk, position=position, user__isnull=True,
+                                                   returned=False).update(user=user, grabbed_at=now)
+            if not claimed:
+                if EnvelopeShare.objects.filter(envelope_id=env.pk, user=user).exists():
+                    raise AlreadyGrabbed()
+                return None
+            share = EnvelopeShare.objects.only("pk", "amount_fen", "position").get(envelope_id=env.pk,
+                                                                                  position=position)
+            _after_grab(env, user=user)
+    except IntegrityError:  # the database knows a share of this user that Redis had forgotten
+        raise AlreadyGrabbed() from None
+    return _answer(env, share)
+
+
+def _grab_database(env: RedEnvelope, *, user) -> Grab:
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                if EnvelopeShare.objects.filter(envelope_id=env.pk, user=user).exists():
+                    raise AlreadyGrabbed()
+                qs = EnvelopeShare.objects.filter(envelope_id=env.pk, user__isnull=True, returned=False)
+                if connection.features.has_select_for_update_skip_locked:
+                    qs = qs.select_for_update(skip_locked=True)
+                share = qs.order_by("position").only("pk", "amount_fen", "position").first()
+                if share is not None:
+                    EnvelopeShare.objects.filter(pk=share.pk).update(user=user, grabbed_at=timezone.now())
+                    _after_grab(env, user=user)
+        except IntegrityError:  # the same user grabbing at once from two requests
+            raise AlreadyGrabbed() from None
+        if share is not None:
+            return _answer(env, share)
+        # Nothing unlocked: either empty, or every free share is held by a grab in flight
+        # (which may yet roll back). Look again shortly before saying empty.
+        if not EnvelopeShare.objects.filter(envelope_id=env.pk, user__isnull=True, returned=False).exists():
+            break
+        time.sleep(0.01 * (attempt + 1))
+    raise EnvelopeEmpty()
+
+
+def _after_grab(env: RedEnvelope, *, user) -> None:
+    """In the grab's transaction: the grabber follows the owner; the posting is queued."""
+    if user.pk != env.owner_id:
+        follow_create(follower=user, followee=env.owner, source=FOLLOW_SOURCE)
+    envelope_id = env.pk
+    transaction.on_commit(lambda: envelope_grabs_post_schedule(envelope_id=envelope_id))
+
+
+def _answer(env: RedEnvelope, share: EnvelopeShare) -> Grab:
+    """The grab's answer; once nothing is left to grab, whether this share had the best luck."""
+    best = None
+    if env.best_position is not None and not EnvelopeShare.objects.filter(
+            envelope_id=env.pk, user__isnull=True, returned=False).exists():
+        best = share.position == env.best_position
+    return Grab(share_id=share.pk, amount_fen=share.amount_fen, rank=share.position + 1, is_best=best)
+
+
+def envelope_grabs_post_schedule(*, envelope_id: int) -> None:
+    """Queue the poster for this envelope, at most one queued per envelope with Redis: a grab that
+    finds one queued (the marker is set) leaves its money to it — the task clears the marker
+    before it reads, so it sees every grab that committed before the marker was found set."""
+    g = gates.gate()
+    if g is not None:
+        try:
+            if not g.client.set(gates.post_marker_key(envelope_id), "1", nx=True, px=10_000):
+                return  # one is queued already; it will take this grab too
+        except Exception:  # noqa: BLE001 - without the marker, queue it anyway (posting is idempotent)
+            logger.warning("envelope %s: no Redis marker for the poster; queueing it anyway", envelope_id)
+        envelope_grabs_post_task.apply_async(args=[envelope_id], countdown=1)
+        return
+    envelope_grabs_post_task.delay(envelope_id)
+
+
