@@ -83,3 +83,14 @@ class WechatLoginRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class GrabRateThrottle(_FixedWindow, throttling.UserRateThrottle):
+    """Red-envelope grabs per user (settings.THROTTLE_GRAB, default 30/min): a person grabs a
+    handful of envelopes a minute; a script hammering the endpoint is cut off (429) before
+    the gate."""
+
+    scope = "grab"
+
+    def get_rate(self):
+        return getattr(settings, "THROTTLE_GRAB", "30/min") or None

@@ -26,6 +26,7 @@ from . import (
     ops_reports,
     ops_reviews,
     ops_withdrawals,
+    red_envelopes,
     system,
     wechat,
     wechat_mp,
@@ -51,6 +52,13 @@ urlpatterns = [
     path("crowdfunds/<int:pk>/contributions/", campaigns.ContributionCreateView.as_view(),
          name="crowdfund-contributions"),
     path("crowdfunds/<int:pk>/finish/", campaigns.CrowdfundFinishView.as_view(), name="crowdfund-finish"),
+    # campaigns: red envelopes
+    path("red-envelopes/", red_envelopes.EnvelopeCreateView.as_view(), name="red-envelopes"),
+    path("red-envelopes/<int:pk>/", red_envelopes.EnvelopeDetailView.as_view(), name="red-envelope-detail"),
+    path("red-envelopes/<int:pk>/top-ups/", red_envelopes.EnvelopeTopUpView.as_view(), name="red-envelope-top-ups"),
+    path("red-envelopes/<int:pk>/open/", red_envelopes.EnvelopeOpenView.as_view(), name="red-envelope-open"),
+    path("red-envelopes/<int:pk>/grab/", red_envelopes.EnvelopeGrabView.as_view(), name="red-envelope-grab"),
+    path("users/<int:pk>/red-envelopes/", red_envelopes.UserEnvelopesView.as_view(), name="user-red-envelopes"),
     # orders and refunds
     path("orders/", mall_orders.OrderListCreateView.as_view(), name="orders"),
     path("orders/<str:no>/", mall_orders.OrderDetailView.as_view(), name="order-detail"),

@@ -68,18 +68,27 @@ class Grab:
     is_best: bool | None  # known once the envelope is empty
 
 
-def _envelope_open(envelope_id: int) -> RedEnvelope:
+def _envelope_read(envelope_id) -> RedEnvelope:
     env = None
     if type(envelope_id) is int:
         env = RedEnvelope.objects.filter(pk=envelope_id).only(
             "pk", "owner_id", "status", "expires_at", "count", "best_position").first()
     if env is None:
         raise NotFound("Red envelope not found.")
+    return env
+
+
+def _envelope_open(envelope_id, *, user) -> RedEnvelope:
+    """The envelope if it can be grabbed now; else why not (a user who has a share of it is
+    told so rather than that it is empty or over)."""
+    env = _envelope_read(envelope_id)
+    if env.status == E.ACTIVE and env.expires_at is not None and env.expires_at > timezone.now():
+        return env
+    if EnvelopeShare.objects.filter(envelope_id=env.pk, user=user).exists():
+        raise AlreadyGrabbed()
     if env.status == E.EMPTY:
         raise EnvelopeEmpty()
-    if env.status != E.ACTIVE or env.expires_at is None or env.expires_at <= timezone.now():
-        raise EnvelopeExpired(extra={"status": env.status})
-    return env
+    raise EnvelopeExpired(extra={"status": env.status})
 
 
 def envelope_grab(*, user, envelope_id: int) -> Grab:
@@ -91,7 +100,7 @@ def envelope_grab(*, user, envelope_id: int) -> Grab:
             return _grab_gated(g, user=user, envelope_id=envelope_id)
         except _GateDown:
             logger.warning("envelope %s: Redis gate unreachable, grabbing through the database", envelope_id)
-    env = _envelope_open(envelope_id)
+    env = _envelope_open(envelope_id, user=user)
     return _grab_database(env, user=user)
 
 
@@ -112,27 +121,29 @@ def _grab_gated(g, *, user, envelope_id: int) -> Grab:
     for _ in range(CLAIM_ATTEMPTS):
         outcome, position = _gate_call(gates.gate_grab, g=g, envelope_id=envelope_id, user_id=user.pk)
         if outcome == gates.NEEDS_BUILD:
-            env = _envelope_open(envelope_id)
-            _gate_call(_gate_build, g=g, env=env)
+            env = _envelope_read(envelope_id)
+            if env.status not in (E.ACTIVE, E.EMPTY):  # not grabbable any more: no gate to build
+                _envelope_open(envelope_id, user=user)
+            _gate_call(_gate_build, g=g, env=env)  # empty ones too: their flood is answered by Redis
             continue
         if outcome == gates.ALREADY:
             raise AlreadyGrabbed()
         if outcome == gates.EMPTY:
             raise EnvelopeEmpty()
-        env = _envelope_open(envelope_id)
+        env = _envelope_open(envelope_id, user=user)
         grab = _claim(env, user=user, position=position)
         if grab is not None:
             return grab
         _gate_call(gates.gate_forget, g=g, envelope_id=envelope_id, user_id=user.pk, position=position)
     # Redis kept handing out positions the database had given away: let the database decide.
-    return _grab_database(_envelope_open(envelope_id), user=user)
+    return _grab_database(_envelope_open(envelope_id, user=user), user=user)
 
 
 def _gate_build(*, g, env: RedEnvelope) -> None:
     rows = list(EnvelopeShare.objects.filter(envelope_id=env.pk, returned=False).values_list("position", "user_id"))
     free = sorted(p for p, u in rows if u is None)
     taken = {u: p for p, u in rows if u is not None}
-    ttl = int((env.expires_at - timezone.now()).total_seconds()) + 3600
+    ttl = int((env.expires_at - timezone.now()).total_seconds()) + 3600 if env.expires_at else 3600
     gates.gate_build(g, envelope_id=env.pk, free=free, taken=taken, ttl_seconds=ttl)
 
 
@@ -142,7 +153,7 @@ def envelope_gate_warm(*, envelope_id: int) -> None:
     if g is None:
         return
     try:
-        _gate_build(g=g, env=_envelope_open(envelope_id))
+        _gate_build(g=g, env=_envelope_read(envelope_id))
     except Exception:  # noqa: BLE001 - the first grab builds it instead
         logger.warning("envelope %s: could not build the Redis gate at opening", envelope_id)
 

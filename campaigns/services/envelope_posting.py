@@ -88,7 +88,8 @@ def _empty_maybe(envelope_id: int) -> None:
                 .values("user_id", "amount_fen").first() if env.best_position is not None else None)
         envelope_move(env, E.EMPTY, kind="empty", fields={"closed_at": timezone.now()},
                       data={"best_user_id": best["user_id"], "best_fen": best["amount_fen"]} if best else {})
-        envelope_gate_drop_after_commit(envelope_id=envelope_id)
+        # The gate stays until the envelope's lifetime ends: the flood after the last share is
+        # answered "empty" / "already grabbed" from Redis without the database.
 
 
 def envelopes_grabs_post_due() -> dict:

@@ -203,6 +203,7 @@ SPECTACULAR_SETTINGS = {
         "RiskLevelEnum": "commissions.selectors.withdrawals_review.LEVELS",
         "CrowdfundStatusEnum": "campaigns.models.CrowdfundStatus",
         "ContributionStatusEnum": "campaigns.models.ContributionStatus",
+        "EnvelopeStatusEnum": "campaigns.models.EnvelopeStatus",
     },
 }
 
