@@ -24,6 +24,7 @@ from distributors.codes import code_generate
 from ledger.locks import accounts_lock, user_account_ids
 from ledger.models import AccountKind
 from ledger.services import ledger_post
+from wechat import content as wechat_content
 
 from ..models import (
     MAX_MESSAGE_CHARS,
@@ -137,6 +138,9 @@ def envelope_create(*, owner, total_fen, count, split="random", greeting="", exp
     if pay_with == PayWith.WECHAT and not getattr(owner, "openid", ""):
         raise InvalidInput("Paying with WeChat needs a WeChat login.", code="no_openid")
     envelope_limits_check(pool_fen=total_fen, count=count)
+    greeting = greeting.strip()
+    if greeting:  # shown to everyone who opens the link: WeChat's content check first (v1, see crowdfunds)
+        wechat_content.text_check(content=greeting)
     with transaction.atomic():
         env = None
         for _ in range(CODE_ATTEMPTS):
@@ -144,7 +148,7 @@ def envelope_create(*, owner, total_fen, count, split="random", greeting="", exp
                 with transaction.atomic():
                     env = RedEnvelope.objects.create(
                         owner=owner, status=E.PENDING_PAYMENT, split=split, count=count, total_fen=total_fen,
-                        greeting=greeting.strip(), share_code=code_generate(SHARE_CODE_LENGTH),
+                        greeting=greeting, share_code=code_generate(SHARE_CODE_LENGTH),
                         expires_hours=expires_hours, open_when_paid=open_now,
                         max_share_fen=envelope_settings_get().max_share_fen)
                 break

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/v1/red-envelopes/"
 
 
-def test_the_whole_story_over_http(client_for, api_client):
+def test_the_whole_story_over_http(wechat_sandbox, client_for, api_client):
     owner = owner_with(10_000)
     res = client_for(owner).post(URL, {"total_fen": 3_000, "count": 3, "pay_with": "wallet", "greeting": "新年快乐"},
                                  format="json")

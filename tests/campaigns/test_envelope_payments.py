@@ -117,3 +117,13 @@ def test_wechat_needs_an_openid_and_a_bad_pay_with_is_refused(db):
         env_services.envelope_create(owner=owner_with(100), total_fen=100, count=1, pay_with="alipay")
     assert getattr(err.value, "code", "") == "invalid"
     assert not RedEnvelope.objects.exists()
+
+
+def test_a_flagged_greeting_is_refused_and_nothing_is_taken(wechat_sandbox):
+    owner = owner_with(1_000)
+    with pytest.raises(Exception) as err:
+        env_services.envelope_create(owner=owner, total_fen=1_000, count=2, greeting="来赌博吧")
+    assert getattr(err.value, "code", "") == "content_flagged"
+    assert not RedEnvelope.objects.exists() and wallet(owner) == 1_000
+    env, _ = env_services.envelope_create(owner=owner, total_fen=1_000, count=2, greeting="恭喜发财")
+    assert env.greeting == "恭喜发财"
