@@ -78,11 +78,13 @@ def _stat(stats: dict, suffix: str, name: str) -> tuple[int, float]:
     return calls, seconds
 
 
-def profile_parts(stats: dict, *, requests: int) -> list[dict]:
-    """PROFILE_PARTS per request from pstats' raw `stats` of `requests` requests."""
+def profile_parts(stats: dict, *, requests: int, parts: dict | None = None) -> list[dict]:
+    """`parts` (default PROFILE_PARTS; its "request" is the whole) per request from pstats' raw
+    `stats` of `requests` requests."""
+    parts = PROFILE_PARTS if parts is None else parts
     rows = []
-    whole = _stat(stats, *PROFILE_PARTS["request"][1:])[1]
-    for key, (label, suffix, name) in PROFILE_PARTS.items():
+    whole = _stat(stats, *parts["request"][1:])[1]
+    for key, (label, suffix, name) in parts.items():
         calls, seconds = _stat(stats, suffix, name)
         rows.append({"key": key, "part": label, "calls": calls / requests, "ms": 1000 * seconds / requests,
                      "share": seconds / whole if whole else 0.0})
@@ -308,12 +310,14 @@ def section(*, meta: dict, http_rows: list[dict], results: dict, alone: bool) ->
     return "\n".join(lines) + "\n"
 
 
-def splice(document: str, new_section: str) -> str:
-    """`document` with its crowdfunds section replaced by `new_section` (appended when absent)."""
-    start, end = document.find(SECTION_START), document.find(SECTION_END)
+def splice(document: str, new_section: str, *, start_marker: str = SECTION_START,
+           end_marker: str = SECTION_END) -> str:
+    """`document` with its section between the markers (by default the crowdfunds') replaced by
+    `new_section` (appended when absent)."""
+    start, end = document.find(start_marker), document.find(end_marker)
     if start == -1 or end == -1:
         return document.rstrip("\n") + "\n\n" + new_section
-    return document[:start] + new_section.rstrip("\n") + document[end + len(SECTION_END):]
+    return document[:start] + new_section.rstrip("\n") + document[end + len(end_marker):]
 
 
 def main() -> None:

@@ -24,7 +24,9 @@ Later issues add rows by appending to ENDPOINTS. Keys:
             send others).
 - env:      optional, extra environment for wrk (the row's `lua` reads it, e.g. which files).
 - section:  optional, the report section the row is shown in instead of the HTTP table
-            ("crowdfunds": bench/crowdfunds_bench.py, with the baseline of the same run).
+            ("crowdfunds": bench/crowdfunds_bench.py, "envelopes": bench/envelopes_bench.py, with the
+            baseline of the same run). A row's check may also set `http_errors` (the answers that were
+            not the row's expected one, e.g. the 409s the empty envelope's row expects are not errors).
 
 Every request of a run is the same request (wrk replays it) unless the row's `lua` script has a
 `request` hook. Creating an order per request needs none (the same body makes a new order each
@@ -179,5 +181,51 @@ ENDPOINTS: list[dict] = [
         "funded, the initiator's order created and paid from the escrow (mall's paid path: the order's stock, "
         "events, the mall.payment posting, the PAID hook's subscribers), the funding posting, ordered. So the "
         "figure is contributions settled per second, one in ten with a paid order",
+    },
+    {
+        "name": "red envelope grab, while shares last",
+        "section": "envelopes",
+        "path": "/api/v1/red-envelopes/900001/grab/",  # bench/seed_envelopes.py GRAB_ENVELOPE_ID
+        "method": "POST",
+        "auth": True,
+        "token_file": "bench/.work/grab_token.txt",  # the pre-check's grabber (bench/seed_envelopes.py)
+        "lua": "bench/grab.lua",
+        "env": {
+            "BENCH_GRAB_TOKENS": "bench/.work/grab_tokens.txt",
+            "BENCH_GRAB_OFFSET": "bench/.work/grab.offset",
+            "BENCH_GRAB_RUNS": "bench/.work/grab_runs.jsonl",
+        },
+        "check_script": "bench/envelope_grab_check.py",
+        "note": "POST /api/v1/red-envelopes/{id}/grab/ on one opened envelope of 12,000 shares "
+        "(bench/seed_envelopes.py: filled from its owner's wallet and opened through the services); "
+        "bench/grab.lua sends every request with another user's Bearer token, so each is a user's first grab "
+        "and gets a share (200). Bearer auth (a token never seen: a cache miss), the user throttle and the "
+        "grab throttle (THROTTLE_GRAB, set too high to trigger) in Redis, then `envelope_grab`: the Redis Lua"
+        " gate (user not in the envelope's set, next free position taken), the envelope read, one transaction"
+        " with the claim's conditional UPDATE of that share row, the share read back and the grabber "
+        "following the owner (an INSERT), the poster queued on commit (at most one per second per envelope: a"
+        " Redis SET NX) and whether shares are left for the answer. No ledger posting per grab: the checks "
+        "post the grabbed money afterwards in batches",
+    },
+    {
+        "name": "red envelope grab, once empty (409)",
+        "section": "envelopes",
+        "path": "/api/v1/red-envelopes/900002/grab/",  # bench/seed_envelopes.py EMPTY_ENVELOPE_ID
+        "method": "POST",
+        "auth": True,
+        "token_file": "bench/.work/empty_token.txt",
+        "expect": 409,
+        "lua": "bench/grab.lua",
+        "env": {
+            "BENCH_GRAB_TOKENS": "bench/.work/empty_tokens.txt",
+            "BENCH_GRAB_OFFSET": "bench/.work/empty.offset",
+            "BENCH_GRAB_RUNS": "bench/.work/empty_runs.jsonl",
+        },
+        "check_script": "bench/envelope_empty_check.py",
+        "note": "the flood after the last share: an envelope of 2,000 shares every one of which was grabbed (and "
+        "posted) in the seed; bench/grab.lua alternates its 2,000 winners (409 already_grabbed) and 2,000 users "
+        "who never grabbed it (409 envelope_empty), each asking again every 4,000 requests. 409 is the expected "
+        "answer and counted as success here. Bearer auth (the token cache hits after the first round), the two "
+        "throttles in Redis, then the gate's Lua script answers from Redis: no SQL in the service",
     },
 ]

@@ -26,6 +26,9 @@ Environment (all optional):
                           section of BENCH_OUTPUT (the other sections stay as they are).
                           `crowdfunds`: the same for the crowdfund rows (bench/crowdfunds_bench.py):
                           the bare baseline, the two crowdfund HTTP rows, the race, the profile.
+                          `envelopes`: the same for the red-envelope rows (bench/envelopes_bench.py):
+                          the bare baseline, the two grab rows, grabs without HTTP, the grab profile,
+                          and /api/v1/me/ with the token cache off and on (two more gunicorns).
                           `python bench/run.py --only <section>` says the same.
   BENCH_SANDBOX_WORKERS=1, BENCH_SANDBOX_THREADS=8  the WeChat sandbox's gunicorn (gthread)
   BENCH_CF_NOTIFICATIONS  crowdfund payment notifications seeded (default BENCH_NOTIFICATIONS)
@@ -61,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import commissions_bench, crowdfunds_bench, qr_gen, report  # noqa: E402
+from bench import commissions_bench, crowdfunds_bench, envelopes_bench, qr_gen, report  # noqa: E402
 from bench.endpoints import ENDPOINTS  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -85,7 +88,8 @@ OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "docs" / "benchmarks.md"))
 ONLY = os.environ.get("BENCH_ONLY", "").strip()
 if "--only" in sys.argv[1:-1]:  # `python bench/run.py --only crowdfunds`, the same as BENCH_ONLY=crowdfunds
     ONLY = sys.argv[sys.argv.index("--only") + 1].strip()
-ONLY_SECTIONS = ("commissions", "crowdfunds")  # sections that can run alone (their part of the report is replaced)
+# Sections that can run alone (their part of the report is replaced).
+ONLY_SECTIONS = ("commissions", "crowdfunds", "envelopes")
 
 # Each scenario runs one ledger_load.py process per pair of wallets (named in bench/seed.py).
 LEDGER_SCENARIOS = [
@@ -97,7 +101,7 @@ LEDGER_SCENARIOS = [
 # What Django sees in every process the bench starts (gunicorn, migrate, seed, ledger load).
 DJANGO_ENV = {
     **os.environ,
-    "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    "DJANGO_SETTINGS_MODULE": "bench.django_settings",  # config.settings.base + THROTTLE_GRAB from the environment
     "DEBUG": "0",
     "ALLOWED_HOSTS": "127.0.0.1",
     "DATABASE_URL": DATABASE_URL,
@@ -110,6 +114,7 @@ DJANGO_ENV = {
     # second of requests long, close to production's worst case (600 at 600/min).
     "THROTTLE_USER": "100000000/s",
     "THROTTLE_ANON": "100000000/s",
+    "THROTTLE_GRAB": "100000000/s",  # the red-envelope grab throttle (30/min per user in production)
     "PYTHONDONTWRITEBYTECODE": "1",
     # DEBUG is off, so the production check (core/checks.py) refuses the sandbox and the shipped
     # secrets: the bench runs the sandbox on purpose, with secrets of its own for this run.
@@ -269,7 +274,8 @@ def server_description() -> str:
     per_core = " (one per core)" if WORKERS == CORES else ""
     text = (
         f"gunicorn {version('gunicorn')}, {WORKERS} {kind}{per_core}, `config.wsgi`, settings "
-        "`config.settings.base`, DEBUG off, no access log, LOG_LEVEL=WARNING, PostgreSQL and Redis on the "
+        "`bench.django_settings` (`config.settings.base` and THROTTLE_GRAB from the environment),"
+        " DEBUG off, no access log, LOG_LEVEL=WARNING, PostgreSQL and Redis on the "
         "same machine, throttles on with rates too high to trigger"
     )
     if WORKER_CLASS == "gthread":
@@ -466,6 +472,30 @@ def run_checks(rows: list[dict]) -> None:
         log(f"{row['name']}: check {'FAILED' if row.get('check_failed') else 'ok'}: {row['check']}")
 
 
+def bench_me_pair() -> list[dict]:
+    """/api/v1/me/ against a gunicorn with the token cache off (AUTH_TOKEN_CACHE_SECONDS=0), then
+    against one with it on (the default), each with its own bare baseline (the setting is read
+    when the server starts). The rows carry `cache` "off" / "on"; ratios are to their own baseline."""
+    base = next(e for e in ENDPOINTS if e.get("baseline"))
+    before = DJANGO_ENV.get("AUTH_TOKEN_CACHE_SECONDS")
+    rows: list[dict] = []
+    try:
+        for cache, seconds in (("off", "0"), ("on", envelopes_bench.CACHE_ON_SECONDS)):
+            DJANGO_ENV["AUTH_TOKEN_CACHE_SECONDS"] = seconds
+            log(f"/api/v1/me/ with AUTH_TOKEN_CACHE_SECONDS={seconds}: its own gunicorn")
+            pair = [{**base, "name": f"bare Django JSON (baseline of the cache-{cache} server)", "cache": cache},
+                    {**envelopes_bench.ME_ROW, "name": f"me, token cache {cache} (AUTH_TOKEN_CACHE_SECONDS={seconds})",
+                     "cache": cache}]
+            got, _ = bench_http("", pair)
+            rows += got
+    finally:
+        if before is None:
+            DJANGO_ENV.pop("AUTH_TOKEN_CACHE_SECONDS", None)
+        else:
+            DJANGO_ENV["AUTH_TOKEN_CACHE_SECONDS"] = before
+    return rows
+
+
 # --- ledger ------------------------------------------------------------------------------
 
 
@@ -543,8 +573,13 @@ def main() -> int:
     meta = machine_and_versions()
     meta["server"] = server_description()
     meta["wrk_command"] = " ".join(wrk_command(SECONDS))
-    http_rows, crowdfund_results = bench_http(
-        seed["token"], during=lambda port: crowdfunds_bench.during(PY, ROOT, DJANGO_ENV, port))
+    def during(port: int) -> dict:
+        return {"crowdfunds": crowdfunds_bench.during(PY, ROOT, DJANGO_ENV, port),
+                "envelopes": envelopes_bench.during(PY, ROOT, DJANGO_ENV, port)}
+
+    http_rows, during_results = bench_http(seed["token"], during=during)
+    crowdfund_results, envelope_results = during_results.get("crowdfunds", {}), during_results.get("envelopes", {})
+    me_rows = bench_me_pair()
     ledger_rows = bench_ledger(seed["wallets"])
     qr_rows = qr_gen.run(PY, ROOT, DJANGO_ENV, SECONDS)  # share-link images, no HTTP
     commission_results = commissions_bench.run(PY, ROOT, DJANGO_ENV)  # accrual, settlement, audit; no HTTP
@@ -558,7 +593,9 @@ def main() -> int:
     meta["sandbox_server"] = sandbox_description()
     text = (report.render(meta, http_rows, ledger_rows) + "\n" + qr_gen.section(qr_rows) + "\n"
             + commissions_bench.section(commission_results) + "\n"
-            + crowdfunds_bench.section(meta=meta, http_rows=http_rows, results=crowdfund_results, alone=False))
+            + crowdfunds_bench.section(meta=meta, http_rows=http_rows, results=crowdfund_results, alone=False) + "\n"
+            + envelopes_bench.section(meta=meta, http_rows=http_rows, results=envelope_results, me_rows=me_rows,
+                                      alone=False))
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
     print(text)
@@ -566,6 +603,8 @@ def main() -> int:
 
     failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
     failed += commissions_bench.failed(commission_results) + crowdfunds_bench.failed(crowdfund_results)
+    failed += envelopes_bench.failed(envelope_results)
+    failed += [r["name"] for r in me_rows if r.get("failed") or r.get("http_errors")]
     if failed or not audit_ok:
         log(f"FAILED: endpoints {failed or 'ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
         return 1
@@ -578,6 +617,8 @@ def main_only() -> int:
         raise BenchError(f"BENCH_ONLY={ONLY!r}: only {', '.join(ONLY_SECTIONS)} can run alone (unset it for all)")
     if ONLY == "crowdfunds":
         return main_only_crowdfunds()
+    if ONLY == "envelopes":
+        return main_only_envelopes()
     reset_database()
     log("migrating")
     run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
@@ -621,6 +662,35 @@ def main_only_crowdfunds() -> int:
     log(f"replaced the {ONLY} section of {OUTPUT}")
     failed = [r["name"] for r in rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
     failed += crowdfunds_bench.failed(results)
+    if failed or not audit_ok:
+        log(f"FAILED: {failed or 'rows ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
+        return 1
+    return 0
+
+
+def main_only_envelopes() -> int:
+    """BENCH_ONLY=envelopes: a fresh bench database with only the red-envelope rows' data; the bare
+    baseline and the two grab rows in one gunicorn run (the baseline again at the end), the
+    in-process grabs and the profile while it is up; then /api/v1/me/ with the token cache off
+    and on (bench_me_pair); only the envelopes section of the report is replaced."""
+    ensure_wrk()
+    prepare_data("seed_envelopes.py")
+    meta = machine_and_versions()
+    meta["server"] = server_description()
+    meta["wrk_command"] = " ".join(wrk_command(SECONDS))
+    endpoints = [e for e in ENDPOINTS if e.get("baseline") or e.get("section") == envelopes_bench.SECTION]
+    rows, results = bench_http("", endpoints, during=lambda port: envelopes_bench.during(PY, ROOT, DJANGO_ENV, port))
+    me_rows = bench_me_pair()
+    audit_ok = audit_ledger()
+    meta["load_end"] = _load()
+    section = envelopes_bench.section(meta=meta, http_rows=rows, results=results, me_rows=me_rows, alone=True)
+    before = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(envelopes_bench.splice(before, section))
+    print(section)
+    log(f"replaced the {ONLY} section of {OUTPUT}")
+    failed = [r["name"] for r in rows + me_rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
+    failed += envelopes_bench.failed(results)
     if failed or not audit_ok:
         log(f"FAILED: {failed or 'rows ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
         return 1

@@ -3,7 +3,7 @@
 - a shopper `bench-user` with a wallet and a Bearer token (for GET /api/v1/me/);
 - ledger users a, b, c, d whose wallets are funded from the outside world, for
   bench/ledger_load.py to move money between;
-- the rows' own data (catalog, share link, stats, orders and notifications, crowdfunds).
+- the rows' own data (catalog, share link, stats, orders and notifications, crowdfunds, red envelopes).
 """
 import json
 
@@ -13,6 +13,7 @@ setup()
 
 from seed_catalog import seed_catalog  # noqa: E402
 from seed_crowdfunds import seed_crowdfund_rows  # noqa: E402
+from seed_envelopes import seed_envelope_rows  # noqa: E402
 from seed_links import seed_share_link  # noqa: E402
 from seed_orders import seed_notifications  # noqa: E402
 from seed_short_link import seed_visitor_pool  # noqa: E402
@@ -49,6 +50,7 @@ def main() -> None:
     seed_visitor_pool()  # returning visitors' fx_vid cookies for the GET /s/<code> row
     seed_notifications()  # the order row's SKU; unpaid orders and their signed payment notifications
     seed_crowdfund_rows()  # crowdfunds, friends and tokens; pending contributions and their notifications
+    seed_envelope_rows()  # an envelope of 12,000 shares and its grabbers; an emptied one; the /me pair's user
     print(json.dumps({"token": token, "user_id": user.pk, "wallets": wallets, "product_id": product_id}))
 
 

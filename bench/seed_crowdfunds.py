@@ -119,11 +119,12 @@ def users(prefix: str, count: int) -> list[User]:
     return [by_name[n] for n in names]
 
 
-def crowdfund_ids_from(first: int) -> None:
-    """The next crowdfund gets id `first` (the id sequence moved there; fresh bench data only)."""
-    table = Crowdfund._meta.db_table
-    if Crowdfund.objects.filter(pk__gte=first).exists():
-        raise RuntimeError(f"crowdfunds with ids from {first} exist already: seed a fresh database")
+def crowdfund_ids_from(first: int, *, model=Crowdfund) -> None:
+    """The next crowdfund (or row of `model`) gets id `first` (the id sequence moved there; fresh
+    bench data only)."""
+    table = model._meta.db_table
+    if model.objects.filter(pk__gte=first).exists():
+        raise RuntimeError(f"{table} rows with ids from {first} exist already: seed a fresh database")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)", [table, first])
