@@ -101,27 +101,33 @@ def envelope_opened(*, owner_name: str, count: int, total_fen: int | None = None
 
 
 def grab_many(envelope_id: int, people: list[User], *, threads: int = SEED_THREADS) -> dict:
-    """Each of `people` grabs once through `envelope_grab`, `threads` at a time; counts by outcome
-    and the wall time. Each thread closes its database connection at the end."""
-    def work(part: list[User]) -> dict:
+    """Each of `people` grabs once through `envelope_grab`, `threads` at a time (1: in the calling
+    thread); counts by outcome and the wall time. Each thread closes its database connection at the end."""
+    def grabs(part: list[User]) -> dict:
         counts: dict[str, int] = {}
-        try:
-            for user in part:
-                try:
-                    envelope_grab(user=user, envelope_id=envelope_id)
-                    key = "grabbed"
-                except Conflict as exc:
-                    key = exc.code
-                counts[key] = counts.get(key, 0) + 1
-        finally:
-            connections.close_all()
+        for user in part:
+            try:
+                envelope_grab(user=user, envelope_id=envelope_id)
+                key = "grabbed"
+            except Conflict as exc:
+                key = exc.code
+            counts[key] = counts.get(key, 0) + 1
         return counts
 
-    close_old_connections()
-    parts = [people[i::threads] for i in range(threads)]
+    def work(part: list[User]) -> dict:
+        try:
+            return grabs(part)
+        finally:
+            connections.close_all()  # this thread's
+
     started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(work, parts))
+    if threads == 1:  # in the calling thread, on its connection (no thread started)
+        results = [grabs(people)]
+    else:
+        close_old_connections()
+        parts = [people[i::threads] for i in range(threads)]
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(work, parts))
     seconds = time.perf_counter() - started
     total: dict[str, int] = {}
     for counts in results:
