@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from api.models import IdempotencyRecord
 from campaigns.models import EnvelopeBacking, EnvelopeShare, EnvelopeStatus, RedEnvelope, RedEnvelopeSettings
 from campaigns.services import envelopes as env_services
 from campaigns.services.envelope_grabs import envelope_grab
@@ -30,6 +31,7 @@ from tests.campaigns.envelope_api_helpers import (
     world,
 )
 from tests.campaigns.envelope_helpers import opened, owner_with, wallet
+from tests.commissions.wallet_helpers import fund
 from tests.factories import UserFactory
 from wechat.models import WechatPayment
 
@@ -277,17 +279,20 @@ def test_an_idempotency_key_reused_for_another_body_is_refused(client_for, db):
 
 
 def test_a_refused_request_does_not_burn_its_idempotency_key(client_for, db):
-    """A request refused for want of money, then retried with the same key once the money is
-    there: the refusal was not stored as the key's answer for good — or, if it was, the replay
-    says so exactly and charges nothing."""
+    """A request refused for want of money keeps no record of its key: retried with the same key
+    once the money is there, it runs (and is then replayed, charged once)."""
     owner = owner_with(500)
     client = client_for(owner)
+    records = IdempotencyRecord.objects.count()
     _refused(client, ENVELOPES, create_body(total_fen=1_000), 409, "insufficient_balance",
              HTTP_IDEMPOTENCY_KEY="env-3")
-    before = world()
+    assert IdempotencyRecord.objects.count() == records
+    fund(owner, 500)
     res = client.post(ENVELOPES, create_body(total_fen=1_000), format="json", HTTP_IDEMPOTENCY_KEY="env-3")
-    assert_error(res, 409, "insufficient_balance")
-    assert world() == before
+    assert res.status_code == 201, res.content
+    again = client.post(ENVELOPES, create_body(total_fen=1_000), format="json", HTTP_IDEMPOTENCY_KEY="env-3")
+    assert (again.status_code, again.json()) == (201, res.json())
+    assert wallet(owner) == 0 and RedEnvelope.objects.count() == 1
 
 
 def test_duplicate_json_keys_take_the_last_value(rich_client):
