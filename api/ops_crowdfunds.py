@@ -34,10 +34,9 @@ MAX_ID = 2**62
 
 # --- filters ------------------------------------------------------------------------------
 
-class CrowdfundQuery(serializers.Serializer):
-    status = serializers.ChoiceField(choices=CrowdfundStatus.choices, required=False)
-    product = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
-    initiator = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+class PeriodQuery(serializers.Serializer):
+    """`from` / `to` (a day or a date-time, both inclusive; `to` not before `from`); shared
+    with the red-envelope ops list."""
 
     def get_fields(self):
         fields = super().get_fields()  # `from` is a Python keyword: added here
@@ -49,6 +48,12 @@ class CrowdfundQuery(serializers.Serializer):
         if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
             raise serializers.ValidationError({"to": ["to is before from."]})
         return attrs
+
+
+class CrowdfundQuery(PeriodQuery):
+    status = serializers.ChoiceField(choices=CrowdfundStatus.choices, required=False)
+    product = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    initiator = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
 
 
 FILTER_PARAMS = [
@@ -247,7 +252,7 @@ class OpsCrowdfundDetailView(APIView):
         return Response(_detail(pk))
 
 
-def _json_object(request) -> dict:
+def json_object(request) -> dict:
     if not isinstance(request.data, dict):
         raise serializers.ValidationError({"non_field_errors": ["A JSON object is expected."]})
     return dict(request.data)
@@ -283,7 +288,7 @@ class OpsCrowdfundSettingsView(APIView):
     @extend_schema(request=CrowdfundSettingsSerializer, responses={200: CrowdfundSettingsSerializer}, tags=["ops"])
     def put(self, request):
         # The service validates strictly (types included), so the raw JSON values go through.
-        row = settings_services.crowdfund_settings_update(actor=request.user, **_json_object(request))
+        row = settings_services.crowdfund_settings_update(actor=request.user, **json_object(request))
         return Response(CrowdfundSettingsSerializer(row).data)
 
 
@@ -313,7 +318,7 @@ class OpsCrowdfundProductRuleView(APIView):
                    tags=["ops"])
     def put(self, request, pk: int):
         ops_selectors.crowdfund_product_rule_for_ops(product_id=pk)  # 404 before judging the body
-        body = _json_object(request)
+        body = json_object(request)
         errors = {name: ["Unknown field."] for name in body if name not in RULE_FIELDS}
         errors.update({name: ["May not be null."] for name in RULE_FIELDS if name in body and body[name] is None})
         if errors:

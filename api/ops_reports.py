@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
 from campaigns.selectors.ops import crowdfund_report
+from campaigns.selectors.ops_envelopes import envelope_report
 from commissions.models import CommissionStatus, WithdrawalStatus
 from commissions.selectors import reports as report_selectors
 from core.errors import InvalidInput
@@ -128,8 +129,23 @@ class ReportCrowdfundsOutput(serializers.Serializer):
     refunded_fen = serializers.IntegerField(help_text="Their amount")
 
 
+class ReportRedEnvelopesOutput(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Envelopes created in the period (unpaid ones included)")
+    opened = serializers.IntegerField(help_text="Envelopes opened in the period")
+    empty = serializers.IntegerField(help_text="Envelopes whose last share was grabbed in the period")
+    expired = serializers.IntegerField(help_text="Envelopes whose lifetime ended in the period")
+    cancelled = serializers.IntegerField(help_text="Envelopes cancelled in the period (never opened or paid)")
+    funded_fen = serializers.IntegerField(help_text="Owners' own money paid in the period")
+    topped_up_fen = serializers.IntegerField(help_text="Fans' top-ups paid in the period")
+    grabbed_fen = serializers.IntegerField(help_text="Shares grabbed in the period: their amount")
+    grabs = serializers.IntegerField(help_text="Shares grabbed in the period")
+    grabbers = serializers.IntegerField(help_text="Distinct people who grabbed them")
+    returned_fen = serializers.IntegerField(help_text="Given back to owners by the envelopes that expired")
+
+
 class ReportCampaignsOutput(serializers.Serializer):
     crowdfunds = ReportCrowdfundsOutput()
+    red_envelopes = ReportRedEnvelopesOutput()
 
 
 class ReportOverviewOutput(serializers.Serializer):
@@ -158,7 +174,8 @@ class OpsReportOverviewView(APIView):
     def get(self, request):
         day_from, day_to = _period(request)
         figures = report_selectors.report_overview(day_from=day_from, day_to=day_to)
-        figures["campaigns"] = {"crowdfunds": crowdfund_report(day_from=day_from, day_to=day_to)}
+        figures["campaigns"] = {"crowdfunds": crowdfund_report(day_from=day_from, day_to=day_to),
+                                "red_envelopes": envelope_report(day_from=day_from, day_to=day_to)}
         return Response(ReportOverviewOutput(figures).data)
 
 

@@ -23,6 +23,7 @@ from . import (
     ops_ledger,
     ops_orders,
     ops_products,
+    ops_red_envelopes,
     ops_reports,
     ops_reviews,
     ops_withdrawals,
@@ -150,4 +151,10 @@ urlpatterns = [
          name="ops-settings-crowdfunds"),
     path("ops/products/<int:pk>/crowdfund-rule/", ops_crowdfunds.OpsCrowdfundProductRuleView.as_view(),
          name="ops-product-crowdfund-rule"),
+    # campaigns: red envelopes
+    path("ops/red-envelopes/", ops_red_envelopes.OpsEnvelopeListView.as_view(), name="ops-red-envelopes"),
+    path("ops/red-envelopes/<int:pk>/", ops_red_envelopes.OpsEnvelopeDetailView.as_view(),
+         name="ops-red-envelope-detail"),
+    path("ops/settings/red-envelopes/", ops_red_envelopes.OpsEnvelopeSettingsView.as_view(),
+         name="ops-settings-red-envelopes"),
 ]

@@ -138,9 +138,30 @@ def crowdfund_postings(*, crowdfund: Crowdfund) -> list[LedgerTransaction]:
         causes |= (Q(cause_type=CAUSE_ORDER, cause_id=crowdfund.order.no)
                    | Q(cause_type=CAUSE_ORDER_REFUND,
                        cause_id__in=Refund.objects.filter(order_id=crowdfund.order_id).values("no")))
+    return postings_for(causes=causes)
+
+
+def postings_for(*, causes: Q) -> list[LedgerTransaction]:
+    """The ledger transactions matching `causes`, oldest first, with their entries and
+    accounts (two queries). Shared by the crowdfund and red-envelope details."""
     entries = Entry.objects.select_related("account").order_by("pk")
     return list(LedgerTransaction.objects.filter(causes)
                 .prefetch_related(Prefetch("entries", queryset=entries)).order_by("pk"))
+
+
+def escrow_balance_fen(*, ref: str) -> int:
+    """What a campaign's escrow account (kind campaign_escrow, `ref`) holds now; 0 when it
+    was never created (read, never created here). One query."""
+    code = account_code(kind=AccountKind.CAMPAIGN_ESCROW, ref=ref)
+    return int(Account.objects.filter(code=code).values_list("balance_fen", flat=True).first() or 0)
+
+
+def wechat_refunds_attach(*, refunds: Sequence[CampaignRefund], refund_nos: QuerySet) -> None:
+    """Set `wechat` (its WechatRefund, None until one was asked for) on each refund, in one
+    query (`refund_nos`: a sub-select of their numbers)."""
+    wechat_refunds = {r.out_refund_no: r for r in WechatRefund.objects.filter(out_refund_no__in=refund_nos)}
+    for refund in refunds:
+        refund.wechat = wechat_refunds.get(refund.no)
 
 
 def crowdfund_detail_for_ops(*, crowdfund_id: int) -> dict:
@@ -155,24 +176,20 @@ def crowdfund_detail_for_ops(*, crowdfund_id: int) -> dict:
     nos = Contribution.objects.filter(crowdfund_id=cf.pk).values("no")
     payments = {p.out_trade_no: p for p in WechatPayment.objects.filter(out_trade_no__in=nos)}
     refunds = list(CampaignRefund.objects.filter(contribution__crowdfund_id=cf.pk).order_by("pk"))
-    refund_nos = CampaignRefund.objects.filter(contribution__crowdfund_id=cf.pk).values("no")
-    wechat_refunds = {r.out_refund_no: r for r in WechatRefund.objects.filter(out_refund_no__in=refund_nos)}
+    wechat_refunds_attach(refunds=refunds, refund_nos=CampaignRefund.objects.filter(
+        contribution__crowdfund_id=cf.pk).values("no"))
     by_contribution: dict[int, list[CampaignRefund]] = defaultdict(list)
     for refund in refunds:
-        refund.wechat = wechat_refunds.get(refund.no)
         by_contribution[refund.contribution_id].append(refund)
     for c in contributions:
         c.payment = payments.get(c.no)
         c.refund_rows = by_contribution.get(c.pk, [])
     events = list(CrowdfundEvent.objects.filter(crowdfund_id=cf.pk).select_related("actor").order_by("pk"))
-    # The account escrow_account() uses (read, never created here).
-    code = account_code(kind=AccountKind.CAMPAIGN_ESCROW, ref=escrow_ref(crowdfund_id=cf.pk))
-    escrow = Account.objects.filter(code=code).values_list("balance_fen", flat=True).first()
     return {
         "crowdfund": cf,
         "contributions": contributions,
         "events": events,
-        "escrow_fen": int(escrow or 0),
+        "escrow_fen": escrow_balance_fen(ref=escrow_ref(crowdfund_id=cf.pk)),
         "postings": crowdfund_postings(crowdfund=cf),
     }
 

@@ -28,16 +28,19 @@ def crowdfund_settings_get() -> CrowdfundSettings:
     return CrowdfundSettings.objects.filter(pk=1).first() or CrowdfundSettings(pk=1)
 
 
-def _field_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
+def settings_field_errors(fields: dict[str, Any], *, limits: dict[str, tuple[int, int]]) -> dict[str, list[str]]:
+    """Strict checks of a settings change (shared by the crowdfund and red-envelope settings):
+    `enabled` must be a JSON boolean, every name in `limits` a JSON integer within its bounds,
+    anything else is unknown."""
     errors: dict[str, list[str]] = {}
     for name, value in fields.items():
-        if name not in FIELDS:
-            errors[name] = ["Unknown setting."]
-        elif name == "enabled":
+        if name == "enabled":
             if type(value) is not bool:
                 errors[name] = ["true or false."]
+        elif name not in limits:
+            errors[name] = ["Unknown setting."]
         else:
-            low, high = LIMITS[name]
+            low, high = limits[name]
             if type(value) is not int or not low <= value <= high:
                 errors[name] = [f"A whole number from {low} to {high}."]
     return errors
@@ -47,7 +50,7 @@ def _field_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
 def crowdfund_settings_update(*, actor, **fields: Any) -> CrowdfundSettings:
     """Change the fields sent (strictly typed). Unknown names and bad values are refused and
     nothing changes; the default duration may not exceed the maximum."""
-    errors = _field_errors(fields)
+    errors = settings_field_errors(fields, limits=LIMITS)
     if errors:
         raise InvalidInput(extra={"fields": errors})
     CrowdfundSettings.objects.get_or_create(pk=1)

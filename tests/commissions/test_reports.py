@@ -216,6 +216,9 @@ EXPECTED_OVERVIEW = {
     "campaigns": {"crowdfunds": {
         "started": 0, "open": 0, "funded": 0, "expired": 0, "cancelled": 0, "refunded": 0, "conversion_bps": 0,
         "contributions": 0, "contributed_fen": 0, "contributors": 0, "refunds": 0, "refunded_fen": 0,
+    }, "red_envelopes": {  # none either (their figures: tests/campaigns/test_ops_envelopes.py)
+        "created": 0, "opened": 0, "empty": 0, "expired": 0, "cancelled": 0, "funded_fen": 0, "topped_up_fen": 0,
+        "grabbed_fen": 0, "grabs": 0, "grabbers": 0, "returned_fen": 0,
     }},
 }
 
@@ -238,7 +241,8 @@ def test_overview_is_a_fixed_number_of_aggregate_queries(month, django_assert_nu
     with django_assert_num_queries(5):
         figures = report_overview(day_from=date(2024, 3, 1), day_to=date(2024, 3, 31))
     assert figures["gmv"]["orders"] == 10 and figures["withdrawals"]["by_status"]["requested"]["count"] == 6
-    with django_assert_max_num_queries(11):  # + the token, the user, the three crowdfund aggregates
+    # + the token, the user, the three crowdfund and the three red-envelope aggregates
+    with django_assert_max_num_queries(14):
         assert operator_client.get(OVERVIEW, PERIOD).status_code == 200
 
 
