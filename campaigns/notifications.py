@@ -1,5 +1,5 @@
-"""Template messages (模板消息) about crowdfunds: a friend chipped in, the crowdfund's result,
-a contribution refunded.
+"""Template messages (模板消息) about crowdfunds — a friend chipped in, the crowdfund's result,
+a contribution refunded — and red envelopes: the envelope's result when it ends.
 
 Sent with the machinery of commissions/notifications.py (its module doc tells the rules):
 
@@ -21,6 +21,14 @@ Sent with the machinery of commissions/notifications.py (its module doc tells th
   after the crowdfund has moved on (expired, then refunded before the task ran) sends the
   later result, and the later call finds it sent.
 
+Red envelopes: `notify_envelope_result` is called in the transaction that moves an envelope
+to `expired` (envelopes.envelope_expire) or `empty` (envelope_posting._empty_maybe); the
+task sends the result to the owner and to each of the top three backers
+(selectors.envelopes.envelopes_top_backers), keyed "envelope_result:<envelope_id>:<user_id>"
+— at most once per (envelope, user), a backer who is also the owner gets one. Nothing is
+sent for an envelope that is not (yet) empty or expired. Template id
+WECHAT_TEMPLATE_ENVELOPE_RESULT ("" by default: nothing queued).
+
 Template data (classic first / keyword1… / remark; values are strings, amounts "12.34元",
 times "YYYY-MM-DD HH:MM" shop time); links WECHAT_TEMPLATE_URL_BASE + "/crowdfunds/<id>":
 
@@ -31,13 +39,19 @@ times "YYYY-MM-DD HH:MM" shop time); links WECHAT_TEMPLATE_URL_BASE + "/crowdfun
       keyword4 time, remark (the order number when ordered; the refunds otherwise)
   crowdfund_refund (to the contributor) first, keyword1 title, keyword2 amount refunded,
       keyword3 reason, keyword4 time, remark
+  envelope_result (to the owner and the top three backers; link "/red-envelopes/<id>") first,
+      keyword1 the greeting (or 红包), keyword2 result (已抢光 / 已到期, shares grabbed of all),
+      keyword3 grabbed amount / pool, keyword4 time it ended, remark (empty: who had the best
+      luck and how much; expired: what nobody grabbed, back to the owner's wallet)
 """
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.db.models import Count, Sum
 
+from accounts.models import User
 from commissions.notifications import (
     MAX_RETRIES,
     Message,
@@ -57,8 +71,12 @@ from .models import (
     ContributionStatus,
     Crowdfund,
     CrowdfundStatus,
+    EnvelopeShare,
+    EnvelopeStatus,
+    RedEnvelope,
     RefundReason,
 )
+from .selectors.envelopes import envelopes_top_backers
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +87,14 @@ class Kind:
     CONTRIBUTION_PAID = "crowdfund_contribution"
     CROWDFUND_RESULT = "crowdfund_result"
     CONTRIBUTION_REFUNDED = "crowdfund_refund"
+    ENVELOPE_RESULT = "envelope_result"
 
 
 TEMPLATE_SETTINGS = {
     Kind.CONTRIBUTION_PAID: "WECHAT_TEMPLATE_CROWDFUND_CONTRIBUTION",
     Kind.CROWDFUND_RESULT: "WECHAT_TEMPLATE_CROWDFUND_RESULT",
     Kind.CONTRIBUTION_REFUNDED: "WECHAT_TEMPLATE_CROWDFUND_REFUND",
+    Kind.ENVELOPE_RESULT: "WECHAT_TEMPLATE_ENVELOPE_RESULT",
 }
 
 ANONYMOUS = "匿名好友"
@@ -115,6 +135,11 @@ def notify_crowdfund_result(*, crowdfund_id: int) -> None:
 def notify_contribution_refunded(*, refund_id: int) -> None:
     """A CampaignRefund succeeded: its contributor is told."""
     _schedule(Kind.CONTRIBUTION_REFUNDED, refund_id)
+
+
+def notify_envelope_result(*, envelope_id: int) -> None:
+    """A red envelope ended (empty or expired): its owner and top three backers are told (once each)."""
+    _schedule(Kind.ENVELOPE_RESULT, envelope_id)
 
 
 # --- building the messages -------------------------------------------------------------
@@ -217,10 +242,70 @@ def _refund_messages(refund_id: int) -> list[Message]:
     )]
 
 
+ENVELOPE_ENDED = frozenset({EnvelopeStatus.EMPTY, EnvelopeStatus.EXPIRED})
+ENVELOPE_NAME = "红包"
+SOMEONE = "好友"
+
+
+def _envelope_result_data(env: RedEnvelope, *, to_owner: bool) -> dict:
+    shares = EnvelopeShare.objects.filter(envelope=env)
+    grabbed = shares.filter(user__isnull=False).aggregate(n=Count("pk"), fen=Sum("amount_fen"))
+    n_grabbed, grabbed_fen = grabbed["n"] or 0, grabbed["fen"] or 0
+    if env.status == EnvelopeStatus.EMPTY:
+        best = (shares.filter(position=env.best_position).select_related("user").first()
+                if env.best_position is not None else None)
+        first = "您的红包已被抢光" if to_owner else "您助力的红包已被抢光"
+        result = f"已抢光（{n_grabbed}/{env.count}个）"
+        remark = (f"手气最佳：{template_text(best.user.nickname or SOMEONE)}，抢到 {yuan(best.amount_fen)}。"
+                  if best is not None and best.user_id else "红包已全部领完。")
+    else:
+        first = "您的红包已到期" if to_owner else "您助力的红包已到期"
+        result = f"已到期（领取 {n_grabbed}/{env.count}个）"
+        if not env.returned_fen:
+            remark = "红包已全部领完。"
+        elif to_owner:
+            remark = f"未领取的 {yuan(env.returned_fen)} 已退回您的钱包。"
+        else:
+            remark = f"未领取的 {yuan(env.returned_fen)} 已退回发红包的人。"
+    return {
+        "first": first,
+        "keyword1": template_text(env.greeting or ENVELOPE_NAME),
+        "keyword2": result,
+        "keyword3": f"{yuan(grabbed_fen)} / {yuan(env.pool_fen)}",
+        "keyword4": template_time(env.closed_at),
+        "remark": remark,
+    }
+
+
+def _envelope_result_messages(envelope_id: int) -> list[Message]:
+    env = RedEnvelope.objects.select_related("owner").filter(pk=envelope_id).first()
+    if env is None:
+        logger.warning("%s: red envelope %s not found", TASK_NAME, envelope_id)
+        return []
+    if env.status not in ENVELOPE_ENDED:
+        logger.info("%s: red envelope %s is %s; no result to send", TASK_NAME, env.pk, env.status)
+        return []
+    backer_ids = [b["user_id"] for b in envelopes_top_backers(envelope_ids=[env.pk]).get(env.pk, [])
+                  if b["user_id"] != env.owner_id]
+    backers = User.objects.in_bulk(backer_ids)
+    recipients = [(env.owner, True)] + [(backers[pk], False) for pk in backer_ids if pk in backers]
+    template_id, url = _template_id(Kind.ENVELOPE_RESULT), template_link(f"/red-envelopes/{env.pk}")
+    owner_data, backer_data = _envelope_result_data(env, to_owner=True), None
+    messages = []
+    for user, is_owner in recipients:
+        if not is_owner and backer_data is None:
+            backer_data = _envelope_result_data(env, to_owner=False)
+        messages.append(Message(
+            key=f"{Kind.ENVELOPE_RESULT}:{env.pk}:{user.pk}", kind=Kind.ENVELOPE_RESULT, user=user,
+            template_id=template_id, url=url, data=owner_data if is_owner else backer_data))
+    return messages
+
+
 BUILDERS = {
     Kind.CONTRIBUTION_PAID: _contribution_messages,
     Kind.CROWDFUND_RESULT: _result_messages,
     Kind.CONTRIBUTION_REFUNDED: _refund_messages,
+    Kind.ENVELOPE_RESULT: _envelope_result_messages,
 }
 
 
@@ -235,7 +320,7 @@ def _messages(kind: str, subject_id: int) -> list[Message]:
 @shared_task(name=TASK_NAME, bind=True, ignore_result=True, max_retries=MAX_RETRIES, time_limit=300,
              soft_time_limit=270)
 def notify_task(self, kind: str, subject_id: int) -> None:
-    """Send the template message for one crowdfund event; safe to run twice (module doc).
-    JSON args: kind and subject_id (a contribution, crowdfund or campaign refund id)."""
+    """Send the template message(s) for one campaign event; safe to run twice (module doc).
+    JSON args: kind and subject_id (a contribution, crowdfund, campaign refund or red envelope id)."""
     messages_run(self, build=lambda: _messages(kind, int(subject_id)),
                  kwargs={"kind": kind, "subject_id": subject_id})

@@ -16,6 +16,7 @@ from ledger.models import AccountKind
 from ledger.services import ledger_post
 
 from ..models import EnvelopeShare, EnvelopeStatus
+from ..notifications import notify_envelope_result
 from . import envelope_gate as gates
 from .envelope_state import envelope_escrow_account, envelope_lock, envelope_move
 
@@ -88,6 +89,7 @@ def _empty_maybe(envelope_id: int) -> None:
                 .values("user_id", "amount_fen").first() if env.best_position is not None else None)
         envelope_move(env, E.EMPTY, kind="empty", fields={"closed_at": timezone.now()},
                       data={"best_user_id": best["user_id"], "best_fen": best["amount_fen"]} if best else {})
+        notify_envelope_result(envelope_id=envelope_id)
         # The gate stays until the envelope's lifetime ends: the flood after the last share is
         # answered "empty" / "already grabbed" from Redis without the database.
 

@@ -36,6 +36,7 @@ from ..models import (
     RedEnvelope,
     SplitMode,
 )
+from ..notifications import notify_envelope_result
 from .envelope_opening import envelope_open_locked
 from .envelope_payments import backing_wechat_pay
 from .envelope_posting import envelope_gate_drop_after_commit
@@ -221,6 +222,7 @@ def envelope_expire(*, envelope_id: int, now=None) -> bool:
         free.update(returned=True)
         envelope_move(env, E.EXPIRED, kind="expired", data={"returned_fen": returned},
                       fields={"closed_at": now, "returned_fen": returned})
+        notify_envelope_result(envelope_id=env.pk)
         if returned:
             wallet, escrow = _wallet_and_escrow(user_id=env.owner_id, envelope_id=env.pk)
             ledger_post(kind="campaigns.envelope_return", idempotency_key=f"campaigns.envelope_return:{env.pk}",
