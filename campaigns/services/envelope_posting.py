@@ -73,6 +73,10 @@ def envelope_grabs_post(*, envelope_id: int) -> int:
             legs=legs, memo=f"envelope {envelope_id}: {len(rows)} grabbed shares to the wallets",
             cause_type="campaigns.red_envelope", cause_id=envelope_id)
         EnvelopeShare.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(posting=posting.transaction)
+    # In a transaction of its own, after the posting's locks are gone: the envelope row is locked
+    # before the escrow everywhere else (a late top-up's payment, the expiry), so locking it
+    # here while holding the escrow could deadlock with them.
+    with transaction.atomic():
         _empty_maybe(envelope_id)
     return len(rows)
 

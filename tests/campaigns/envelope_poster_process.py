@@ -52,13 +52,21 @@ def main(envelope_id: int, mode: str, batch: int) -> None:
 
         envelope_posting.ledger_post = ledger_post_then_hold
     elif mode == "hold_after_mark":
-        real_empty = envelope_posting._empty_maybe
+        # The shares are marked with the posting by the last statement of the batch's
+        # transaction (an UPDATE of EnvelopeShare): hold right after it, before the commit.
+        from django.db.models import QuerySet
 
-        def hold_then_empty(envelope_id):
-            _hold()
-            return real_empty(envelope_id)
+        from campaigns.models import EnvelopeShare
 
-        envelope_posting._empty_maybe = hold_then_empty
+        real_update = QuerySet.update
+
+        def update_then_hold(self, **kwargs):
+            done = real_update(self, **kwargs)
+            if self.model is EnvelopeShare and "posting" in kwargs:
+                _hold()
+            return done
+
+        QuerySet.update = update_then_hold
     elif mode != "batches":
         raise SystemExit(f"unknown mode {mode!r}")
     with connection.cursor() as cur:
