@@ -93,4 +93,4 @@ class GrabRateThrottle(_FixedWindow, throttling.UserRateThrottle):
     scope = "grab"
 
     def get_rate(self):
-        return getattr(settings, "THROTTLE_GRAB", "30/min") or None
+        return settings.THROTTLE_GRAB or None

@@ -182,6 +182,8 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Red-envelope grabs per user (api.throttling.GrabRateThrottle).
+THROTTLE_GRAB = env("THROTTLE_GRAB", default="30/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "fenxiao API",
     "DESCRIPTION": "WeChat-style distribution shop backend. Money is integer fen; rates are basis points.",
