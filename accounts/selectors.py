@@ -4,19 +4,47 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import token_cache
 from .models import AuthToken, Follow, User
 from .services import token_hash
 
 
-def token_get_active(*, raw: str) -> AuthToken | None:
-    """The live (unexpired, unrevoked) token for `raw`, with its user, or None."""
-    if not raw or len(raw) > 128:
-        return None
+def _token_live(key_hash: str) -> AuthToken | None:
     return (
         AuthToken.objects.select_related("user")
-        .filter(key_hash=token_hash(raw), revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(key_hash=key_hash, revoked_at__isnull=True, expires_at__gt=timezone.now())
         .first()
     )
+
+
+def token_get_active(*, raw: str) -> AuthToken | None:
+    """The live (unexpired, unrevoked) token for `raw`, with its user, or None. Always asks the
+    database; requests authenticate with `token_authenticate`."""
+    if not raw or len(raw) > 128:
+        return None
+    return _token_live(token_hash(raw))
+
+
+def token_authenticate(*, raw: str) -> tuple[User, AuthToken] | None:
+    """The active user and the live token of a Bearer token `raw`, or None (unknown, expired,
+    revoked, or its user disabled). Served without a query from the per-process token cache
+    for `AUTH_TOKEN_CACHE_SECONDS` after a database read (`accounts/token_cache.py`: what a
+    revocation elsewhere takes to be seen here); each call gets its own user and token objects."""
+    if not raw or len(raw) > 128:
+        return None
+    key_hash = token_hash(raw)
+    caching = token_cache.cache_seconds() > 0
+    if caching:
+        hit = token_cache.lookup(key_hash)
+        if hit is not None:
+            return hit
+        began = token_cache.begin()
+    token = _token_live(key_hash)
+    if token is None or not token.user.is_active:
+        return None
+    if caching:
+        token_cache.store(key_hash, token, began=began)
+    return token.user, token
 
 
 def user_following(*, user: User) -> QuerySet[Follow]:

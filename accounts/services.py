@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, NotAuthenticated
 from wechat.oauth import WechatIdentity, oauth_identity_from_code
 
-from . import login_limits
+from . import login_limits, token_cache
 from .models import AuthToken, Follow, User
 
 
@@ -47,19 +47,26 @@ def token_issue(*, user: User, user_agent: str = "", ip: str | None = None) -> s
     return raw
 
 
+# Revocations drop the token from this process's token cache at once (and again on commit);
+# other processes stop accepting it within AUTH_TOKEN_CACHE_SECONDS (accounts/token_cache.py).
 def token_revoke(*, raw: str) -> bool:
     """Revoke one token. Returns False when it was unknown or already revoked."""
-    return bool(
-        AuthToken.objects.filter(key_hash=token_hash(raw), revoked_at__isnull=True).update(revoked_at=timezone.now())
-    )
+    key_hash = token_hash(raw)
+    revoked = AuthToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token_cache.forget_hash(key_hash)
+    return bool(revoked)
 
 
 def token_revoke_by_id(*, token_id: int) -> bool:
-    return bool(AuthToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    revoked = AuthToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token_cache.forget_token(token_id)
+    return bool(revoked)
 
 
 def token_revoke_all(*, user: User) -> int:
-    return AuthToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = AuthToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token_cache.forget_user(user.pk)
+    return revoked
 
 
 def token_purge_expired() -> int:

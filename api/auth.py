@@ -2,7 +2,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from accounts.selectors import token_get_active
+from accounts.selectors import token_authenticate
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -18,10 +18,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = token_get_active(raw=raw)
-        if token is None or not token.user.is_active:
+        found = token_authenticate(raw=raw)  # no query while the token is cached (accounts/token_cache.py)
+        if found is None:
             raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
-        return token.user, token
+        return found
 
     def authenticate_header(self, request):
         return self.keyword
