@@ -153,6 +153,15 @@ def follow_create(*, follower: User, followee: User, source: str = "") -> tuple[
         return Follow.objects.get(follower=follower, followee=followee), False
 
 
+def follow_ensure(*, follower_id: int, followee_id: int, source: str = "") -> None:
+    """`follower` follows `followee` if not already (no error for oneself: nothing happens). One
+    INSERT … ON CONFLICT DO NOTHING, no savepoint and no read: for hot paths such as a grab."""
+    if follower_id == followee_id:
+        return
+    Follow.objects.bulk_create([Follow(follower_id=follower_id, followee_id=followee_id, source=source)],
+                               ignore_conflicts=True)
+
+
 def follow_delete(*, follower: User, followee: User) -> None:
     deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
     if not deleted:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.services import follow_create
+from accounts.services import follow_ensure
 from core.errors import Conflict, NotFound
 
 from ..models import EnvelopeShare, EnvelopeStatus, RedEnvelope
@@ -204,8 +204,7 @@ def _grab_database(env: RedEnvelope, *, user) -> Grab:
 
 def _after_grab(env: RedEnvelope, *, user) -> None:
     """In the grab's transaction: the grabber follows the owner; the posting is queued."""
-    if user.pk != env.owner_id:
-        follow_create(follower=user, followee=env.owner, source=FOLLOW_SOURCE)
+    follow_ensure(follower_id=user.pk, followee_id=env.owner_id, source=FOLLOW_SOURCE)
     envelope_id = env.pk
     transaction.on_commit(lambda: envelope_grabs_post_schedule(envelope_id=envelope_id))
 
