@@ -50,7 +50,10 @@ def _books_balance(request):
 def _clear_cache():
     from django.core.cache import cache
 
+    from accounts import token_cache
+
     cache.clear()
+    token_cache.cache.clear()  # the per-process Bearer token cache: each test starts without it
     yield
 
 

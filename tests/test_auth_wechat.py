@@ -200,7 +200,8 @@ def test_revoked_token_is_refused(wechat_sandbox, api_client):
 
 
 @pytest.mark.django_db
-def test_expired_token_is_refused(user, client_for):
+def test_expired_token_is_refused(user, client_for, settings):
+    settings.AUTH_TOKEN_CACHE_SECONDS = 0  # the row is edited behind the cache (tests/api/test_auth_cache.py: with it)
     client = client_for(user)
     assert client.get("/api/v1/me/").status_code == 200
     AuthToken.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
