@@ -18,3 +18,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not the shared in-memory database: concurrent writers then wait for the
     # write lock (timeout, IMMEDIATE transactions) as they do in development.
     DATABASES["default"]["TEST"] = {"NAME": f"{DATABASES['default']['NAME']}.test"}  # noqa: F405
+
+# The per-process Bearer token cache (accounts/token_cache.py) is off in the suite: tests that
+# compare the queries of two requests, or change a token row behind the cache, would otherwise
+# depend on whether one real second passed between them. tests/api/test_auth_cache.py turns it
+# on (1 s) and drives its clock.
+AUTH_TOKEN_CACHE_SECONDS = 0
