@@ -153,11 +153,13 @@ class Crowdfund(models.Model):
 
 
 class ContributionStatus(models.TextChoices):
-    PENDING_PAYMENT = "pending_payment", "Reserved, waiting for the payment"
+    """Money paid in by someone: a crowdfund contribution, and a red-envelope backing too."""
+
+    PENDING_PAYMENT = "pending_payment", "Waiting for its payment (reserved)"
     PAID = "paid", "Paid and counted"
-    EXPIRED = "expired", "Reservation expired unpaid (its WeChat order closed)"
-    REFUNDING = "refunding", "Paid but not counted or the crowdfund failed: being refunded"
-    REFUNDED = "refunded", "Refunded"
+    EXPIRED = "expired", "Expired unpaid (its WeChat order closed)"
+    REFUNDING = "refunding", "Paid but not counted, or its campaign failed: being given back"
+    REFUNDED = "refunded", "Given back"
 
 
 _K = ContributionStatus
@@ -413,23 +415,10 @@ class RedEnvelope(models.Model):
         return f"envelope {self.pk} ({self.status})"
 
 
-class BackingStatus(models.TextChoices):
-    PENDING_PAYMENT = "pending_payment", "Waiting for its WeChat payment"
-    PAID = "paid", "Paid into the envelope"
-    EXPIRED = "expired", "Unpaid; its WeChat order closed"
-    REFUNDING = "refunding", "Being given back"
-    REFUNDED = "refunded", "Given back"
-
-
-_B = BackingStatus
-BACKING_TRANSITIONS: dict[str, frozenset[str]] = {
-    _B.PENDING_PAYMENT: frozenset({_B.PAID, _B.EXPIRED, _B.REFUNDING}),
-    _B.EXPIRED: frozenset({_B.PAID, _B.REFUNDING}),
-    _B.PAID: frozenset({_B.REFUNDING}),
-    _B.REFUNDING: frozenset({_B.REFUNDED}),
-    _B.REFUNDED: frozenset(),
-}
-transitions_check(BACKING_TRANSITIONS, BackingStatus)
+# An envelope backing (the owner's money or a fan's top-up) moves exactly like a crowdfund
+# contribution: waiting for its payment, paid, expired unpaid (and paid anyway), given back.
+BackingStatus = ContributionStatus
+BACKING_TRANSITIONS = CONTRIBUTION_TRANSITIONS
 
 
 class EnvelopeBacking(models.Model):

@@ -160,7 +160,7 @@ def crowdfund_create(
                         price_fen=sku.price_fen, goal_fen=goal, title=sku.product.title, sku_name=sku.name,
                         image=(sku.product.images or [""])[0] if isinstance(sku.product.images, list) else "",
                         address=address, message=message, share_code=code_generate(SHARE_CODE_LENGTH),
-                        attribution=attribution, client_ip=_ip(client_ip),
+                        attribution=attribution, client_ip=ip_or_none(client_ip),
                         deadline=now + timedelta(hours=duration_hours),
                     )
                 break
@@ -179,10 +179,6 @@ def crowdfund_create(
                               "distributor_id": distributor.pk if distributor else None})
     logger.info("crowdfund.created id=%s goal=%s user=%s", cf.pk, goal, user.pk)
     return cf
-
-
-def _ip(client_ip: str | None) -> str | None:
-    return ip_or_none(client_ip)
 
 
 # --- contributions -----------------------------------------------------------------------
@@ -233,8 +229,7 @@ def contribution_create(
     if cf.status != S.OPEN or cf.deadline <= timezone.now():
         raise CrowdfundClosed(extra={"status": cf.status})
     # What is missing for this friend: their own unpaid reservation is given back first.
-    own_pending = Contribution.objects.filter(crowdfund=cf, user=user, status=K.PENDING_PAYMENT).aggregate(
-        fen=Sum("amount_fen"))["fen"] or 0
+    own_pending = _own_pending_fen(cf=cf, user=user)
     missing = max(cf.missing_fen + own_pending, 0)
     if missing == 0:
         raise CrowdfundFull(extra={"goal_fen": cf.goal_fen, "raised_fen": cf.raised_fen,
@@ -268,6 +263,12 @@ def contribution_create(
         contribution_release(no=contribution.no, kind="payment_not_created")
         raise
     return contribution, params
+
+
+def _own_pending_fen(*, cf: Crowdfund, user) -> int:
+    """What the user holds reserved and unpaid on the crowdfund (given back when they chip in again)."""
+    return Contribution.objects.filter(crowdfund=cf, user=user, status=K.PENDING_PAYMENT).aggregate(
+        fen=Sum("amount_fen"))["fen"] or 0
 
 
 def _release_previous(*, user, crowdfund_id: int) -> None:
@@ -348,8 +349,7 @@ def crowdfund_pay_rest(*, user, crowdfund_id: int, client_ip: str) -> tuple[Cont
     if cf.status != S.OPEN or cf.deadline <= timezone.now():
         raise CrowdfundClosed(extra={"status": cf.status})
     # The initiator's own unpaid reservation is given back first (one per person), so it is room too.
-    own_pending = Contribution.objects.filter(crowdfund=cf, user=user, status=K.PENDING_PAYMENT).aggregate(
-        fen=Sum("amount_fen"))["fen"] or 0
+    own_pending = _own_pending_fen(cf=cf, user=user)
     missing = cf.missing_fen + own_pending
     if missing <= 0:
         raise CrowdfundFull(extra={"reserved_fen": cf.reserved_fen})
