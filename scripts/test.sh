@@ -8,6 +8,8 @@ PY=.venv/bin/python
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/fenxiao}
 TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
+bash scripts/browser.sh  # headless Chromium for tests/h5/browser/ (apt when missing)
+
 echo "=== suite 1/2: PostgreSQL + Redis ($PG_URL, $TEST_REDIS_URL)"
 DATABASE_URL=$PG_URL REDIS_URL=$TEST_REDIS_URL $PY -m pytest "$@"
 first=$?
