@@ -26,3 +26,10 @@ urlpatterns = [
 
 if settings.WECHAT_SANDBOX:
     urlpatterns.append(path("wechat-sandbox/", include("wechat.sandbox.urls")))
+
+if settings.DEBUG:
+    # Uploaded and generated media (the demo products' pictures, load_demo) in development;
+    # in production the web server or a CDN serves MEDIA_ROOT.
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
