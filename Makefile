@@ -13,10 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/venv.sh
 venv: $(STAMP)
 
 run: $(STAMP)
-	@bash scripts/fonts.sh
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py load_demo
-	DEBUG=$${DEBUG:-1} CELERY_TASK_ALWAYS_EAGER=$${CELERY_TASK_ALWAYS_EAGER:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	PYTHON=$(BIN)/python bash scripts/run.sh
 
 services:
 	bash scripts/ensure_services.sh
