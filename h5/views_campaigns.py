@@ -1,0 +1,195 @@
+"""The H5 campaign pages: friend crowdfunds (好友众筹) and red envelopes (红包).
+
+Server-rendered from the campaigns' selectors (reads only): what anyone may see of a crowdfund
+or an envelope is on the page as it arrives, so a friend opening a share link in WeChat sees
+the item, the progress, the contributors and the top three at once. What a person does —
+chip in, pay the rest, cancel, start a crowdfund, grab, create, top up, open — is done by
+h5/static/h5/campaigns.js through the same /api/v1/ endpoints every client uses (the Bearer
+token lives in the browser), and the page is read again afterwards.
+
+Paths (h5/urls_campaigns.py, under /h5/) are the ones share links redirect to
+(campaigns/targets.py: /crowdfunds/<id>, /red-envelopes/<id>) and template messages link to
+(campaigns/notifications.py, WECHAT_TEMPLATE_URL_BASE + the same paths).
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from campaigns.models import CrowdfundStatus, EnvelopeStatus
+from campaigns.selectors import crowdfunds as cf_selectors
+from campaigns.selectors import envelopes as env_selectors
+from core.errors import NotFound
+from distributors.selectors.links import share_link_url
+from mall.selectors.catalog import product_get_public
+
+CROWDFUND_STATUS = {
+    CrowdfundStatus.OPEN: _("Raising"),
+    CrowdfundStatus.FUNDED: _("Funded"),
+    CrowdfundStatus.ORDERED: _("Funded, order placed"),
+    CrowdfundStatus.EXPIRED: _("Ended before the goal: being refunded"),
+    CrowdfundStatus.CANCELLED: _("Cancelled: being refunded"),
+    CrowdfundStatus.REFUNDED: _("Ended: every contribution refunded"),
+}
+
+ENVELOPE_STATUS = {
+    EnvelopeStatus.PENDING_PAYMENT: _("Waiting for payment"),
+    EnvelopeStatus.FUNDING: _("Not opened yet: friends can top it up"),
+    EnvelopeStatus.ACTIVE: _("Open: grab a share"),
+    EnvelopeStatus.EMPTY: _("All shares grabbed"),
+    EnvelopeStatus.EXPIRED: _("Expired: the rest went back to the sender"),
+    EnvelopeStatus.CANCELLED: _("Cancelled: every backer refunded"),
+}
+
+# Preset amounts (fen) on the "chip in" form; the friend may type any other.
+CHIP_IN_PRESETS = (500, 1000, 2000, 5000)
+
+
+def _js_messages() -> dict[str, str]:
+    """The strings campaigns.js shows, in the request's language."""
+    return {
+        "bad_amount": str(_("Enter an amount in yuan, e.g. 10 or 12.50.")),
+        "confirm_cancel": str(_("Cancel the crowdfund? Every friend gets their money back.")),
+        "copied": str(_("The link is copied.")),
+        "paid_thanks": str(_("Paid. Thank you!")),
+        "days": str(_("d")),
+    }
+
+
+def _page(request, template: str, context: dict):
+    return render(request, template, {**context, "campaigns_js": _js_messages()})
+
+
+def _int_or_404(value) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
+        return int(value)
+    raise Http404
+
+
+@require_GET
+def crowdfund_page(request, pk: int):
+    try:
+        cf = cf_selectors.crowdfund_get(crowdfund_id=pk)
+    except NotFound:
+        raise Http404 from None
+    backers = cf_selectors.crowdfund_backers(cf=cf)
+    open_now = cf.status == CrowdfundStatus.OPEN and cf.deadline > timezone.now()
+    seconds_left = max(int((cf.deadline - timezone.now()).total_seconds()), 0) if open_now else 0
+    presets = [p for p in CHIP_IN_PRESETS if p <= cf.missing_fen]
+    share_url = cf_selectors.crowdfund_share_url(cf)
+    context = {
+        "cf": cf,
+        "status_label": CROWDFUND_STATUS.get(cf.status, cf.status),
+        "progress_pct": min(cf_selectors.progress_bps(cf), 10000) / 100,
+        "open_now": open_now,
+        "seconds_left": seconds_left,
+        "recent": backers["recent"],
+        "top": backers["top"],
+        "presets": presets,
+        "share_url": share_url,
+        "share": {
+            "title": f"帮我众筹：{cf.title}",
+            "link": share_url,
+            "image": cf.image,
+            "desc": cf.message or cf.sku_name,
+        },
+        "nav": "home",
+    }
+    return _page(request, "h5/campaigns/crowdfund.html", context)
+
+
+@require_GET
+def crowdfund_new(request):
+    """Start a crowdfund for one of a product's SKUs: /h5/crowdfunds/new?product=<id>[&sku=<id>]."""
+    product_id = _int_or_404(request.GET.get("product", ""))
+    try:
+        product = product_get_public(product_id=product_id)
+    except NotFound:
+        raise Http404 from None
+    skus = list(product.active_skus)
+    chosen = request.GET.get("sku", "")
+    chosen_id = int(chosen) if chosen.isdigit() and any(s.pk == int(chosen) for s in skus) else skus[0].pk
+    images = product.images if isinstance(product.images, list) else []
+    context = {
+        "product": product,
+        "skus": skus,
+        "chosen_id": chosen_id,
+        "image": next((i for i in images if isinstance(i, str) and i), ""),
+        "share_code": request.GET.get("sc", "")[:32],
+        "nav": "home",
+    }
+    return _page(request, "h5/campaigns/crowdfund_new.html", context)
+
+
+def _envelope_context(env) -> dict:
+    ids = [env.pk]
+    top = env_selectors.envelopes_top_backers(envelope_ids=ids).get(env.pk, [])
+    if env.status in (EnvelopeStatus.PENDING_PAYMENT, EnvelopeStatus.FUNDING):
+        remaining = env.count
+    else:
+        remaining = env_selectors.envelopes_remaining(envelope_ids=ids).get(env.pk, 0)
+    grabs = env_selectors.envelope_grabs(env=env)
+    best = next((g for g in grabs if g["is_best"]), None)
+    return {
+        "env": env,
+        "top": top,
+        "remaining": remaining,
+        "grabs": grabs,
+        "best": best,
+        "grabbed_count": env.count - remaining if env.status != EnvelopeStatus.FUNDING else 0,
+        "status_label": ENVELOPE_STATUS.get(env.status, env.status),
+    }
+
+
+@require_GET
+def envelope_page(request, pk: int):
+    try:
+        env = env_selectors.envelope_get(envelope_id=pk)
+    except NotFound:
+        raise Http404 from None
+    share_url = share_link_url(code=env.share_code)
+    context = {
+        **_envelope_context(env),
+        "can_grab": env.status == EnvelopeStatus.ACTIVE,
+        "share_url": share_url,
+        "share": {
+            "title": env.greeting or "恭喜发财，大吉大利",
+            "link": share_url,
+            "image": env.owner.avatar_url or "",
+            "desc": f"{env.owner.nickname or ''}的红包",
+        },
+        "nav": "home",
+    }
+    return _page(request, "h5/campaigns/envelope.html", context)
+
+
+@require_GET
+def envelope_new(request):
+    """Send a red envelope: /h5/red-envelopes/new."""
+    return _page(request, "h5/campaigns/envelope_new.html", {"nav": "home"})
+
+
+@require_GET
+def user_envelopes(request, pk: int):
+    """A person's red envelopes with their top three backers (/h5/users/<id>/red-envelopes)."""
+    envs = list(env_selectors.envelope_list_for_owner(owner_id=pk)[:50])
+    ids = [e.pk for e in envs]
+    top = env_selectors.envelopes_top_backers(envelope_ids=ids)
+    remaining = env_selectors.envelopes_remaining(envelope_ids=ids)
+    rows = [
+        {
+            "env": e,
+            "top": top.get(e.pk, []),
+            "status_label": ENVELOPE_STATUS.get(e.status, e.status),
+            "remaining": e.count if e.status == EnvelopeStatus.FUNDING else remaining.get(e.pk, 0),
+        }
+        for e in envs
+    ]
+    owner = envs[0].owner if envs else None  # nobody's page lists a stranger's name: none without envelopes
+    return _page(request, "h5/campaigns/user_envelopes.html", {"owner": owner, "rows": rows, "nav": "home"})
