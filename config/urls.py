@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("api.urls")),
+    path("h5/", include("h5.urls")),  # the H5 pages (h5/urls.py)
 ]
 
 if settings.WECHAT_SANDBOX:

@@ -32,8 +32,8 @@ SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-only-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
-# The H5 shop pages (the short link /s/{code} redirects there): defaults to PUBLIC_BASE_URL.
-H5_BASE_URL = env("H5_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
+# The H5 shop pages (h5/, served under /h5/; the short link /s/{code} redirects there).
+H5_BASE_URL = env("H5_BASE_URL", default=f"{PUBLIC_BASE_URL}/h5").rstrip("/")
 # /s/{code} click counters: buffered per process and sent to Redis every N ms (0: one Redis call per click).
 CLICKS_WRITE_BEHIND_MS = env.int("CLICKS_WRITE_BEHIND_MS", default=50)
 
@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "commissions",
     "campaigns",
     "api",
+    "h5",
 ]
 if WECHAT_SANDBOX:
     INSTALLED_APPS.append("wechat.sandbox")
@@ -73,6 +74,7 @@ if WECHAT_SANDBOX:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # Accept-Language: zh-hans first, en when asked
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -144,6 +146,7 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 
 # --- I18N / static --------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

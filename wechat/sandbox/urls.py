@@ -1,5 +1,6 @@
+from .h5_views import h5_urlpatterns
 from .mp_views import mp_urlpatterns
 from .pay_views import pay_urlpatterns
 from .wxa_views import wxa_urlpatterns
 
-urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns, *wxa_urlpatterns]
+urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns, *wxa_urlpatterns, *h5_urlpatterns]

@@ -1,0 +1,73 @@
+"""Template helpers of the H5 pages: `{% load h5 %}`.
+
+* `{{ fen|yuan }}` shows integer fen as yuan, "¥398.00" (display only; money stays fen).
+* `{% h5_config %}` the page's configuration for h5.js, as a `<script type="application/json"
+  id="h5-config">` element: API base, WeChat mode, login URL, language and the translated
+  messages the script shows (so a page without its own view context still has them).
+"""
+from __future__ import annotations
+
+from django import template
+from django.conf import settings
+from django.urls import reverse
+from django.utils.html import json_script
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+def yuan_text(fen) -> str:
+    if fen is None or isinstance(fen, bool):
+        return ""
+    fen = int(fen)
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}¥{fen // 100}.{fen % 100:02d}"
+
+
+@register.filter(name="yuan")
+def yuan(fen) -> str:
+    return yuan_text(fen)
+
+
+def js_messages() -> dict[str, str]:
+    """The strings h5.js shows, in the request's language."""
+    return {
+        "error": _("Something went wrong. Please try again."),
+        "network": _("The network is not reachable. Please try again."),
+        "login_required": _("Please log in first."),
+        "loading": _("Loading…"),
+        "empty": _("Nothing here yet."),
+        "paid": _("Paid"),
+        "pay_cancelled": _("Payment cancelled."),
+        "copied": _("Copied."),
+        "saved": _("Saved."),
+        "confirm": _("Are you sure?"),
+        "more": _("More"),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def h5_config(context) -> str:
+    request = context.get("request")
+    config = {
+        "api": "/api/v1",
+        "h5": reverse("h5:home").rstrip("/"),
+        "login": reverse("h5:login"),
+        "wechat_mode": settings.WECHAT_MODE,
+        "lang": get_language() or settings.LANGUAGE_CODE,
+        "path": request.get_full_path() if request is not None else "",
+        "messages": js_messages(),
+    }
+    return json_script(config, "h5-config")
+
+
+@register.simple_tag
+def h5_shop_name() -> str:
+    return getattr(settings, "SHOP_NAME", "") or _("Micro-store")
+
+
+@register.simple_tag
+def h5_wechat_mode() -> str:
+    return settings.WECHAT_MODE
