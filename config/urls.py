@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.urls import root_urlpatterns
+from core.admin import jobs_urls
 
 
 def livez(request):
@@ -18,6 +19,7 @@ handler500 = "api.errors.server_error_view"
 urlpatterns = [
     path("livez", livez, name="livez"),
     path("", include(root_urlpatterns)),  # /s/{code} (api/urls.py)
+    *jobs_urls(),  # /admin/jobs/: the periodic jobs, "Run now" (core/admin.py)
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
