@@ -1,7 +1,9 @@
 """Admin pieces shared by the apps: the read-only base and the CSV download."""
+
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable
 
 from django.contrib import admin
@@ -33,9 +35,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable) -> StreamingH
     """A streamed CSV download (rows are read lazily; formula-looking text is quoted)."""
     writer = csv.writer(_Echo())
     lines = (writer.writerow([_cell(v) for v in row]) for row in rows)
-    response = StreamingHttpResponse(
-        _chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8"
-    )
+    response = StreamingHttpResponse(_chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -69,3 +69,53 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         name = f"{self.model._meta.model_name}-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
         rows = queryset.order_by("pk").values_list(*self.csv_fields).iterator(chunk_size=2000)
         return csv_response(name, list(self.csv_fields), rows)
+
+
+# --- the periodic jobs, run now from the console -------------------------------------
+
+
+def jobs_view(request):
+    """/admin/jobs/: every registered periodic job with its schedule, and "Run now" (superusers).
+
+    The same as `manage.py run_job NAME`, for an operator in the browser (and for
+    `manage.py demo_story`, which drives the console over HTTP): e.g. settle the commissions
+    whose freeze period is over without waiting for the next beat."""
+    from django.contrib import messages
+    from django.core.exceptions import PermissionDenied
+    from django.shortcuts import redirect
+    from django.template.response import TemplateResponse
+
+    from .jobs import job_list, job_run
+
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only superusers run jobs.")
+    result = None
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        known = {job.name for job in job_list()}
+        if name not in known:
+            messages.error(request, f"Unknown job: {name!r}.")
+            return redirect("admin-jobs")
+        result = job_run(name=name)
+        messages.success(request, f"{name}: {result!r}")
+    context = {
+        **admin.site.each_context(request),
+        "title": "Periodic jobs",
+        # plain dicts: a Job is callable, and a template would call it
+        "jobs": [
+            {"name": j.name, "schedule_seconds": j.schedule_seconds, "description": j.description} for j in job_list()
+        ],
+        "ran": request.POST.get("name") if result is not None or request.method == "POST" else None,
+        "result": result,
+    }
+    response = TemplateResponse(request, "admin/core/jobs.html", context)
+    if request.method == "POST":
+        response["X-Job-Result"] = json.dumps(result, default=str, ensure_ascii=True)[:4000]
+    return response
+
+
+def jobs_urls():
+    """The console's extra routes (config/urls.py puts them before admin.site.urls)."""
+    from django.urls import path
+
+    return [path("admin/jobs/", admin.site.admin_view(jobs_view), name="admin-jobs")]
