@@ -2,6 +2,8 @@
 
 * `login(page, openid=, nickname=, next_path=)` — through the real login page (in sandbox
   mode: pick or create a test WeChat identity), the way a person does it; returns the user row.
+* `pay_on_sheet(page, amount_fen=)` — confirm the sandbox's WeChat pay sheet (it sends the signed
+  payment notification to our notify URL) and come back.
 * `shot(page, name)` — with H5_SCREENSHOTS=1, a full-page PNG in docs/screenshots/<name>.png;
   otherwise nothing, so normal runs leave the tree alone.
 * `no_js_errors(page)` — the page raised no JavaScript error.
@@ -10,8 +12,8 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
@@ -20,21 +22,47 @@ def no_js_errors(page) -> None:
     assert not page.js_errors, f"JavaScript errors on {page.url}: {page.js_errors}"
 
 
-def login(page, *, openid: str, nickname: str, next_path: str | None = None):
-    """Log in through the real login page as the sandbox identity `openid` (created with
-    `nickname` the first time), then land on `next_path` (or where the login page sends one)."""
+def login(page, *, openid: str, nickname: str = "", next_path: str | None = None):
+    """Log in through the real login page: /h5/login sends the browser to WeChat's authorisation
+    (the sandbox's identity picker), where the person picks `openid` if the sandbox knows it or
+    creates it with `nickname`; WeChat comes back to /h5/login/callback, whose script trades the
+    code for a token and goes on to `next_path`. Returns the user row."""
+
+    page.goto(f"/h5/login?next={quote(next_path)}" if next_path else "/h5/login")
+    user = pick_identity(page, openid=openid, nickname=nickname)
+    if next_path:
+        assert urlsplit(page.url).path == urlsplit(next_path).path, page.url
+    return user
+
+
+def pick_identity(page, *, openid: str, nickname: str = ""):
+    """On the sandbox's WeChat authorisation page (where /h5/login, or a page that needs a login,
+    sent the browser): pick `openid` if the sandbox knows it, else create it with `nickname`; wait
+    until the callback page has the token and has gone on. Returns the user row."""
     from accounts.models import User
 
-    target = f"/h5/login?next={next_path}" if next_path else "/h5/login"
-    page.goto(target)
-    page.fill("#sandbox-openid", openid)
-    page.fill("#sandbox-nickname", nickname)
-    page.click("#sandbox-login")
-    page.wait_for_function("() => !!window.localStorage.getItem('fx_token')")
-    if next_path:
-        page.wait_for_url(re.compile(re.escape(next_path.split("?")[0]) + r"(\?|$)"))
+    page.wait_for_selector("[data-testid=sandbox-authorize]")
+    known = page.locator(f"[data-testid=sandbox-identity][data-openid='{openid}']")
+    if known.count():
+        known.first.click()
+    else:
+        page.fill("[data-testid=sandbox-openid]", openid)
+        page.fill("[data-testid=sandbox-nickname]", nickname)
+        page.click("[data-testid=sandbox-allow]")
+    page.wait_for_url(lambda url: "/h5/login" not in url and "/wechat-sandbox/" not in url)
+    assert page.evaluate("() => window.localStorage.getItem('fx_token')"), "no token after the login"
     page.wait_for_load_state("networkidle")
     return User.objects.get(openid=openid)
+
+
+def pay_on_sheet(page, *, amount_fen: int | None = None) -> None:
+    """On the sandbox's WeChat pay sheet: check the amount, confirm, and wait to be sent back."""
+    page.wait_for_selector("[data-testid=pay-sheet]")
+    if amount_fen is not None:
+        assert page.get_attribute("[data-testid=pay-sheet-amount]", "data-fen") == str(amount_fen)
+    page.click("[data-testid=pay-sheet-confirm]")
+    page.wait_for_url(lambda url: "/wechat-sandbox/" not in url)
+    page.wait_for_load_state("networkidle")
 
 
 def shot(page, name: str) -> Path | None:
