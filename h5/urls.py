@@ -6,7 +6,7 @@ link of a template message (commissions/notifications.py) has a page here: `/`,
 `/crowdfunds/{id}` and `/red-envelopes/{id}` come from h5/urls_campaigns.py (helper C's).
 Paths carry no trailing slash, as the target paths do.
 """
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from . import views, views_account
 
@@ -36,4 +36,5 @@ urlpatterns = [
     path("distributor/withdrawals", views_account.distributor_withdrawals, name="distributor-withdrawals"),
     path("distributor/withdrawals/<int:pk>", views_account.distributor_withdrawal, name="distributor-withdrawal"),
     path("", include("h5.urls_campaigns")),
+    re_path(r"^.*$", views.unknown_page, name="unknown"),  # last: any other /h5/ path is the 404 page
 ]

@@ -45,6 +45,10 @@ def not_found_page(request, message: str = ""):
                 status=404)
 
 
+def unknown_page(request):
+    return not_found_page(request)
+
+
 def share_code_param(request) -> str:
     """The `sc` the short link appended (a normalised share code, or "")."""
     return code_normalise(request.GET.get("sc", "")) or ""

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from core.errors import NotFound
 from distributors.codes import code_normalise
+from distributors.services.settings import distribution_settings_get
 from mall.selectors import catalog as catalog_selectors
 from mall.selectors import orders as order_selectors
 
@@ -21,6 +22,7 @@ from .views import not_found_page, page, share_code_param
 
 ORDER_NO_RE = re.compile(r"^[A-Za-z0-9]{1,24}$")
 STATS_DAYS = (7, 30, 90)
+LINK_PRODUCTS = 100  # products offered in the "new link" form
 
 
 def _order_or_404(request, no: str):
@@ -99,12 +101,31 @@ def _shell(template: str, **context):
 
 
 distributor_home = _shell("index.html")
-distributor_links = _shell("links.html")
+
+
+@require_GET
+def distributor_links(request):
+    """My links; the form to make one offers the shop, the recruitment page and the on-shelf
+    products (public data)."""
+    products = [{"id": p.pk, "title": p.title} for p in catalog_selectors.product_list_public()[:LINK_PRODUCTS]]
+    return page(request, "distributor/links.html", {"products": products}, nav="distributor")
+
+
 distributor_stats = _shell("stats.html", days_choices=STATS_DAYS)
 distributor_team = _shell("team.html")
 distributor_commissions = _shell("commissions.html")
 distributor_wallet = _shell("wallet.html")
-distributor_withdraw = _shell("withdraw.html")
+
+
+@require_GET
+def distributor_withdraw(request):
+    """The withdrawal form with the shop's rules (minimum, fee), which are public."""
+    s = distribution_settings_get()
+    rules = {"min_fen": s.withdrawal_min_fen, "fee_bps": s.withdrawal_fee_bps, "min_fee_fen": s.withdrawal_min_fee_fen}
+    return page(request, "distributor/withdraw.html", {"rules": rules, "fee_percent": s.withdrawal_fee_bps / 100},
+                nav="distributor")
+
+
 distributor_withdrawals = _shell("withdrawals.html")
 distributor_withdrawal = _shell("withdrawal.html")
 

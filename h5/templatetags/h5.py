@@ -14,6 +14,8 @@ from django.utils.html import json_script
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from ..labels import status_labels
+
 register = template.Library()
 
 
@@ -59,6 +61,7 @@ def h5_config(context) -> str:
         "lang": get_language() or settings.LANGUAGE_CODE,
         "path": request.get_full_path() if request is not None else "",
         "messages": js_messages(),
+        "labels": status_labels(),
     }
     return json_script(config, "h5-config")
 

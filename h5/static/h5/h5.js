@@ -18,6 +18,8 @@
   var config = cfgEl ? JSON.parse(cfgEl.textContent) : { api: "/api/v1", h5: "/h5", login: "/h5/login", messages: {} };
 
   function t(key) { return (config.messages && config.messages[key]) || key; }
+  /* label("order", "paid") -> the status in the page's language */
+  function label(group, value) { var g = config.labels && config.labels[group]; return (g && g[value]) || value; }
 
   function H5Error(status, code, message, extra) {
     this.status = status; this.code = code; this.message = message; this.extra = extra || {};
@@ -162,10 +164,39 @@
       function (err) { if (button) { button.disabled = false; button.removeAttribute("aria-busy"); } showError(err); throw err; });
   }
 
+  /* A paginated list: GET path (&page=n), each row through render(row) -> HTML string, into el;
+     a "more" button while the API says there is a next page. Resolves with the first page. */
+  function list(path, el, render, opts) {
+    opts = opts || {};
+    var pageNo = 0;
+    var more = document.createElement("button");
+    more.type = "button"; more.className = "btn grey block"; more.textContent = t("more"); more.hidden = true;
+    more.setAttribute("data-testid", (el.getAttribute("data-testid") || "list") + "-more");
+    el.parentNode.insertBefore(more, el.nextSibling);
+    function load() {
+      pageNo += 1;
+      var url = path + (path.indexOf("?") >= 0 ? "&" : "?") + "page=" + pageNo;
+      return api(url).then(function (data) {
+        var rows = (data && data.results) || [];
+        if (pageNo === 1) { el.innerHTML = ""; }
+        if (pageNo === 1 && !rows.length) {
+          el.innerHTML = '<div class="empty" data-testid="empty">' + esc(opts.empty || t("empty")) + "</div>";
+        }
+        el.insertAdjacentHTML("beforeend", rows.map(render).join(""));
+        more.hidden = !data.next;
+        el.setAttribute("data-count", String(data.count));
+        el.setAttribute("data-loaded", "true");
+        return data;
+      }, function (err) { showError(err); el.setAttribute("data-loaded", "error"); throw err; });
+    }
+    more.addEventListener("click", function () { load(); });
+    return load();
+  }
+
   window.H5 = {
-    config: config, t: t, api: api, token: token, setToken: setToken, newKey: newKey, requireLogin: requireLogin,
+    config: config, t: t, label: label, api: api, token: token, setToken: setToken, newKey: newKey, requireLogin: requireLogin,
     loginUrl: loginUrl, flash: flash, showError: showError, yuan: yuan, time: time, esc: esc, pay: pay, share: share,
-    busy: busy, H5Error: H5Error
+    busy: busy, list: list, H5Error: H5Error
   };
 
   document.addEventListener("DOMContentLoaded", function () {
