@@ -47,6 +47,28 @@ def token_authenticate(*, raw: str) -> tuple[User, AuthToken] | None:
     return token.user, token
 
 
+def token_user_id(*, raw: str, fresh: bool = False) -> tuple[int | None, bool]:
+    """(the user id of Bearer token `raw`, whether that is fresh) for routes that need no user
+    object (api/grab_route.py). Fresh: the database vouched for the token within
+    AUTH_TOKEN_CACHE_SECONDS (or was asked now), as `token_authenticate` requires. Unless `fresh`
+    is demanded, an entry this process verified within AUTH_TOKEN_ANSWER_SECONDS is returned as
+    not fresh: good only for answers that change nothing and tell the token's user only what
+    they may know. (None, True) when the token is unknown, expired or revoked, or its user disabled."""
+    if not raw or len(raw) > 128:
+        return None, True
+    key_hash = token_hash(raw)
+    if token_cache.cache_seconds() > 0:
+        user_id = token_cache.lookup_user_id(key_hash, max_age=token_cache.cache_seconds())
+        if user_id is not None:
+            return user_id, True
+        if not fresh:
+            user_id = token_cache.lookup_user_id(key_hash, max_age=token_cache.answer_seconds())
+            if user_id is not None:
+                return user_id, False
+    found = token_authenticate(raw=raw)
+    return (found[0].pk if found else None), True
+
+
 def user_following(*, user: User) -> QuerySet[Follow]:
     return Follow.objects.filter(follower=user).select_related("followee").order_by("-created_at", "-id")
 

@@ -54,9 +54,20 @@ def cache_seconds() -> float:
     return float(getattr(settings, "AUTH_TOKEN_CACHE_SECONDS", 0) or 0)
 
 
+def answer_seconds() -> float:
+    """How old a cache entry may be for answers that change nothing and reveal only what the
+    token's own user may know (the red-envelope grab's 409 "already grabbed" / "empty", see
+    `lookup_user_id`): AUTH_TOKEN_ANSWER_SECONDS (default 300), never less than the cache's own."""
+    return max(float(getattr(settings, "AUTH_TOKEN_ANSWER_SECONDS", 0) or 0), cache_seconds())
+
+
+def keep_seconds() -> float:
+    return answer_seconds()
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    fresh_until: float  # on `clock`
+    verified_at: float  # on `clock`: when the database last said the token was live
     expires_at: datetime  # the token's own expiry (wall clock)
     user_id: int
     token_id: int
@@ -81,13 +92,16 @@ class TokenCache:
     def generation(self) -> int:
         return self._generation
 
-    def get(self, key_hash: str, *, now: float) -> Entry | None:
+    def get(self, key_hash: str, *, now: float, max_age: float) -> Entry | None:
+        """The entry if the database vouched for it less than `max_age` seconds ago. Older ones are
+        dropped only when older than the longest age any reader accepts (`keep_seconds`)."""
         with self._lock:
             entry = self._entries.get(key_hash)
             if entry is None:
                 return None
-            if entry.fresh_until <= now:
-                self._drop(key_hash)
+            if entry.verified_at + max_age <= now:
+                if entry.verified_at + keep_seconds() <= now:
+                    self._drop(key_hash)
                 return None
             self._entries.move_to_end(key_hash)
             return entry
@@ -146,14 +160,21 @@ class TokenCache:
 cache = TokenCache()
 
 
-def lookup(key_hash: str) -> tuple[User, AuthToken] | None:
-    """A fresh (user, token) pair built from the cache without a query, or None on a miss, a
-    stale entry or a token past its expiry."""
-    entry = cache.get(key_hash, now=clock())
+def _entry(key_hash: str, max_age: float) -> Entry | None:
+    entry = cache.get(key_hash, now=clock(), max_age=max_age)
     if entry is None:
         return None
     if entry.expires_at <= timezone.now():
         cache.forget_hash(key_hash)
+        return None
+    return entry
+
+
+def lookup(key_hash: str) -> tuple[User, AuthToken] | None:
+    """A fresh (user, token) pair built from the cache without a query, or None on a miss, a
+    stale entry or a token past its expiry."""
+    entry = _entry(key_hash, cache_seconds())
+    if entry is None:
         return None
     user_values, token_values = entry.user_values, entry.token_values
     if not entry.shared:
@@ -162,6 +183,13 @@ def lookup(key_hash: str) -> tuple[User, AuthToken] | None:
     token = AuthToken.from_db(entry.db, _TOKEN_FIELDS, token_values)
     token.user = user
     return user, token
+
+
+def lookup_user_id(key_hash: str, *, max_age: float) -> int | None:
+    """The user id of a token the database said was live (and its user active) less than
+    `max_age` seconds ago in this process, or None; no objects built."""
+    entry = _entry(key_hash, max_age)
+    return None if entry is None else entry.user_id
 
 
 def begin() -> tuple[float, int]:
@@ -179,7 +207,7 @@ def store(key_hash: str, token: AuthToken, *, began: tuple[float, int]) -> bool:
     token_values = tuple(getattr(token, name) for name in _TOKEN_FIELDS)
     shared = all(isinstance(v, _IMMUTABLE) for v in user_values + token_values)
     entry = Entry(
-        fresh_until=began[0] + seconds, expires_at=token.expires_at, user_id=user.pk, token_id=token.pk,
+        verified_at=began[0], expires_at=token.expires_at, user_id=user.pk, token_id=token.pk,
         db=token._state.db or "default", user_values=user_values, token_values=token_values, shared=shared,
     )
     return cache.put(key_hash, entry, generation=began[1])

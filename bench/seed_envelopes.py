@@ -107,7 +107,7 @@ def grab_many(envelope_id: int, people: list[User], *, threads: int = SEED_THREA
         counts: dict[str, int] = {}
         for user in part:
             try:
-                envelope_grab(user=user, envelope_id=envelope_id)
+                envelope_grab(user_id=user.pk, envelope_id=envelope_id)
                 key = "grabbed"
             except Conflict as exc:
                 key = exc.code

@@ -7,13 +7,15 @@ Per envelope, under ONE hash tag (Redis-Cluster-safe: every key of a script in o
   {env:<id>}:ready   "1" once the two above were built from the database
 
 GRAB_LUA checks the user, takes the next free position and records the pair in one atomic
-step. It answers the flood — above all once the envelope is empty or the user already has a
-share — without the database. The database stays the truth: the position Redis hands out is
-claimed there with a conditional UPDATE, and a grab is answered only after that commits. When
-the keys are missing (Redis flushed or restarted), GRAB_LUA says so and `gate_build` rebuilds
-them from the database; a position Redis hands out that the database already gave away (a
-grab that went through the database path meanwhile) is simply refused there and the next one
-taken, and a user the database knows is never given a second share (a unique constraint).
+step (and says how many positions it has left to hand out). It answers the flood — above
+all once the envelope is empty or the user already has a share — without the database. The
+database stays the truth: the position Redis hands out is claimed there with a conditional
+UPDATE, and a grab is answered only after that commits. When the keys are missing (Redis
+flushed or restarted), GRAB_LUA says so and `gate_build` rebuilds them from the database; a
+position Redis hands out that the database already gave away (a grab that went through the
+database path meanwhile) is simply refused there and the next one taken, and a user the
+database knows is never given a second share (a unique constraint): the position goes back to
+the head of the list (GIVE_BACK_LUA). PEEK_LUA tells, changing nothing, what GRAB_LUA would.
 """
 from __future__ import annotations
 
@@ -33,12 +35,28 @@ if p then return {1, tonumber(p)} end
 local q = redis.call('LPOP', KEYS[1])
 if not q then return {0, 0} end
 redis.call('HSET', KEYS[2], ARGV[1], q)
-return {2, tonumber(q)}
+return {2, tonumber(q), redis.call('LLEN', KEYS[1])}
+"""
+# Read only: what GRAB_LUA would answer without handing out a position (-1: the keys are not
+# built, 1: the user has a share, 0: none left, 2: one would be handed out).
+PEEK_LUA = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 1 end
+if redis.call('LLEN', KEYS[1]) == 0 then return 0 end
+return 2
 """
 # Put a user's claim right after the database refused it (the position was taken there):
 # forget the pair so the next call takes another position.
 FORGET_LUA = """
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return 1
+"""
+# Put a position back at the head of the free list (the database refused the claim for a reason
+# that leaves the share free: the user had another share there that Redis did not know).
+GIVE_BACK_LUA = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
 return 1
 """
 # Build the keys from the database's state, unless another process did it first.
@@ -64,12 +82,14 @@ def gate_keys(envelope_id: int) -> list[str]:
 
 
 class Gate:
-    __slots__ = ("client", "grab", "forget", "build")
+    __slots__ = ("client", "grab", "peek", "forget", "give_back", "build")
 
     def __init__(self, client):
         self.client = client
         self.grab = client.register_script(GRAB_LUA)
+        self.peek = client.register_script(PEEK_LUA)
         self.forget = client.register_script(FORGET_LUA)
+        self.give_back = client.register_script(GIVE_BACK_LUA)
         self.build = client.register_script(BUILD_LUA)
 
 
@@ -91,13 +111,22 @@ def gate() -> Gate | None:
     return found
 
 
-def gate_grab(g: Gate, *, envelope_id: int, user_id: int) -> tuple[int, int]:
-    outcome, position = g.grab(keys=gate_keys(envelope_id), args=[int(user_id)])
-    return int(outcome), int(position)
+def gate_grab(g: Gate, *, envelope_id: int, user_id: int) -> tuple[int, int, int]:
+    """(outcome, position, positions left to hand out — counted only when TAKEN, else -1)."""
+    answer = g.grab(keys=gate_keys(envelope_id), args=[int(user_id)])
+    return int(answer[0]), int(answer[1]), int(answer[2]) if len(answer) > 2 else -1
+
+
+def gate_peek(g: Gate, *, envelope_id: int, user_id: int) -> int:
+    return int(g.peek(keys=gate_keys(envelope_id), args=[int(user_id)]))
 
 
 def gate_forget(g: Gate, *, envelope_id: int, user_id: int, position: int) -> None:
     g.forget(keys=gate_keys(envelope_id), args=[int(user_id), int(position)])
+
+
+def gate_give_back(g: Gate, *, envelope_id: int, position: int) -> None:
+    g.give_back(keys=gate_keys(envelope_id), args=[int(position)])
 
 
 def gate_build(g: Gate, *, envelope_id: int, free: list[int], taken: dict[int, int], ttl_seconds: int) -> bool:

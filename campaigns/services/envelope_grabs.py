@@ -78,30 +78,48 @@ def _envelope_read(envelope_id) -> RedEnvelope:
     return env
 
 
-def _envelope_open(envelope_id, *, user) -> RedEnvelope:
+def _envelope_open(envelope_id, *, user_id: int) -> RedEnvelope:
     """The envelope if it can be grabbed now; else why not (a user who has a share of it is
     told so rather than that it is empty or over)."""
     env = _envelope_read(envelope_id)
     if env.status == E.ACTIVE and env.expires_at is not None and env.expires_at > timezone.now():
         return env
-    if EnvelopeShare.objects.filter(envelope_id=env.pk, user=user).exists():
+    if EnvelopeShare.objects.filter(envelope_id=env.pk, user_id=user_id).exists():
         raise AlreadyGrabbed()
     if env.status == E.EMPTY:
         raise EnvelopeEmpty()
     raise EnvelopeExpired(extra={"status": env.status})
 
 
-def envelope_grab(*, user, envelope_id: int) -> Grab:
-    """One share for `user`, at most one per envelope; AlreadyGrabbed / EnvelopeEmpty /
-    EnvelopeExpired (409) otherwise."""
+def envelope_grab(*, user_id: int, envelope_id: int) -> Grab:
+    """One share for user `user_id` (an active user: the caller authenticated them), at most one
+    per envelope; AlreadyGrabbed / EnvelopeEmpty / EnvelopeExpired (409) otherwise."""
     g = gates.gate()
     if g is not None:
         try:
-            return _grab_gated(g, user=user, envelope_id=envelope_id)
+            return _grab_gated(g, user_id=user_id, envelope_id=envelope_id)
         except _GateDown:
             logger.warning("envelope %s: Redis gate unreachable, grabbing through the database", envelope_id)
-    env = _envelope_open(envelope_id, user=user)
-    return _grab_database(env, user=user)
+    env = _envelope_open(envelope_id, user_id=user_id)
+    return _grab_database(env, user_id=user_id)
+
+
+def envelope_grab_refusal(*, user_id: int, envelope_id: int) -> Conflict | None:
+    """Read only, from the Redis gate: the refusal `envelope_grab` would give this user now
+    without the database — AlreadyGrabbed or EnvelopeEmpty — or None (it would hand out a share,
+    or only the database can tell). Changes nothing."""
+    g = gates.gate()
+    if g is None:
+        return None
+    try:
+        outcome = gates.gate_peek(g, envelope_id=envelope_id, user_id=user_id)
+    except Exception:  # noqa: BLE001 - Redis down: only the database can tell
+        return None
+    if outcome == gates.ALREADY:
+        return AlreadyGrabbed()
+    if outcome == gates.EMPTY:
+        return EnvelopeEmpty()
+    return None
 
 
 class _GateDown(Exception):
@@ -117,26 +135,32 @@ def _gate_call(fn, **kwargs):
         raise _GateDown() from exc
 
 
-def _grab_gated(g, *, user, envelope_id: int) -> Grab:
+def _grab_gated(g, *, user_id: int, envelope_id: int) -> Grab:
     for _ in range(CLAIM_ATTEMPTS):
-        outcome, position = _gate_call(gates.gate_grab, g=g, envelope_id=envelope_id, user_id=user.pk)
+        outcome, position, left = _gate_call(gates.gate_grab, g=g, envelope_id=envelope_id, user_id=user_id)
         if outcome == gates.NEEDS_BUILD:
             env = _envelope_read(envelope_id)
             if env.status not in (E.ACTIVE, E.EMPTY):  # not grabbable any more: no gate to build
-                _envelope_open(envelope_id, user=user)
+                _envelope_open(envelope_id, user_id=user_id)
             _gate_call(_gate_build, g=g, env=env)  # empty ones too: their flood is answered by Redis
             continue
         if outcome == gates.ALREADY:
             raise AlreadyGrabbed()
         if outcome == gates.EMPTY:
             raise EnvelopeEmpty()
-        env = _envelope_open(envelope_id, user=user)
-        grab = _claim(env, user=user, position=position)
+        try:
+            grab = _claim(envelope_id, user_id=user_id, position=position, left=left)
+        except AlreadyGrabbed:  # the database knows another share of theirs: this one is still free
+            _gate_call(gates.gate_give_back, g=g, envelope_id=envelope_id, position=position)
+            raise
+        except (EnvelopeExpired, EnvelopeEmpty, NotFound):  # over: the next ask gets the database's answer
+            _gate_call(gates.gate_forget, g=g, envelope_id=envelope_id, user_id=user_id, position=position)
+            raise
         if grab is not None:
             return grab
-        _gate_call(gates.gate_forget, g=g, envelope_id=envelope_id, user_id=user.pk, position=position)
+        _gate_call(gates.gate_forget, g=g, envelope_id=envelope_id, user_id=user_id, position=position)
     # Redis kept handing out positions the database had given away: let the database decide.
-    return _grab_database(_envelope_open(envelope_id, user=user), user=user)
+    return _grab_database(_envelope_open(envelope_id, user_id=user_id), user_id=user_id)
 
 
 def _gate_build(*, g, env: RedEnvelope) -> None:
@@ -158,38 +182,103 @@ def envelope_gate_warm(*, envelope_id: int) -> None:
         logger.warning("envelope %s: could not build the Redis gate at opening", envelope_id)
 
 
-def _claim(env: RedEnvelope, *, user, position: int) -> Grab | None:
-    """Claim share `position` for `user` in the database; None when it was taken there."""
+# The claim of a position the gate handed out, on PostgreSQL: ONE statement, in autocommit (one
+# round trip, one commit). The share is taken only while the envelope is active and not past its
+# lifetime and the share is neither grabbed nor returned; the grabber follows the owner in the
+# same statement (data-modifying CTEs all run, and commit or fail, together); the unique
+# constraint on (envelope, user) turns a second share of one user into an IntegrityError.
+_CLAIM_SQL = """
+WITH c AS (
+    UPDATE {share} s SET {s_user} = %(user)s, {s_at} = %(now)s
+    FROM {env} e
+    WHERE s.{s_env} = %(envelope)s AND s.{s_pos} = %(position)s AND s.{s_user} IS NULL AND NOT s.{s_ret}
+      AND e.{e_pk} = s.{s_env} AND e.{e_status} = %(active)s AND e.{e_exp} > %(now)s
+    RETURNING s.{s_pk}, s.{s_amount}, s.{s_pos}, e.{e_owner}, e.{e_best}
+), f AS (
+    INSERT INTO {follow} ({f_from}, {f_to}, {f_source}, {f_at})
+    SELECT %(user)s, c.{e_owner}, %(source)s, %(now)s FROM c WHERE c.{e_owner} <> %(user)s
+    ON CONFLICT DO NOTHING
+)
+SELECT {s_pk}, {s_amount}, {s_pos}, {e_owner}, {e_best} FROM c
+"""
+
+
+def _claim_sql() -> str:
+    from accounts.models import Follow
+
+    def col(model, name):
+        return connection.ops.quote_name(model._meta.get_field(name).column)
+
+    q = connection.ops.quote_name
+    return _CLAIM_SQL.format(
+        share=q(EnvelopeShare._meta.db_table), env=q(RedEnvelope._meta.db_table), follow=q(Follow._meta.db_table),
+        s_pk=col(EnvelopeShare, "id"), s_user=col(EnvelopeShare, "user"), s_at=col(EnvelopeShare, "grabbed_at"),
+        s_env=col(EnvelopeShare, "envelope"), s_pos=col(EnvelopeShare, "position"),
+        s_ret=col(EnvelopeShare, "returned"), s_amount=col(EnvelopeShare, "amount_fen"),
+        e_pk=col(RedEnvelope, "id"), e_status=col(RedEnvelope, "status"), e_exp=col(RedEnvelope, "expires_at"),
+        e_owner=col(RedEnvelope, "owner"), e_best=col(RedEnvelope, "best_position"),
+        f_from=col(Follow, "follower"), f_to=col(Follow, "followee"), f_source=col(Follow, "source"),
+        f_at=col(Follow, "created_at"),
+    )  # fmt: skip
+
+
+_claim_sql_text: str | None = None
+
+
+def _claim(envelope_id: int, *, user_id: int, position: int, left: int) -> Grab | None:
+    """Claim share `position` (handed out by the gate, `left` more to hand out) for the user in
+    the database; None when the database gave it away meanwhile (the caller forgets it in Redis
+    and takes the next one). Raises why not when the envelope cannot be grabbed any more."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        global _claim_sql_text
+        if _claim_sql_text is None:
+            _claim_sql_text = _claim_sql()
+        params = {"user": user_id, "now": timezone.now(), "envelope": envelope_id, "position": position,
+                  "active": E.ACTIVE, "source": FOLLOW_SOURCE}
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_claim_sql_text, params)
+                row = cursor.fetchone()
+        except IntegrityError:  # the database knows a share of this user that Redis had forgotten
+            raise AlreadyGrabbed() from None
+        if row is None:
+            _envelope_open(envelope_id, user_id=user_id)  # raises if it is over; else the share was taken
+            return None
+        share_id, amount_fen, share_position, _owner_id, best_position = row
+        envelope_grabs_post_schedule(envelope_id=envelope_id)  # committed already (autocommit)
+        return _answer_for(envelope_id, share_id=share_id, amount_fen=amount_fen, position=share_position,
+                           best_position=best_position, maybe_empty=left == 0)
+    env = _envelope_open(envelope_id, user_id=user_id)
     now = timezone.now()
     try:
         with transaction.atomic():
             claimed = EnvelopeShare.objects.filter(envelope_id=env.pk, position=position, user__isnull=True,
-                                                   returned=False).update(user=user, grabbed_at=now)
+                                                   returned=False).update(user_id=user_id, grabbed_at=now)
             if not claimed:
-                if EnvelopeShare.objects.filter(envelope_id=env.pk, user=user).exists():
+                if EnvelopeShare.objects.filter(envelope_id=env.pk, user_id=user_id).exists():
                     raise AlreadyGrabbed()
                 return None
             share = EnvelopeShare.objects.only("pk", "amount_fen", "position").get(envelope_id=env.pk,
                                                                                   position=position)
-            _after_grab(env, user=user)
+            _after_grab(env, user_id=user_id)
     except IntegrityError:  # the database knows a share of this user that Redis had forgotten
         raise AlreadyGrabbed() from None
     return _answer(env, share)
 
 
-def _grab_database(env: RedEnvelope, *, user) -> Grab:
+def _grab_database(env: RedEnvelope, *, user_id: int) -> Grab:
     for attempt in range(3):
         try:
             with transaction.atomic():
-                if EnvelopeShare.objects.filter(envelope_id=env.pk, user=user).exists():
+                if EnvelopeShare.objects.filter(envelope_id=env.pk, user_id=user_id).exists():
                     raise AlreadyGrabbed()
                 qs = EnvelopeShare.objects.filter(envelope_id=env.pk, user__isnull=True, returned=False)
                 if connection.features.has_select_for_update_skip_locked:
                     qs = qs.select_for_update(skip_locked=True)
                 share = qs.order_by("position").only("pk", "amount_fen", "position").first()
                 if share is not None:
-                    EnvelopeShare.objects.filter(pk=share.pk).update(user=user, grabbed_at=timezone.now())
-                    _after_grab(env, user=user)
+                    EnvelopeShare.objects.filter(pk=share.pk).update(user_id=user_id, grabbed_at=timezone.now())
+                    _after_grab(env, user_id=user_id)
         except IntegrityError:  # the same user grabbing at once from two requests
             raise AlreadyGrabbed() from None
         if share is not None:
@@ -202,20 +291,27 @@ def _grab_database(env: RedEnvelope, *, user) -> Grab:
     raise EnvelopeEmpty()
 
 
-def _after_grab(env: RedEnvelope, *, user) -> None:
+def _after_grab(env: RedEnvelope, *, user_id: int) -> None:
     """In the grab's transaction: the grabber follows the owner; the posting is queued."""
-    follow_ensure(follower_id=user.pk, followee_id=env.owner_id, source=FOLLOW_SOURCE)
+    follow_ensure(follower_id=user_id, followee_id=env.owner_id, source=FOLLOW_SOURCE)
     envelope_id = env.pk
     transaction.on_commit(lambda: envelope_grabs_post_schedule(envelope_id=envelope_id))
 
 
 def _answer(env: RedEnvelope, share: EnvelopeShare) -> Grab:
-    """The grab's answer; once nothing is left to grab, whether this share had the best luck."""
+    return _answer_for(env.pk, share_id=share.pk, amount_fen=share.amount_fen, position=share.position,
+                       best_position=env.best_position, maybe_empty=True)
+
+
+def _answer_for(envelope_id: int, *, share_id: int, amount_fen: int, position: int, best_position: int | None,
+                maybe_empty: bool) -> Grab:
+    """The grab's answer; once nothing is left to grab, whether this share had the best luck.
+    `maybe_empty` False (the gate still had positions to hand out) spares the look."""
     best = None
-    if env.best_position is not None and not EnvelopeShare.objects.filter(
-            envelope_id=env.pk, user__isnull=True, returned=False).exists():
-        best = share.position == env.best_position
-    return Grab(share_id=share.pk, amount_fen=share.amount_fen, rank=share.position + 1, is_best=best)
+    if maybe_empty and best_position is not None and not EnvelopeShare.objects.filter(
+            envelope_id=envelope_id, user__isnull=True, returned=False).exists():
+        best = position == best_position
+    return Grab(share_id=share_id, amount_fen=amount_fen, rank=position + 1, is_best=best)
 
 
 def envelope_grabs_post_schedule(*, envelope_id: int) -> None:

@@ -162,6 +162,8 @@ MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 AUTH_TOKEN_TTL = timedelta(hours=env.int("AUTH_TOKEN_TTL_HOURS", default=24 * 7))
 # Per-process cache of live tokens (accounts/token_cache.py): a revocation elsewhere is seen within this; 0 = off
 AUTH_TOKEN_CACHE_SECONDS = env.float("AUTH_TOKEN_CACHE_SECONDS", default=1.0)
+# ...and how old its entry may be for answers that change nothing (the grab's 409s, api/grab_route.py)
+AUTH_TOKEN_ANSWER_SECONDS = env.float("AUTH_TOKEN_ANSWER_SECONDS", default=300.0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -260,7 +260,7 @@ def test_the_cache_is_bounded_least_recently_used_first(clock, monkeypatch, djan
 
 def _entry(user_id: int, token_id: int) -> token_cache.Entry:
     now = timezone.now()
-    return token_cache.Entry(fresh_until=10**9, expires_at=now + timedelta(days=1), user_id=user_id,
+    return token_cache.Entry(verified_at=0.0, expires_at=now + timedelta(days=1), user_id=user_id,
                              token_id=token_id, db="default", user_values=(), token_values=(), shared=True)
 
 
@@ -274,7 +274,7 @@ def test_the_cache_holds_under_threads():
         for n in range(300):
             key, user_id = f"{i}-{n % 40}", i % 8
             cache.put(key, _entry(user_id, i * 1000 + n % 40), generation=cache.generation())
-            hits += cache.get(f"{(i + 1) % 16}-{n % 40}", now=0.0) is not None
+            hits += cache.get(f"{(i + 1) % 16}-{n % 40}", now=0.0, max_age=10**9) is not None
             if n % 50 == 0:
                 cache.forget_user(user_id)
             if n % 7 == 0:

@@ -49,7 +49,7 @@ def open_it(env: RedEnvelope) -> RedEnvelope:
 
 def grab(env: RedEnvelope, n: int) -> list:
     """`n` new people grab a share each (their grabs posted to the wallets)."""
-    out = [grabs.envelope_grab(user=UserFactory(), envelope_id=env.pk) for _ in range(n)]
+    out = [grabs.envelope_grab(user_id=UserFactory().pk, envelope_id=env.pk) for _ in range(n)]
     envelope_grabs_post(envelope_id=env.pk)  # whether or not the queued poster ran already
     return out
 

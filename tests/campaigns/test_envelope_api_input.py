@@ -357,7 +357,7 @@ def _closed(status: str):
         assert env_services.envelope_expire(envelope_id=env.pk, now=timezone.now() + timedelta(days=4))
     elif status == E.EMPTY:
         for _ in range(2):
-            envelope_grab(user=UserFactory(), envelope_id=env.pk)
+            envelope_grab(user_id=UserFactory().pk, envelope_id=env.pk)
         envelope_grabs_post(envelope_id=env.pk)
     env.refresh_from_db()
     assert env.status == status

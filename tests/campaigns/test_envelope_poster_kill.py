@@ -53,7 +53,7 @@ def _grabbed_envelope(n_grabs: int = GRABBED):
     grabbers = {}
     for _ in range(n_grabs):
         user = UserFactory()
-        grabbers[user.pk] = envelope_grabs.envelope_grab(user=user, envelope_id=env.pk).amount_fen
+        grabbers[user.pk] = envelope_grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk).amount_fen
     assert EnvelopeShare.objects.filter(envelope=env, user__isnull=False, posting__isnull=True).count() == n_grabs
     return env, grabbers
 
@@ -66,7 +66,7 @@ def _post_the_rest_and_check(env, grabbers: dict[int, int]) -> None:
     # the rest of the shares go out too, and the envelope ends empty with balanced books
     for _ in range(SHARES - len(grabbers)):
         user = UserFactory()
-        grabbers[user.pk] = envelope_grabs.envelope_grab(user=user, envelope_id=env.pk).amount_fen
+        grabbers[user.pk] = envelope_grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk).amount_fen
     while envelope_grabs_post(envelope_id=env.pk):
         pass
     counts = assert_books(env, grabbers)

@@ -43,7 +43,7 @@ def _flood(env, users, lanes):
         out = []
         for user in users[i::lanes]:
             try:
-                out.append(grabs.envelope_grab(user=user, envelope_id=env.pk).amount_fen)
+                out.append(grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk).amount_fen)
             except DomainError as exc:
                 out.append(exc.code)
         connection.close()
@@ -153,7 +153,7 @@ def test_one_user_grabbing_20_times_at_once_gets_one_share(redis, monkeypatch, s
         pytest.skip("needs PostgreSQL row locks")
     env = opened(total_fen=1_000, count=10)
     user = UserFactory()
-    results = run_at_once(lambda i: (grabs.envelope_grab(user=user, envelope_id=env.pk).amount_fen,
+    results = run_at_once(lambda i: (grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk).amount_fen,
                                      connection.close())[0], 20)
     assert len([r for r in results if isinstance(r, int)]) == 1
     assert set(r for r in results if not isinstance(r, int)) == {"already_grabbed"}
@@ -166,16 +166,16 @@ def test_redis_flushed_half_way_nobody_grabs_twice_and_the_rest_still_go_out():
     env = opened(total_fen=2_000, count=20)
     first = [UserFactory() for _ in range(10)]
     for user in first:
-        grabs.envelope_grab(user=user, envelope_id=env.pk)
+        grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk)
     caches["default"].clear()  # FLUSHDB
     for user in first:  # rebuilt from the database: they already have theirs
         with pytest.raises(grabs.AlreadyGrabbed):
-            grabs.envelope_grab(user=user, envelope_id=env.pk)
+            grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk)
     rest = [UserFactory() for _ in range(12)]
     outcomes = []
     for user in rest:
         try:
-            outcomes.append(grabs.envelope_grab(user=user, envelope_id=env.pk).amount_fen)
+            outcomes.append(grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk).amount_fen)
         except grabs.EnvelopeEmpty:
             outcomes.append("empty")
     assert len([o for o in outcomes if o != "empty"]) == 10 and outcomes[-2:] == ["empty", "empty"]
@@ -188,12 +188,12 @@ def test_a_position_the_database_gave_away_while_redis_was_down_is_not_given_twi
     env = opened(total_fen=1_000, count=5)
     gate = gates.gate()
     a, b = UserFactory(), UserFactory()
-    grabs.envelope_grab(user=a, envelope_id=env.pk)  # through the gate: position 0
+    grabs.envelope_grab(user_id=a.pk, envelope_id=env.pk)  # through the gate: position 0
     monkeypatch.setattr(gates, "gate", lambda: None)
-    grabs.envelope_grab(user=b, envelope_id=env.pk)  # the database path takes position 1
+    grabs.envelope_grab(user_id=b.pk, envelope_id=env.pk)  # the database path takes position 1
     monkeypatch.setattr(gates, "gate", lambda: gate)
     c = UserFactory()
-    grab = grabs.envelope_grab(user=c, envelope_id=env.pk)  # Redis offers 1: refused there, 2 taken
+    grab = grabs.envelope_grab(user_id=c.pk, envelope_id=env.pk)  # Redis offers 1: refused there, 2 taken
     assert grab.rank == 3 and len(grabbed(env)) == 3
 
 
@@ -201,8 +201,8 @@ def test_a_position_the_database_gave_away_while_redis_was_down_is_not_given_twi
 def test_grabbing_follows_the_owner_and_the_owner_may_grab_too():
     env = opened(total_fen=1_000, count=3)
     fan = UserFactory()
-    grabs.envelope_grab(user=fan, envelope_id=env.pk)
-    grabs.envelope_grab(user=env.owner, envelope_id=env.pk)
+    grabs.envelope_grab(user_id=fan.pk, envelope_id=env.pk)
+    grabs.envelope_grab(user_id=env.owner.pk, envelope_id=env.pk)
     assert Follow.objects.filter(follower=fan, followee=env.owner, source="red_envelope").exists()
     assert not Follow.objects.filter(follower=env.owner).exists()
 
@@ -210,7 +210,7 @@ def test_grabbing_follows_the_owner_and_the_owner_may_grab_too():
 @pytest.mark.django_db
 def test_the_last_grab_learns_who_had_the_best_luck():
     env = opened(total_fen=1_000, count=3)
-    answers = [grabs.envelope_grab(user=UserFactory(), envelope_id=env.pk) for _ in range(3)]
+    answers = [grabs.envelope_grab(user_id=UserFactory().pk, envelope_id=env.pk) for _ in range(3)]
     assert [a.is_best for a in answers[:2]] == [None, None]
     env.refresh_from_db()
     best = EnvelopeShare.objects.get(envelope=env, position=env.best_position)
@@ -228,7 +228,7 @@ def test_grab_on_an_envelope_that_is_not_open(status):
         env = env_services.envelope_open(user=owner, envelope_id=env.pk)
         RedEnvelope.objects.filter(pk=env.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(DomainError) as err:
-        grabs.envelope_grab(user=UserFactory(), envelope_id=envelope_id)
+        grabs.envelope_grab(user_id=UserFactory().pk, envelope_id=envelope_id)
     assert err.value.code == {"funding": "envelope_expired", "expired": "envelope_expired",
                               "unknown": "not_found"}[status]
     assert not EnvelopeShare.objects.filter(user__isnull=False).exists()
@@ -242,7 +242,7 @@ def test_posting_batches_move_each_grab_once():
     env = opened(total_fen=3_000, count=6)
     users = [UserFactory() for _ in range(4)]
     for user in users:
-        grabs.envelope_grab(user=user, envelope_id=env.pk)
+        grabs.envelope_grab(user_id=user.pk, envelope_id=env.pk)
     # the per-grab poster ran (eager); running it again posts nothing more
     assert envelope_grabs_post(envelope_id=env.pk) == 0
     assert sum(wallet(u) for u in users) == sum(grabbed(env).values())
@@ -255,7 +255,7 @@ def test_expiry_gives_the_rest_back_to_the_owner_once():
     env = opened(total_fen=5_000, count=5, owner=owner)
     fans = [UserFactory() for _ in range(2)]
     for fan in fans:
-        grabs.envelope_grab(user=fan, envelope_id=env.pk)
+        grabs.envelope_grab(user_id=fan.pk, envelope_id=env.pk)
     RedEnvelope.objects.filter(pk=env.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert job_run(name="campaigns.expire_envelopes")["expired"] == 1
     assert job_run(name="campaigns.expire_envelopes")["expired"] == 0
@@ -264,7 +264,7 @@ def test_expiry_gives_the_rest_back_to_the_owner_once():
     assert env.status == E.EXPIRED and env.returned_fen == 5_000 - got
     assert wallet(owner) == 5_000 - got and escrow(env) == 0
     with pytest.raises(grabs.EnvelopeExpired):
-        grabs.envelope_grab(user=UserFactory(), envelope_id=env.pk)
+        grabs.envelope_grab(user_id=UserFactory().pk, envelope_id=env.pk)
     assert_envelope_books(env)
 
 
