@@ -14,6 +14,7 @@ Paths (h5/urls_campaigns.py, under /h5/) are the ones share links redirect to
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
@@ -24,7 +25,6 @@ from campaigns.models import CrowdfundStatus, EnvelopeStatus
 from campaigns.selectors import crowdfunds as cf_selectors
 from campaigns.selectors import envelopes as env_selectors
 from core.errors import NotFound
-from distributors.selectors.links import share_link_url
 from mall.selectors.catalog import product_get_public
 
 CROWDFUND_STATUS = {
@@ -153,7 +153,10 @@ def envelope_page(request, pk: int):
         env = env_selectors.envelope_get(envelope_id=pk)
     except NotFound:
         raise Http404 from None
-    share_url = share_link_url(code=env.share_code)
+    # The envelope's own share_code names no share link (the API's share_url, /s/<code>, answers
+    # 404 for it): the page itself is what a person shares. A distributor's own link to the
+    # envelope (POST /api/v1/share-links/ target red_envelope) redirects here too.
+    share_url = f"{settings.H5_BASE_URL}/red-envelopes/{env.pk}"
     context = {
         **_envelope_context(env),
         "can_grab": env.status == EnvelopeStatus.ACTIVE,

@@ -72,5 +72,8 @@ def shot(page, name: str) -> Path | None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.wait_for_load_state("networkidle")
+    # A full-page shot draws fixed bars where the first screen ends, over the content: the bottom
+    # navigation is put after the content for the shot (the page itself is not changed otherwise).
+    page.add_style_tag(content=".nav { position: static !important; }")
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
