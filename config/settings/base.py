@@ -147,8 +147,6 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 # --- I18N / static --------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-# The campaign pages' own catalog (h5/templates/h5/campaigns/), beside the h5 app's h5/locale.
-LOCALE_PATHS = [BASE_DIR / "h5" / "locale_campaigns"]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
