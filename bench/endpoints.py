@@ -12,6 +12,7 @@ Later issues add rows by appending to ENDPOINTS. Keys:
 - auth:     optional, True to send the seeded bench user's `Authorization: Bearer <token>`.
 - expect:   optional, the status the pre-check insists on before loading (default 200).
 - baseline: exactly one row is the bare Django endpoint; every row's ratio is rps / baseline rps.
+- server:   optional, "bare": the row is served by bench/bare_app.py's gunicorn (the baseline), not the app's.
 - note:     optional, what the row exercises (printed under the table).
 - lua:      optional, an extra wrk script loaded after bench/wrk.lua (e.g. a `request` hook that
             varies each request, as bench/short_link.lua does for the short link's visitors).
@@ -44,9 +45,18 @@ _LAST_366_DAYS = f"from={(_TODAY - datetime.timedelta(days=365)).isoformat()}&to
 ENDPOINTS: list[dict] = [
     {
         "name": "bare Django JSON (baseline)",
-        "path": "/livez",
+        "path": "/bare",
+        "server": "bare",
         "baseline": True,
-        "note": "plain Django JsonResponse: no DRF, no DB, no cache — the framework's ceiling",
+        "note": "bench/bare_app.py: a Django app of its own (settings configured in code, no middleware, no "
+        "installed apps, no database), one view returning JsonResponse({'ok': True}), served by its own gunicorn "
+        "with exactly the app server's settings: the framework's ceiling, the divisor of every ratio",
+    },
+    {
+        "name": "livez (our stack)",
+        "path": "/livez",
+        "note": "the same JsonResponse through the project's middleware stack (security, whitenoise, sessions, "
+        "locale, common, CSRF, auth, messages, clickjacking, the API 404) and URL conf: what our stack costs",
     },
     {
         "name": "health",

@@ -293,10 +293,14 @@ def sandbox_description() -> str:
     return f"{SANDBOX_WORKERS} gthread worker(s) × {SANDBOX_THREADS} threads"
 
 
+BARE_APP = "bench.bare_app:application"  # the baseline (bench/bare_app.py)
+
+
 def start_gunicorn(port: int, *, workers: int = WORKERS, worker_class: str = WORKER_CLASS,
-                   threads: int = WORKER_THREADS, logfile: str = "gunicorn.log") -> subprocess.Popen:
+                   threads: int = WORKER_THREADS, logfile: str = "gunicorn.log",
+                   app: str = "config.wsgi:application") -> subprocess.Popen:
     cmd = [
-        PY, "-m", "gunicorn", "config.wsgi:application",
+        PY, "-m", "gunicorn", app,
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers),
         "--worker-class", worker_class,
@@ -307,7 +311,7 @@ def start_gunicorn(port: int, *, workers: int = WORKERS, worker_class: str = WOR
     ]  # fmt: skip
     if worker_class == "gthread":
         cmd += ["--threads", str(threads)]
-    log(f"starting gunicorn on 127.0.0.1:{port}: {workers} {worker_class} worker(s) ({logfile})")
+    log(f"starting gunicorn {app} on 127.0.0.1:{port}: {workers} {worker_class} worker(s) ({logfile})")
     # Its own session: Ctrl-C reaches only us, and the finally below stops it.
     return subprocess.Popen(cmd, cwd=ROOT, env=DJANGO_ENV, start_new_session=True)
 
@@ -354,18 +358,18 @@ def request(port: int, endpoint: dict, token: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def wait_until_up(proc: subprocess.Popen, port: int, logfile: str = "gunicorn.log") -> None:
+def wait_until_up(proc: subprocess.Popen, port: int, logfile: str = "gunicorn.log", probe: str = "/livez") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BenchError(f"gunicorn exited with {proc.returncode}; see {WORK / logfile}")
         try:
-            if request(port, {"path": "/livez"}, "")[0] == 200:
+            if request(port, {"path": probe}, "")[0] == 200:
                 return
         except OSError:
             pass
         time.sleep(0.2)
-    raise BenchError("gunicorn did not answer /livez within 60 s")
+    raise BenchError(f"gunicorn did not answer {probe} within 60 s")
 
 
 # --- wrk ---------------------------------------------------------------------------------
@@ -415,26 +419,34 @@ def bench_http(token: str, endpoints: list[dict] = ENDPOINTS, during=None) -> tu
     })
     sandbox = start_gunicorn(sandbox_port, workers=SANDBOX_WORKERS, worker_class="gthread", threads=SANDBOX_THREADS,
                              logfile="sandbox.log")
-    proc = None
+    proc = bare = None
     rows = []
     extra: dict = {}
+    bare_port = free_port()
     try:
         wait_until_up(sandbox, sandbox_port, "sandbox.log")
+        # The baseline: bench/bare_app.py under exactly the app server's gunicorn settings.
+        bare = start_gunicorn(bare_port, logfile="bare.log", app=BARE_APP)
+        wait_until_up(bare, bare_port, "bare.log", probe="/bare")
         proc = start_gunicorn(port)
         wait_until_up(proc, port)
+
+        def port_of(endpoint: dict) -> int:
+            return bare_port if endpoint.get("server") == "bare" else port
+
         for endpoint in endpoints:
             row = {**endpoint}
             rows.append(row)
             expect = endpoint.get("expect", 200)
-            status, body = request(port, endpoint, token)
+            status, body = request(port_of(endpoint), endpoint, token)
             if status != expect:
                 row["failed"] = f"status {status}, expected {expect}"
                 log(f"{endpoint['name']}: {row['failed']}: {body[:300]!r}")
                 continue
             log(f"{endpoint['name']}: warm-up {WARMUP} s, then {SECONDS} s")
             if WARMUP:
-                run_wrk(port, endpoint, token, WARMUP)
-            output = run_wrk(port, endpoint, token, SECONDS)
+                run_wrk(port_of(endpoint), endpoint, token, WARMUP)
+            output = run_wrk(port_of(endpoint), endpoint, token, SECONDS)
             (WORK / f"wrk-{slug(endpoint['name'])}.txt").write_text(output)
             row.update(report.parse_wrk(output))
             log(f"  {row['rps']:,.0f} req/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms")
@@ -442,13 +454,15 @@ def bench_http(token: str, endpoints: list[dict] = ENDPOINTS, during=None) -> tu
         base = next((r for r in rows if r.get("baseline") and "rps" in r), None)
         if base and len(rows) > 1:
             log(f"{base['name']}: again, {SECONDS} s (drift check)")
-            base["rps_again"] = report.parse_wrk(run_wrk(port, base, token, SECONDS))["rps"]
+            base["rps_again"] = report.parse_wrk(run_wrk(port_of(base), base, token, SECONDS))["rps"]
             log(f"  {base['rps_again']:,.0f} req/s")
         if during is not None:
             extra = during(port)
     finally:
         if proc is not None:
             stop_gunicorn(proc)
+        if bare is not None:
+            stop_gunicorn(bare)
         stop_gunicorn(sandbox)
     run_checks(rows)
     report.add_ratios(rows)
@@ -678,7 +692,8 @@ def main_only_envelopes() -> int:
     meta = machine_and_versions()
     meta["server"] = server_description()
     meta["wrk_command"] = " ".join(wrk_command(SECONDS))
-    endpoints = [e for e in ENDPOINTS if e.get("baseline") or e.get("section") == envelopes_bench.SECTION]
+    endpoints = [e for e in ENDPOINTS if e.get("baseline") or e["path"] == "/livez"
+                 or e.get("section") == envelopes_bench.SECTION]
     rows, results = bench_http("", endpoints, during=lambda port: envelopes_bench.during(PY, ROOT, DJANGO_ENV, port))
     me_rows = bench_me_pair()
     audit_ok = audit_ledger()

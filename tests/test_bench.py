@@ -3,6 +3,7 @@
 No timing is asserted; `make bench` itself is what measures.
 """
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -98,10 +99,37 @@ def test_endpoints_are_well_formed_and_routed():
                 assert (ROOT / endpoint[key]).is_file(), f"{endpoint['name']}: no {endpoint[key]}"
         if endpoint.get("body"):
             json.loads(endpoint["body"])
+        if endpoint.get("server") == "bare":  # served by bench/bare_app.py (test_the_bare_baseline_is_bare)
+            assert endpoint["path"] == "/bare" and endpoint.get("baseline")
+            continue
         try:
             resolve(endpoint["path"].split("?")[0])
         except Resolver404:
             pytest.fail(f"bench endpoint {endpoint['name']!r} has no route: {endpoint['path']}")
+
+
+def test_the_bare_baseline_is_bare():
+    """bench/bare_app.py in a process of its own: no middleware, no apps, no database, and /bare
+    answers the small JSON (anything else 404)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, json, wsgiref.util as u; import bench.bare_app as b; from django.conf import settings as s\n"
+        "assert s.MIDDLEWARE == [] and s.INSTALLED_APPS == [] and not s.DATABASES.get('default', {}).get('NAME')\n"
+        "out = []\n"
+        "for path in ('/bare', '/livez'):\n"
+        "    env = {'PATH_INFO': path, 'REQUEST_METHOD': 'GET', 'wsgi.input': io.BytesIO()}\n"
+        "    u.setup_testing_defaults(env)\n"
+        "    seen = {}\n"
+        "    body = b''.join(b.application(env, lambda st, h, e=None: seen.update(st=st)))\n"
+        "    out.append([seen['st'], body.decode() if path == '/bare' else ''])\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [["200 OK", '{"ok": true}'], ["404 Not Found", ""]]
 
 
 def _meta(load_start: str, load_end: str) -> dict:
