@@ -1,4 +1,5 @@
 """The words the pages' scripts show for the API's status values, in the request's language."""
+
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _

@@ -6,6 +6,7 @@ link of a template message (commissions/notifications.py) has a page here: `/`,
 `/crowdfunds/{id}` and `/red-envelopes/{id}` come from h5/urls_campaigns.py (helper C's).
 Paths carry no trailing slash, as the target paths do.
 """
+
 from django.urls import include, path, re_path
 
 from . import views, views_account

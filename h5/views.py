@@ -4,6 +4,7 @@ Pages render only public data on the server (the catalog, reviews, a share link'
 target); anything that belongs to a user (orders, wallet, the distributor centre) is a page
 shell whose script reads the JSON API with the user's Bearer token (h5/static/h5/h5.js).
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,12 @@ def page(request, template: str, context: dict | None = None, *, status: int = 2
 
 
 def not_found_page(request, message: str = ""):
-    return page(request, "404.html", {"message": message or _("This page does not exist or is no longer available.")},
-                status=404)
+    return page(
+        request,
+        "404.html",
+        {"message": message or _("This page does not exist or is no longer available.")},
+        status=404,
+    )
 
 
 def unknown_page(request):
@@ -107,10 +112,7 @@ def product_detail(request, pk: int):
         return not_found_page(request, _("This product does not exist or is off the shelf."))
     reviews = list(review_selectors.review_list_visible(product_id=pk)[:REVIEWS_ON_PAGE])
     images = [i for i in product.images if isinstance(i, str) and i] if isinstance(product.images, list) else []
-    skus = [
-        {"id": s.pk, "name": s.name, "price_fen": s.price_fen, "stock": s.stock}
-        for s in product.active_skus
-    ]
+    skus = [{"id": s.pk, "name": s.name, "price_fen": s.price_fen, "stock": s.stock} for s in product.active_skus]
     rating = catalog_selectors.average_rating_text(rating_sum=product.rating_sum, review_count=product.review_count)
     context = {
         "product": product,
@@ -164,13 +166,18 @@ def login_callback(request):
     try:
         next_path = signing.loads(request.GET.get("state", ""), salt=LOGIN_STATE_SALT, max_age=LOGIN_STATE_MAX_AGE)
     except signing.BadSignature:
-        return page(request, "login_callback.html", {"error": _("This login link has expired. Please log in again."),
-                                                     "retry": reverse("h5:login")}, status=400)
+        return page(
+            request,
+            "login_callback.html",
+            {"error": _("This login link has expired. Please log in again."), "retry": reverse("h5:login")},
+            status=400,
+        )
     next_path = safe_next(request, next_path)
     if not code:
         retry = f"{reverse('h5:login')}?{urlencode({'next': next_path})}"
-        return page(request, "login_callback.html", {"error": _("You did not allow the login."), "retry": retry},
-                    status=400)
+        return page(
+            request, "login_callback.html", {"error": _("You did not allow the login."), "retry": retry}, status=400
+        )
     return page(request, "login_callback.html", {"code": code, "next": next_path})
 
 
@@ -179,8 +186,9 @@ def jssdk(request):
     """The JS-SDK config for the page at ?url= (live mode's share to Moments): JSON."""
     url = request.GET.get("url", "")
     if not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}) or not url.startswith("http"):
-        return JsonResponse({"code": "invalid_input", "message": _("url must be a page of this site."), "extra": {}},
-                            status=400)
+        return JsonResponse(
+            {"code": "invalid_input", "message": _("url must be a page of this site."), "extra": {}}, status=400
+        )
     try:
         config = wechat_web.jssdk_config(url=url)
     except DomainError as exc:
@@ -214,6 +222,3 @@ def recruit(request):
         "share": {"title": _("Become a distributor: share and earn"), "image": ""},
     }
     return page(request, "distributor/apply.html", context, nav="distributor")
-
-
-

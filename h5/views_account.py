@@ -5,6 +5,7 @@ script reads and writes through /api/v1/ with the user's Bearer token, so nothin
 ever in the HTML. Ids that cannot exist answer the 404 page here; an existing order of another
 user is a 404 of the API, which the page shows as "not found" (the server does not look).
 """
+
 from __future__ import annotations
 
 import re
@@ -122,8 +123,12 @@ def distributor_withdraw(request):
     """The withdrawal form with the shop's rules (minimum, fee), which are public."""
     s = distribution_settings_get()
     rules = {"min_fen": s.withdrawal_min_fen, "fee_bps": s.withdrawal_fee_bps, "min_fee_fen": s.withdrawal_min_fee_fen}
-    return page(request, "distributor/withdraw.html", {"rules": rules, "fee_percent": s.withdrawal_fee_bps / 100},
-                nav="distributor")
+    return page(
+        request,
+        "distributor/withdraw.html",
+        {"rules": rules, "fee_percent": s.withdrawal_fee_bps / 100},
+        nav="distributor",
+    )
 
 
 distributor_withdrawals = _shell("withdrawals.html")

@@ -10,6 +10,7 @@
   `WeChatJSAPI` (cached in Django's cache by wechatpy's session storage), signed with
   `get_jsapi_signature`. The sandbox answers getticket the way WeChat does.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -35,8 +36,9 @@ def oauth_authorize_url(*, redirect_uri: str, state: str = "", scope: str = "sns
         raise ValueError("redirect_uri must be an absolute http(s) URL")
     if len(state) > MAX_STATE:
         raise ValueError(f"state must be at most {MAX_STATE} characters")
-    oauth = WeChatOAuth(settings.WECHAT_APPID, settings.WECHAT_SECRET, redirect_uri=redirect_uri, scope=scope,
-                        state=state)
+    oauth = WeChatOAuth(
+        settings.WECHAT_APPID, settings.WECHAT_SECRET, redirect_uri=redirect_uri, scope=scope, state=state
+    )
     oauth.OAUTH_BASE_URL = LIVE_OAUTH_BASE_URL if settings.WECHAT_MODE == "live" else SANDBOX_OAUTH_PATH
     return oauth.authorize_url
 
@@ -57,5 +59,10 @@ def jssdk_config(*, url: str) -> dict:
     nonce = secrets.token_hex(8)
     timestamp = int(time.time())
     signature = client.jsapi.get_jsapi_signature(nonce, ticket, timestamp, url)
-    return {"appId": settings.WECHAT_APPID, "timestamp": timestamp, "nonceStr": nonce, "signature": signature,
-            "url": url}
+    return {
+        "appId": settings.WECHAT_APPID,
+        "timestamp": timestamp,
+        "nonceStr": nonce,
+        "signature": signature,
+        "url": url,
+    }

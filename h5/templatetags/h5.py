@@ -5,6 +5,7 @@
   id="h5-config">` element: API base, WeChat mode, login URL, language and the translated
   messages the script shows (so a page without its own view context still has them).
 """
+
 from __future__ import annotations
 
 from django import template

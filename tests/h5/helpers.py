@@ -1,4 +1,5 @@
 """Shared pieces of the H5 page tests: a product with SKUs and reviews, a page's h5-config."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,13 @@ from tests.mall.factories import CategoryFactory, ProductFactory, SkuFactory, or
 def tea_product(*, title: str = "明前龙井 250g", on_shelf: bool = True, category=None):
     """A product with two SKUs (¥398.00 with stock, ¥128.00 sold out) and one visible and one
     hidden review by buyers."""
-    product = ProductFactory(title=title, on_shelf=on_shelf, description="西湖产区，手工炒制",
-                             images=["https://img.example.com/tea-1.png", "https://img.example.com/tea-2.png"],
-                             category=category or CategoryFactory(name="茶叶"))
+    product = ProductFactory(
+        title=title,
+        on_shelf=on_shelf,
+        description="西湖产区，手工炒制",
+        images=["https://img.example.com/tea-1.png", "https://img.example.com/tea-2.png"],
+        category=category or CategoryFactory(name="茶叶"),
+    )
     big = SkuFactory(product=product, name="礼盒装", price_fen=39_800, stock=7, sort=1)
     small = SkuFactory(product=product, name="尝鲜装", price_fen=12_800, stock=0, sort=2)
     return product, big, small

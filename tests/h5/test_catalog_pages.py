@@ -1,4 +1,5 @@
 """The public H5 pages rendered from the database: home, product, checkout, recruitment, 404."""
+
 from __future__ import annotations
 
 import pytest
@@ -69,7 +70,7 @@ def test_product_page_keeps_sc_for_binding_and_attribution(client):
     html = text(client.get(f"/h5/products/{product.pk}?sc=sabcdefg"))
     assert 'var sc = "SABCDEFG"' in html  # normalised, kept for the order's share_code
     garbage = text(client.get(f"/h5/products/{product.pk}?sc=<script>"))
-    assert 'var sc = ""' in garbage and "<script>\"" not in garbage
+    assert 'var sc = ""' in garbage and '<script>"' not in garbage
 
 
 def test_share_link_lands_on_the_product_page(client, settings):
@@ -116,17 +117,20 @@ def test_checkout_shows_the_sku_and_the_total(client):
     assert 'data-testid="place-order"' in html
 
 
-@pytest.mark.parametrize("path", [
-    "/h5/products/999999",
-    "/h5/nothing-here",
-    "/h5/?page=7",
-    "/h5/?category=999999",
-    "/h5/?category=abc",
-    "/h5/buy?product=999999&sku=1",
-    "/h5/orders/NOSUCHORDER1",
-    "/h5/orders/bad-no!",
-    "/h5/distributor/links/%3C%3E",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/h5/products/999999",
+        "/h5/nothing-here",
+        "/h5/?page=7",
+        "/h5/?category=999999",
+        "/h5/?category=abc",
+        "/h5/buy?product=999999&sku=1",
+        "/h5/orders/NOSUCHORDER1",
+        "/h5/orders/bad-no!",
+        "/h5/distributor/links/%3C%3E",
+    ],
+)
 def test_unknown_ids_answer_the_404_page(client, path):
     res = client.get(path)
     assert res.status_code == 404

@@ -14,6 +14,7 @@ WeChat's API, as wechatpy calls it:
   GET  /wechat-sandbox/api/cgi-bin/ticket/getticket?access_token=&type=jsapi   the JS-SDK ticket
       (fault endpoint "mp.ticket": timeout / fail / http_error)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,6 +27,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .models.mp import SandboxOAuthCode, TokenKind
@@ -57,6 +59,7 @@ def _error_page(request, message: str, status: int = 400) -> HttpResponse:
     return render(request, "wechat_sandbox/error.html", {"message": message}, status=status)
 
 
+@csrf_exempt  # WeChat's page, not ours: no CSRF cookie (ours is Secure-only, the sandbox runs over http)
 @require_http_methods(["GET", "POST"])
 def oauth_authorize(request):
     q = request.GET
@@ -70,9 +73,11 @@ def oauth_authorize(request):
         return _error_page(request, "scope 参数错误 (invalid scope)")
     if len(state) > 128:
         return _error_page(request, "state 参数错误 (state too long)")
-    if not redirect_uri or not url_has_allowed_host_and_scheme(
-        redirect_uri, allowed_hosts=_allowed_hosts(request), require_https=False
-    ) or not redirect_uri.startswith(("http://", "https://")):
+    if (
+        not redirect_uri
+        or not url_has_allowed_host_and_scheme(redirect_uri, allowed_hosts=_allowed_hosts(request), require_https=False)
+        or not redirect_uri.startswith(("http://", "https://"))
+    ):
         return _error_page(request, "redirect_uri 参数错误 (redirect_uri must be an absolute URL on this site)")
 
     error = ""
@@ -90,8 +95,13 @@ def oauth_authorize(request):
             if not nickname and known is not None:
                 nickname = known.nickname
             code = SandboxOAuthCode.objects.create(
-                code=secrets.token_hex(16), appid=appid, openid=openid, nickname=nickname,
-                unionid=known.unionid if known else "", avatar_url=known.avatar_url if known else "", scope=scope,
+                code=secrets.token_hex(16),
+                appid=appid,
+                openid=openid,
+                nickname=nickname,
+                unionid=known.unionid if known else "",
+                avatar_url=known.avatar_url if known else "",
+                scope=scope,
             )
             sep = "&" if "?" in redirect_uri else "?"
             target = f"{redirect_uri}{sep}code={code.code}"
@@ -115,8 +125,10 @@ def pay_sheet(request, prepay_id: str):
     if prepay is None:
         return _error_page(request, "没有这笔支付 (no such prepay_id)", status=404)
     back = request.GET.get("return", "")
-    if not back.startswith("/") or back.startswith("//") or not url_has_allowed_host_and_scheme(
-        back, allowed_hosts=_allowed_hosts(request)
+    if (
+        not back.startswith("/")
+        or back.startswith("//")
+        or not url_has_allowed_host_and_scheme(back, allowed_hosts=_allowed_hosts(request))
     ):
         back = ""
     fen = int(prepay.total_fee)
