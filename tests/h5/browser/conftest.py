@@ -16,6 +16,8 @@ Playwright): everything else that goes wrong fails them.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -70,8 +72,19 @@ def h5(wechat_sandbox, settings):
     return wechat_sandbox
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.h5_failed = report.failed
+    return report
+
+
+FAILURES = Path(os.environ.get("H5_FAILURES_DIR") or Path(tempfile.gettempdir()) / "h5-browser-failures")
+
+
 @pytest.fixture
-def phone(browser, h5):
+def phone(browser, h5, request):
     """`phone()` → a new page in a context of its own: one person with one phone."""
     contexts = []
 
@@ -94,5 +107,15 @@ def phone(browser, h5):
         return page
 
     yield new_phone
+    if getattr(request.node, "h5_failed", False):  # what each phone showed when the test failed
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        for i, ctx in enumerate(contexts):
+            for j, page in enumerate(ctx.pages):
+                name = f"{request.node.name}-{i}-{j}.png"
+                try:
+                    page.screenshot(path=str(FAILURES / name), full_page=True)
+                    print(f"h5 browser: {page.url} -> {FAILURES / name}")
+                except Exception:  # noqa: BLE001,S110 - a page that cannot be drawn any more
+                    pass
     for ctx in contexts:
         ctx.close()
