@@ -15,18 +15,19 @@ from django.utils.html import json_script
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from core import money
+
 from ..labels import status_labels
 
 register = template.Library()
 
 
 def yuan_text(fen) -> str:
+    """Fen as shown to people: ¥398.00 (core.money.yuan, the sign before the ¥: -¥2.50); "" for None."""
     if fen is None or isinstance(fen, bool):
         return ""
-    fen = int(fen)
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}¥{fen // 100}.{fen % 100:02d}"
+    text = money.yuan(int(fen))
+    return f"-¥{text[1:]}" if text.startswith("-") else f"¥{text}"
 
 
 @register.filter(name="yuan")

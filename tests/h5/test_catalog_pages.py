@@ -166,3 +166,22 @@ def test_page_config_for_the_script(client):
     assert config["login"] == "/h5/login"
     assert config["wechat_mode"] == "sandbox"
     assert set(config["labels"]) >= {"order", "refund", "commission", "withdrawal", "distributor"}
+
+
+@pytest.mark.parametrize(
+    "target_path",
+    [
+        "/",  # store (distributors/targets.py)
+        "/products/1",  # product
+        "/recruit?inviter=VABCDEFG",  # recruit
+        "/crowdfunds/1",  # crowdfund (campaigns/targets.py)
+        "/red-envelopes/1",  # red envelope
+        "/distributor/commissions",  # template-message links (commissions/notifications.py)
+        "/distributor/withdrawals/1",
+    ],
+)
+def test_every_share_target_and_message_link_has_a_page(target_path):
+    from django.urls import resolve
+
+    match = resolve("/h5" + target_path.split("?")[0])
+    assert match.url_name != "unknown", target_path
