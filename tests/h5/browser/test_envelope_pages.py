@@ -149,3 +149,38 @@ def test_five_people_grab_an_envelope(phone, h5):
     assert [backers.nth(i).inner_text() for i in range(backers.count())] == ["Fan1 ¥5.00", "Fan2 ¥3.00", "Fan3 ¥2.00"]
     shot(late, "user-envelopes")
     no_js_errors(late)
+
+
+def test_sending_without_the_balance_changes_nothing(phone, h5):
+    page = phone()
+    owner = login(page, openid="o-env-poor", nickname="Poor", next_path="/h5/red-envelopes/new")
+    fund(owner, 500)
+    page.reload()
+    page.wait_for_function("() => document.getElementById('env-wallet').textContent === '¥5.00'")
+    page.fill("[data-testid=env-total]", "8.88")
+    page.fill("[data-testid=env-count]", "3")
+    page.check("[data-testid=env-pay-wallet]")
+    page.click("[data-testid=env-create]")
+    page.wait_for_selector("[data-testid=flash][data-code=insufficient_balance]")
+    assert page.url.endswith("/h5/red-envelopes/new")
+    assert RedEnvelope.objects.filter(owner=owner).count() == 0
+    assert wallet(owner) == 500
+    no_js_errors(page)
+
+
+def test_a_second_grab_is_refused_on_the_page(phone, h5):
+    from tests.campaigns.envelope_helpers import opened
+
+    env = opened(total_fen=1_000, count=3)
+    page = phone()
+    grabber = login(page, openid="o-env-twice", nickname="Twice", next_path=f"/h5/red-envelopes/{env.pk}")
+    page.click("[data-testid=env-grab]")
+    page.wait_for_selector("[data-testid=env-result]:not([hidden])")
+    first = EnvelopeShare.objects.get(envelope=env, user=grabber).amount_fen
+    page.reload()  # the page does not know who grabbed: the button is there again
+    page.click("[data-testid=env-grab]")
+    page.wait_for_selector("[data-testid=flash][data-code=already_grabbed]")
+    assert page.is_hidden("[data-testid=env-grab]")
+    assert EnvelopeShare.objects.filter(envelope=env, user=grabber).count() == 1
+    assert wallet(grabber) == first
+    no_js_errors(page)
