@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin
+from core.admin_money import MoneyAdmin
 from core.errors import NotAuthenticated, TooManyLoginFailures
 from core.net import client_ip
 
@@ -135,7 +136,7 @@ class AuthTokenAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Follow)
-class FollowAdmin(admin.ModelAdmin):
+class FollowAdmin(MoneyAdmin):
     list_display = ("id", "follower", "followee", "source", "created_at")
     list_filter = ("source", "created_at")
     list_select_related = ("follower", "followee")

@@ -18,6 +18,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 
 from core.admin import ReadOnlyAdmin
+from core.admin_money import MoneyAdmin, MoneyTabularInline
 
 from .models import (
     CampaignRefund,
@@ -37,7 +38,7 @@ from .services import envelope_settings as envelope_settings_services
 from .services import settings as settings_services
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(MoneyTabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -181,7 +182,7 @@ class CrowdfundSettingsForm(_BoundedSettingsForm):
 
 
 @admin.register(CrowdfundSettings)
-class CrowdfundSettingsAdmin(admin.ModelAdmin):
+class CrowdfundSettingsAdmin(MoneyAdmin):
     """One row (pk 1); saved through crowdfund_settings_update (who changed it is recorded)."""
 
     form = CrowdfundSettingsForm
@@ -215,7 +216,7 @@ class CrowdfundProductRuleForm(forms.ModelForm):
 
 
 @admin.register(CrowdfundProductRule)
-class CrowdfundProductRuleAdmin(admin.ModelAdmin):
+class CrowdfundProductRuleAdmin(MoneyAdmin):
     """Crowdfunding off for a product, or its minimum goal; saved through
     crowdfund_product_rule_set. The product is fixed once the rule exists; a rule is not
     deleted (turn it back on with no minimum instead)."""
@@ -309,7 +310,7 @@ class RedEnvelopeSettingsForm(_BoundedSettingsForm):
 
 
 @admin.register(RedEnvelopeSettings)
-class RedEnvelopeSettingsAdmin(admin.ModelAdmin):
+class RedEnvelopeSettingsAdmin(MoneyAdmin):
     """One row (pk 1); saved through envelope_settings_update (who changed it is recorded)."""
 
     form = RedEnvelopeSettingsForm

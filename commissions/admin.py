@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin, csv_response
+from core.admin_money import MoneyAdmin, MoneyTabularInline, yuan_text
 from core.errors import DomainError
 
 from .models import Commission, CommissionRule, Notification, Withdrawal, WithdrawalEvent
@@ -22,7 +23,7 @@ RULE_FIELDS = ("level1_bps", "level2_bps", "level1_fixed_fen", "level2_fixed_fen
 
 
 @admin.register(CommissionRule)
-class CommissionRuleAdmin(admin.ModelAdmin):
+class CommissionRuleAdmin(MoneyAdmin):
     list_display = ("id", "scope", "sku", "product", "tier", "level1_bps", "level2_bps", "level1_fixed_fen",
                     "level2_fixed_fen", "is_active", "updated_at")
     list_filter = ("scope", "is_active")
@@ -112,7 +113,7 @@ class WithdrawalReasonForm(forms.Form):
     reason = forms.CharField(max_length=200, help_text="Shown to the distributor")
 
 
-class WithdrawalEventInline(admin.TabularInline):
+class WithdrawalEventInline(MoneyTabularInline):
     model = WithdrawalEvent
     extra = 0
     fields = readonly_fields = ("created_at", "from_status", "to_status", "actor", "reason", "data")
@@ -138,7 +139,7 @@ RISK_COLOURS = {"info": "#417690", "warning": "#b36b00", "danger": "#ba2121"}
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(admin.ModelAdmin):
+class WithdrawalAdmin(MoneyAdmin):
     """The payout review queue. Nothing is edited here: approving and rejecting call the
     services (which lock the row, check the transition, move the money and write the event)."""
 
@@ -178,10 +179,11 @@ class WithdrawalAdmin(admin.ModelAdmin):
         return format_html('<span style="color:{}" title="{}">{}: {}</span>', RISK_COLOURS[level],
                            "; ".join(s["message"] for s in obj.risk_signals), level, ", ".join(obj.risk_codes))
 
-    @admin.display(description="debt (fen)")
+    @admin.display(description="debt (¥)")
     def debt(self, obj):
         """What the requester owes now (loaded with the page's risk signals, not per row)."""
-        return getattr(obj, "debt_fen", "-")
+        debt = getattr(obj, "debt_fen", None)
+        return "-" if debt is None else yuan_text(debt)
 
     def _review(self, request, queryset, *, action: str, reason: str = "") -> None:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True))

@@ -9,6 +9,14 @@ from collections.abc import Iterable
 from django.contrib import admin
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from .admin_money import MoneyAdmin
+
+# The console's name, in every language; the index title is Django's own ("站点管理" in Chinese).
+admin.site.site_header = "fenxiao"
+admin.site.site_title = "fenxiao"
+admin.site.index_title = gettext_lazy("Site administration")
 
 
 class _Echo:
@@ -40,7 +48,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable) -> StreamingH
     return response
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(MoneyAdmin):
     """A record the console shows but never adds, changes or deletes (money, WeChat, audit trails).
 
     With `csv_fields` set, the changelist also offers "Export the selected rows as CSV" (view

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from core.admin import ReadOnlyAdmin
+from core.admin_money import MoneyAdmin, MoneyTabularInline
 from core.errors import DomainError
 
 from .models import (
@@ -27,7 +28,7 @@ from .services.settings import FIELDS as SETTINGS_FIELDS
 
 
 @admin.register(DistributionSettings)
-class DistributionSettingsAdmin(admin.ModelAdmin):
+class DistributionSettingsAdmin(MoneyAdmin):
     """One row; saved through the settings service (validated together, cache refreshed)."""
 
     fields = SETTINGS_FIELDS
@@ -49,7 +50,7 @@ class DistributionSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(MoneyAdmin):
     list_display = ("rank", "name", "level1_bps", "level2_bps", "min_own_gmv_fen", "min_team_gmv_fen",
                     "min_order_count", "min_invited_count", "match")
     ordering = ("rank",)
@@ -75,7 +76,7 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=200)
 
 
-class DistributorEventInline(admin.TabularInline):
+class DistributorEventInline(MoneyTabularInline):
     model = DistributorEvent
     extra = 0
     fields = readonly_fields = ("created_at", "kind", "from_value", "to_value", "reason", "actor")
@@ -86,7 +87,7 @@ class DistributorEventInline(admin.TabularInline):
 
 
 @admin.register(Distributor)
-class DistributorAdmin(admin.ModelAdmin):
+class DistributorAdmin(MoneyAdmin):
     list_display = ("id", "real_name", "user", "status", "tier", "invite_code", "inviter", "applied_at",
                     "approved_at")
     list_filter = ("status", "tier", "applied_at")

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin
+from core.admin_money import MoneyTabularInline, yuan_text
 from core.money import yuan as money_yuan
 
 from .models import Account, Entry, LedgerTransaction
@@ -48,14 +49,13 @@ def _user_link(user) -> str:
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # no second COUNT(*) over a big table
-    list_display = ("code", "kind", "owner_link", "ref", "allow_negative", "balance", "created_at", "entries_link")
+    list_display = ("code", "kind", "owner_link", "ref", "allow_negative", "balance_fen", "created_at", "entries_link")
     list_filter = ("kind", OwnerTypeFilter, "allow_negative", "created_at")
     list_select_related = ("owner",)
     search_fields = ("code", "ref", "=owner__id", "owner__username", "owner__nickname")
     date_hierarchy = "created_at"
     ordering = ("code",)
-    fields = ("code", "kind", "owner_link", "ref", "allow_negative", "balance_fen", "balance", "created_at",
-              "entries_link")
+    fields = ("code", "kind", "owner_link", "ref", "allow_negative", "balance_fen", "created_at", "entries_link")
     readonly_fields = fields
     csv_fields = ("id", "code", "kind", "owner_id", "ref", "allow_negative", "balance_fen", "created_at")
 
@@ -63,19 +63,15 @@ class AccountAdmin(ReadOnlyAdmin):
     def owner_link(self, obj):
         return _user_link(obj.owner)
 
-    @admin.display(description="balance (yuan)", ordering="balance_fen")
-    def balance(self, obj):
-        return yuan(obj.balance_fen)
-
     @admin.display(description="entries")
     def entries_link(self, obj):
         url = reverse("admin:ledger_entry_changelist")
         return format_html('<a href="{}?account__id__exact={}">entries</a>', url, obj.pk)
 
 
-class EntryInline(admin.TabularInline):
+class EntryInline(MoneyTabularInline):
     model = Entry
-    fields = ("account", "amount_fen", "amount", "created_at")
+    fields = ("account", "amount_fen", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -92,10 +88,6 @@ class EntryInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    @admin.display(description="amount (yuan)")
-    def amount(self, obj):
-        return yuan(obj.amount_fen)
 
 
 @admin.register(LedgerTransaction)
@@ -118,9 +110,9 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
             moved_fen=Sum("entries__amount_fen", filter=positive, default=0)
         )
 
-    @admin.display(description="moved (yuan)", ordering="moved_fen")
+    @admin.display(description="moved (¥)", ordering="moved_fen")
     def moved(self, obj):
-        return yuan(obj.moved_fen)
+        return yuan_text(obj.moved_fen)
 
     @admin.display(description="cause")
     def cause(self, obj):
@@ -130,13 +122,13 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # no second COUNT(*) over a big table
-    list_display = ("id", "transaction_link", "kind", "account", "amount_fen", "amount", "created_at")
+    list_display = ("id", "transaction_link", "kind", "account", "amount_fen", "created_at")
     list_filter = ("account__kind", "transaction__kind", "created_at")
     list_select_related = ("account", "transaction")
     search_fields = ("account__code", "transaction__idempotency_key", "=transaction__id", "=account__owner__id")
     date_hierarchy = "created_at"
     ordering = ("-id",)
-    fields = ("transaction_link", "kind", "account", "amount_fen", "amount", "created_at")
+    fields = ("transaction_link", "kind", "account", "amount_fen", "created_at")
     readonly_fields = fields
     csv_fields = ("id", "transaction_id", "transaction__kind", "transaction__idempotency_key", "account__code",
                   "amount_fen", "created_at")
@@ -149,7 +141,3 @@ class EntryAdmin(ReadOnlyAdmin):
     @admin.display(description="kind", ordering="transaction__kind")
     def kind(self, obj):
         return obj.transaction.kind
-
-    @admin.display(description="amount (yuan)", ordering="amount_fen")
-    def amount(self, obj):
-        return yuan(obj.amount_fen)

@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.template.response import TemplateResponse
 
+from core.admin_money import MoneyAdmin, MoneyTabularInline
 from core.errors import DomainError, InvalidInput
 
 from .cache import catalog_invalidate
@@ -42,7 +43,7 @@ def _save_changed(obj, form, *, always: tuple[str, ...] = ()) -> None:
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(MoneyAdmin):
     list_display = ("id", "name", "parent", "sort", "is_active")
     list_filter = ("is_active",)
     search_fields = ("name",)
@@ -106,7 +107,7 @@ class ProductAdminForm(forms.ModelForm):
             raise forms.ValidationError(exc.message)
 
 
-class SkuInline(admin.TabularInline):
+class SkuInline(MoneyTabularInline):
     model = Sku
     form = SkuAdminForm
     extra = 1
@@ -115,7 +116,7 @@ class SkuInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(MoneyAdmin):
     form = ProductAdminForm
     inlines = [SkuInline]
     list_display = ("id", "title", "category", "on_shelf", "price_range", "sold_count", "rating", "updated_at")
@@ -193,7 +194,7 @@ class ProductAdmin(admin.ModelAdmin):
 # --- orders and refunds -------------------------------------------------------------------
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(MoneyTabularInline):
     model = OrderItem
     extra = 0
     can_delete = False
@@ -204,7 +205,7 @@ class OrderItemInline(admin.TabularInline):
         return False
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(MoneyTabularInline):
     model = OrderEvent
     extra = 0
     can_delete = False
@@ -215,7 +216,7 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(MoneyTabularInline):
     model = Refund
     fk_name = "order"
     extra = 0
@@ -268,7 +269,7 @@ def _action_with_form(modeladmin, request, queryset, *, form_class, action, titl
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(MoneyAdmin):
     """Orders are changed only through the order services (status machine, money, ledger)."""
 
     inlines = [OrderItemInline, RefundInline, OrderEventInline]
@@ -299,7 +300,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(MallSettings)
-class MallSettingsAdmin(admin.ModelAdmin):
+class MallSettingsAdmin(MoneyAdmin):
     """One row, saved through the same service as /api/v1/ops/settings/mall/."""
 
     fields = ("refund_window_days", "updated_at", "updated_by")
@@ -317,7 +318,7 @@ class MallSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(MoneyAdmin):
     list_display = ("no", "order", "amount_fen", "status", "requested_by", "reviewed_by", "created_at", "completed_at")
     list_filter = ("status", "created_at")
     search_fields = ("no", "order__no", "wechat_refund_id")
@@ -356,7 +357,7 @@ class RefundAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(MoneyAdmin):
     list_display = ("id", "product", "user", "rating", "short_text", "is_hidden", "created_at")
     list_filter = ("is_hidden", "rating", "created_at")
     search_fields = ("text", "product__title", "user__nickname", "user__username")
