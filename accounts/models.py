@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -14,6 +15,8 @@ class User(AbstractUser):
     avatar_url = models.URLField(max_length=512, blank=True, default="")
 
     class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         db_table = "accounts_user"
 
     def __str__(self) -> str:
@@ -33,6 +36,8 @@ class AuthToken(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True, help_text="Where the login came from (risk signals)")
 
     class Meta:
+        verbose_name = _("login token")
+        verbose_name_plural = _("login tokens")
         indexes = [models.Index(fields=["user", "-created_at"])]
 
     def __str__(self) -> str:
@@ -48,6 +53,8 @@ class Follow(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("follow")
+        verbose_name_plural = _("follows")
         constraints = [
             models.UniqueConstraint(fields=["follower", "followee"], name="follow_unique_pair"),
             models.CheckConstraint(condition=~Q(follower=F("followee")), name="follow_not_self"),

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiConfig(AppConfig):
     name = "api"
-    verbose_name = "HTTP API"
+    verbose_name = _("HTTP API")
 
     def ready(self):
         from core.jobs import register_job

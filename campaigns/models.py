@@ -14,6 +14,7 @@ core.transitions.transition and writes a CrowdfundEvent.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.transitions import transitions_check
 
@@ -42,7 +43,8 @@ class CrowdfundSettings(models.Model):
                                    related_name="+")
 
     class Meta:
-        verbose_name = verbose_name_plural = "crowdfund settings"
+        verbose_name = _("crowdfund settings")
+        verbose_name_plural = _("crowdfund settings")
         constraints = [
             models.CheckConstraint(condition=Q(pk=1), name="crowdfund_settings_singleton"),
             models.CheckConstraint(condition=Q(default_duration_hours__gte=1)
@@ -66,6 +68,10 @@ class CrowdfundProductRule(models.Model):
     min_goal_fen = models.PositiveIntegerField(
         default=0, help_text="A crowdfund of this product needs at least this goal")
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("product crowdfund rule")
+        verbose_name_plural = _("product crowdfund rules")
 
     def __str__(self) -> str:
         return f"crowdfund rule for product {self.product_id}"
@@ -129,6 +135,8 @@ class Crowdfund(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("crowdfund")
+        verbose_name_plural = _("crowdfunds")
         indexes = [
             models.Index(fields=["status", "deadline"]),
             models.Index(fields=["initiator", "-created_at"]),
@@ -195,6 +203,8 @@ class Contribution(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("crowdfund contribution")
+        verbose_name_plural = _("crowdfund contributions")
         indexes = [
             models.Index(fields=["crowdfund", "status", "-created_at"]),
             models.Index(fields=["status", "reserved_until"]),
@@ -259,6 +269,8 @@ class CampaignRefund(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("contribution refund")
+        verbose_name_plural = _("contribution refunds")
         indexes = [models.Index(fields=["status", "created_at"])]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="campaign_refund_amount_positive"),
@@ -294,6 +306,8 @@ class CrowdfundEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("crowdfund event")
+        verbose_name_plural = _("crowdfund events")
         ordering = ["id"]
         indexes = [models.Index(fields=["crowdfund", "id"])]
 
@@ -329,7 +343,8 @@ class RedEnvelopeSettings(models.Model):
                                    related_name="+")
 
     class Meta:
-        verbose_name = verbose_name_plural = "red envelope settings"
+        verbose_name = _("red envelope settings")
+        verbose_name_plural = _("red envelope settings")
         constraints = [
             models.CheckConstraint(condition=Q(pk=1), name="envelope_settings_singleton"),
             models.CheckConstraint(condition=Q(max_count__gte=1) & Q(max_count__lte=100_000),
@@ -400,6 +415,8 @@ class RedEnvelope(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("red envelope")
+        verbose_name_plural = _("red envelopes")
         indexes = [
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["status", "created_at"]),
@@ -437,6 +454,8 @@ class EnvelopeBacking(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("red envelope backing")
+        verbose_name_plural = _("red envelope backings")
         indexes = [models.Index(fields=["envelope", "status"]), models.Index(fields=["status", "created_at"])]
         constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="backing_amount_positive")]
 
@@ -464,6 +483,8 @@ class EnvelopeShare(models.Model):
     returned = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("red envelope share")
+        verbose_name_plural = _("red envelope shares")
         indexes = [models.Index(fields=["envelope", "user"]),
                    models.Index(fields=["envelope", "position"], condition=Q(user__isnull=True),
                                 name="share_free_by_position")]
@@ -494,6 +515,8 @@ class EnvelopeEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("red envelope event")
+        verbose_name_plural = _("red envelope events")
         ordering = ["id"]
         indexes = [models.Index(fields=["envelope", "id"])]
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 REFUND_WINDOW_GRACE_DAYS = 7
 
@@ -12,7 +13,7 @@ def refund_window_default_days() -> int:
 
 class CommissionsConfig(AppConfig):
     name = "commissions"
-    verbose_name = "Commissions"
+    verbose_name = _("Commissions")
 
     def ready(self):
         from core.jobs import register_job

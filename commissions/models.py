@@ -8,6 +8,7 @@ the beneficiary's frozen account; every reversal moves it back.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.transitions import transitions_check
 
@@ -35,6 +36,8 @@ class CommissionRule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("commission rule")
+        verbose_name_plural = _("commission rules")
         constraints = [
             models.CheckConstraint(
                 condition=(Q(scope="sku", sku__isnull=False, product__isnull=True, tier__isnull=True)
@@ -102,6 +105,8 @@ class Commission(models.Model):
     reversed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("commission")
+        verbose_name_plural = _("commissions")
         constraints = [
             models.UniqueConstraint(fields=["order_item", "level"], name="commission_one_per_line_and_level"),
             models.CheckConstraint(condition=Q(level__in=[1, 2]), name="commission_level_1_or_2"),
@@ -171,6 +176,8 @@ class Withdrawal(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("withdrawal")
+        verbose_name_plural = _("withdrawals")
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="withdrawal_amount_positive"),
             models.CheckConstraint(condition=Q(fee_fen__gte=0), name="withdrawal_fee_non_negative"),
@@ -201,6 +208,8 @@ class WithdrawalEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("withdrawal event")
+        verbose_name_plural = _("withdrawal events")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -239,6 +248,8 @@ class Notification(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("template message")
+        verbose_name_plural = _("template messages")
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["status", "created_at"]),

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DistributorsConfig(AppConfig):
     name = "distributors"
-    verbose_name = "Distribution"
+    verbose_name = _("Distribution")
 
     def ready(self):
         """Every registration distributors makes, here and nowhere else (docs/architecture.md

@@ -3,6 +3,7 @@ share links, clicks (daily aggregates), customer bindings (锁粉)."""
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.transitions import transitions_check
 
@@ -45,7 +46,8 @@ class DistributionSettings(models.Model):
                                    related_name="+")
 
     class Meta:
-        verbose_name = verbose_name_plural = "distribution settings"
+        verbose_name = _("distribution settings")
+        verbose_name_plural = _("distribution settings")
         constraints = [
             models.CheckConstraint(condition=Q(pk=1), name="distribution_settings_singleton"),
             models.CheckConstraint(condition=Q(levels__in=[1, 2]), name="distribution_levels_1_or_2"),
@@ -72,6 +74,8 @@ class Tier(models.Model):
     match = models.CharField(max_length=3, choices=[("all", "all"), ("any", "any")], default="all")
 
     class Meta:
+        verbose_name = _("distributor tier")
+        verbose_name_plural = _("distributor tiers")
         ordering = ["rank"]
 
     def __str__(self) -> str:
@@ -112,6 +116,8 @@ class Distributor(models.Model):
     tier_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("distributor")
+        verbose_name_plural = _("distributors")
         indexes = [models.Index(fields=["status", "-applied_at"]), models.Index(fields=["inviter", "status"])]
         constraints = [
             models.CheckConstraint(condition=~Q(inviter=F("pk")), name="distributor_not_own_inviter"),
@@ -134,6 +140,8 @@ class DistributorEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("distributor event")
+        verbose_name_plural = _("distributor events")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -162,6 +170,8 @@ class ShareLink(models.Model):
     gmv_fen = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
         indexes = [models.Index(fields=["distributor", "-created_at"])]
         constraints = [
             models.UniqueConstraint(
@@ -185,6 +195,8 @@ class LinkDailyStat(models.Model):
     gmv_fen = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("link daily figures")
+        verbose_name_plural = _("link daily figures")
         constraints = [models.UniqueConstraint(fields=["link", "day"], name="link_daily_unique")]
         indexes = [models.Index(fields=["distributor", "day"])]
 
@@ -204,6 +216,8 @@ class DistributorDailyStat(models.Model):
     new_customers = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("distributor daily figures")
+        verbose_name_plural = _("distributor daily figures")
         constraints = [models.UniqueConstraint(fields=["distributor", "day"], name="distributor_daily_unique")]
         indexes = [models.Index(fields=["day", "distributor"])]
 
@@ -223,6 +237,8 @@ class CustomerBinding(models.Model):
     protected_until = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("customer binding")
+        verbose_name_plural = _("customer bindings")
         indexes = [models.Index(fields=["distributor", "-bound_at"])]
 
     def __str__(self) -> str:
@@ -240,6 +256,8 @@ class BindingEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("binding event")
+        verbose_name_plural = _("binding events")
         indexes = [models.Index(fields=["customer", "-created_at"])]
 
     def __str__(self) -> str:
@@ -257,6 +275,8 @@ class LinkVisitorDay(models.Model):
     visitor = models.CharField(max_length=48)
 
     class Meta:
+        verbose_name = _("link visitor of the day")
+        verbose_name_plural = _("link visitors of the day")
         constraints = [
             models.UniqueConstraint(fields=["link", "day", "visitor"], name="link_visitor_day_unique"),
         ]
@@ -272,6 +292,10 @@ class ClickFlushBatch(models.Model):
 
     key = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("click flush batch")
+        verbose_name_plural = _("click flush batches")
 
     def __str__(self) -> str:
         return self.key
@@ -292,6 +316,8 @@ class DistributorCustomerStat(models.Model):
     last_paid_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("distributor customer figures")
+        verbose_name_plural = _("distributor customer figures")
         constraints = [
             models.UniqueConstraint(fields=["distributor", "customer"], name="distributor_customer_stat_unique"),
         ]
@@ -311,6 +337,10 @@ class DistributorCustomerTotals(models.Model):
                                        related_name="customer_totals")
     customers = models.BigIntegerField(default=0)
     repeat_customers = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("distributor customer totals")
+        verbose_name_plural = _("distributor customer totals")
 
     def __str__(self) -> str:
         return f"distributor {self.distributor_id}: {self.customers} customers, {self.repeat_customers} repeat"

@@ -10,6 +10,7 @@ enforces it as the last line of defence.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountKind(models.TextChoices):
@@ -54,6 +55,8 @@ class Account(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
         constraints = [
             models.CheckConstraint(
                 condition=Q(allow_negative=True) | Q(balance_fen__gte=0), name="ledger_account_non_negative"
@@ -79,6 +82,8 @@ class LedgerTransaction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("ledger transaction")
+        verbose_name_plural = _("ledger transactions")
         indexes = [models.Index(fields=["cause_type", "cause_id"])]
 
     def __str__(self) -> str:
@@ -92,7 +97,8 @@ class Entry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name_plural = "entries"
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         constraints = [
             models.CheckConstraint(condition=~Q(amount_fen=0), name="ledger_entry_non_zero"),
             models.UniqueConstraint(fields=["transaction", "account"], name="ledger_entry_one_per_account"),

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MallConfig(AppConfig):
     name = "mall"
-    verbose_name = "Mall"
+    verbose_name = _("Mall")
 
     def ready(self):
         from core.jobs import register_job

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.transitions import transitions_check
 
@@ -23,7 +24,8 @@ class Category(models.Model):
     is_active = models.BooleanField(default=True)
 
     class Meta:
-        verbose_name_plural = "categories"
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
         ordering = ["sort", "id"]
 
     def __str__(self) -> str:
@@ -45,6 +47,8 @@ class Product(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         indexes = [models.Index(fields=["on_shelf", "-sort", "-id"])]
         constraints = [
             models.CheckConstraint(condition=Q(review_count__gte=0), name="product_review_count_non_negative"),
@@ -63,7 +67,8 @@ class Sku(models.Model):
     sort = models.IntegerField(default=0)
 
     class Meta:
-        verbose_name = "SKU"
+        verbose_name = _("SKU")
+        verbose_name_plural = _("SKUs")
         ordering = ["sort", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(price_fen__gt=0), name="sku_price_positive"),
@@ -155,6 +160,8 @@ class Order(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["status", "pay_deadline"]),
@@ -186,6 +193,8 @@ class OrderItem(models.Model):
     amount_fen = models.BigIntegerField()
 
     class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_item_quantity_positive"),
             models.CheckConstraint(condition=Q(amount_fen=F("price_fen") * F("quantity")), name="order_item_amount"),
@@ -209,6 +218,8 @@ class OrderEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -259,6 +270,8 @@ class Refund(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         indexes = [models.Index(fields=["status", "created_at"])]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_positive"),
@@ -285,6 +298,8 @@ class Review(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
         indexes = [models.Index(fields=["product", "is_hidden", "-created_at"])]
         constraints = [models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_5")]
 
@@ -305,7 +320,8 @@ class MallSettings(models.Model):
                                    related_name="+")
 
     class Meta:
-        verbose_name = verbose_name_plural = "mall settings"
+        verbose_name = _("mall settings")
+        verbose_name_plural = _("mall settings")
         constraints = [
             models.CheckConstraint(condition=Q(pk=1), name="mall_settings_singleton"),
             models.CheckConstraint(

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WechatConfig(AppConfig):
     name = "wechat"
-    verbose_name = "WeChat"
+    verbose_name = _("WeChat")
 
     def ready(self):
         from core.jobs import register_job

@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.transitions import transitions_check
 
@@ -111,6 +112,8 @@ class WechatPayment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("WeChat payment")
+        verbose_name_plural = _("WeChat payments")
         indexes = [models.Index(fields=["purpose", "ref"])]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="wechat_payment_amount_positive"),
@@ -136,6 +139,8 @@ class WechatRefund(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("WeChat refund")
+        verbose_name_plural = _("WeChat refunds")
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="wechat_refund_amount_positive"),
         ]
@@ -163,6 +168,8 @@ class WechatTransfer(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("WeChat transfer")
+        verbose_name_plural = _("WeChat transfers")
         indexes = [models.Index(fields=["purpose", "ref"])]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="wechat_transfer_amount_positive"),
@@ -193,6 +200,8 @@ class WechatRedpack(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("WeChat cash red pack")
+        verbose_name_plural = _("WeChat cash red packs")
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="wechat_redpack_amount_positive"),
         ]
@@ -222,6 +231,8 @@ class WechatEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("WeChat notification")
+        verbose_name_plural = _("WeChat notifications")
         indexes = [models.Index(fields=["subject_type", "subject_id"])]
         ordering = ["pk"]
 
@@ -244,7 +255,8 @@ class MpNonce(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = "official-account nonce"
+        verbose_name = _("official-account nonce")
+        verbose_name_plural = _("official-account nonces")
 
     def __str__(self) -> str:
         return f"{self.timestamp}/{self.nonce}"
