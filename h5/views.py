@@ -120,6 +120,8 @@ def product_detail(request, pk: int):
         "skus": skus,
         "first_sku": next((s for s in skus if s["stock"] > 0), skus[0]),
         "reviews": reviews,
+        "reviews_page": 1,  # the page shows the API's first page of REVIEWS_ON_PAGE; "more" asks for the next
+        "reviews_page_size": REVIEWS_ON_PAGE,
         "rating": rating,
         "sc": share_code_param(request),
         "share": {

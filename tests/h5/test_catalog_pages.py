@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -185,3 +187,15 @@ def test_every_share_target_and_message_link_has_a_page(target_path):
 
     match = resolve("/h5" + target_path.split("?")[0])
     assert match.url_name != "unknown", target_path
+
+
+def test_product_page_shows_the_first_reviews_and_the_api_has_the_rest(client):
+    product, big, _ = tea_product()
+    for i in range(12):
+        review(product, big, text=f"评价{i:02d}", nickname=f"买家{i}")
+    html = text(client.get(f"/h5/products/{product.pk}"))
+    shown = sorted(set(re.findall(r"评价(\d\d)", html)))
+    assert shown == [f"{i:02d}" for i in range(2, 12)]  # the newest ten
+    assert 'data-testid="reviews-more"' in html
+    rest = client.get(f"/api/v1/products/{product.pk}/reviews/?page_size=10&page=2").json()
+    assert sorted(r["text"] for r in rest["results"]) == ["评价00", "评价01"] and rest["next"] is None
