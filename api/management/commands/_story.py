@@ -284,7 +284,7 @@ class Story:
         self.saved_settings = {k: current[k] for k in SETTINGS if k in current and current[k] != SETTINGS[k]}
         self._put_settings(SETTINGS)
         products = self.http.json("GET", "/api/v1/products/", token=self.operator)
-        image = next((p["images"][0] for p in products.get("results", []) if p.get("images")), None)
+        image = next((p["cover"] for p in products.get("results", []) if p.get("cover")), None)
         stock = self.n_distributors * self.n_friends * 2 + 20
         product = self.http.json(
             "POST",
