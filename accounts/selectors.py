@@ -1,6 +1,7 @@
 """Reads for users, tokens and follows."""
 from __future__ import annotations
 
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -9,12 +10,59 @@ from .models import AuthToken, Follow, User
 from .services import token_hash
 
 
+class _TokenRead:
+    """The live token with its user in one plain SELECT (what
+    `AuthToken.objects.select_related("user").filter(key_hash=…, revoked_at__isnull=True,
+    expires_at__gt=now).first()` asks), without building the query each time: on a request that
+    authenticates a token not cached yet, the ORM's query building was most of the work. Rows
+    become instances through `Model.from_db` after each field's database converters, as the ORM
+    does; tests/api/test_auth_cache.py holds them equal to the ORM's."""
+
+    def __init__(self, alias: str):
+        conn = connections[alias]
+        q = conn.ops.quote_name
+        self.token_fields = AuthToken._meta.concrete_fields
+        self.user_fields = User._meta.concrete_fields
+        cols = [f"t.{q(f.column)}" for f in self.token_fields] + [f"u.{q(f.column)}" for f in self.user_fields]
+
+        def tcol(name: str) -> str:
+            return "t." + q(AuthToken._meta.get_field(name).column)
+
+        # Names from the models' metadata only (quoted); the values are parameters.
+        self.sql = (
+            f"SELECT {', '.join(cols)} FROM {q(AuthToken._meta.db_table)} t "  # noqa: S608
+            f"JOIN {q(User._meta.db_table)} u ON u.{q(User._meta.pk.column)} = {tcol('user')} "
+            f"WHERE {tcol('key_hash')} = %s AND {tcol('revoked_at')} IS NULL AND {tcol('expires_at')} > %s"
+        )
+        self.cols = [field.get_col(field.model._meta.db_table) for field in [*self.token_fields, *self.user_fields]]
+        self.converters = [conn.ops.get_db_converters(col) + col.get_db_converters(conn) for col in self.cols]
+
+    def __call__(self, alias: str, key_hash: str) -> AuthToken | None:
+        conn = connections[alias]
+        with conn.cursor() as cursor:
+            cursor.execute(self.sql, [key_hash, timezone.now()])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = list(row)
+        for i, converters in enumerate(self.converters):
+            for converter in converters:
+                values[i] = converter(values[i], self.cols[i], conn)
+        n = len(self.token_fields)
+        token = AuthToken.from_db(alias, [f.attname for f in self.token_fields], values[:n])
+        token.user = User.from_db(alias, [f.attname for f in self.user_fields], values[n:])
+        return token
+
+
+_token_reads: dict[str, _TokenRead] = {}
+
+
 def _token_live(key_hash: str) -> AuthToken | None:
-    return (
-        AuthToken.objects.select_related("user")
-        .filter(key_hash=key_hash, revoked_at__isnull=True, expires_at__gt=timezone.now())
-        .first()
-    )
+    alias = router.db_for_read(AuthToken)
+    read = _token_reads.get(alias)
+    if read is None:
+        read = _token_reads[alias] = _TokenRead(alias)
+    return read(alias, key_hash)
 
 
 def token_get_active(*, raw: str) -> AuthToken | None:

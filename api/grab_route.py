@@ -8,7 +8,9 @@ the URL conf still serves, e.g. to the test client and the schema) and runs the 
 
 * the Host header is checked against ALLOWED_HOSTS, the `Authorization: Bearer` token through
   `accounts.selectors.token_user_id` (the per-process token cache, else the database);
-* the view's own throttles (`EnvelopeGrabView.throttle_classes`, Redis counters shared with the view);
+* the view's own throttles (`EnvelopeGrabView.throttle_classes`, Redis counters shared with the view),
+  sent in ONE Redis round trip with the gate's read-only question (`envelope_grab_refusal`): the
+  flood once the envelope is empty or the user has a share costs that one round trip and no SQL;
 * `campaigns.services.envelope_grabs.envelope_grab`, the service the view calls, and the view's
   answer (`grab_answer`); a refusal leaves as the exception handler renders it
   (`api.errors.error_body`), in the request's language;
@@ -46,6 +48,7 @@ from accounts import selectors as account_selectors
 from api.errors import domain_status, error_body
 from campaigns.services import envelope_grabs as grab_services
 from core import errors as domain
+from core.cache import cache_incr_queue, cache_pipeline
 
 logger = logging.getLogger("django.request")
 
@@ -137,15 +140,16 @@ class GrabRoute:
                 return None
             shim = types.SimpleNamespace(user=types.SimpleNamespace(pk=user_id, is_authenticated=True),
                                          META=environ)
-            for throttle_class in EnvelopeGrabView.throttle_classes:
-                if not throttle_class().allow_request(shim, None):
-                    return None
+            found = _throttled_or_refused(shim, user_id=user_id, envelope_id=envelope_id,
+                                          throttles=[cls() for cls in EnvelopeGrabView.throttle_classes])
+            if found is _THROTTLED:
+                return None
             with translation.override(translation.get_language()):  # whatever LocaleMiddleware activates
                 for middleware in self._middleware:
                     if hasattr(middleware, "process_request") and not isinstance(middleware, CommonMiddleware):
                         middleware.process_request(request)  # the language; no redirect can come of it
                 response = self._answer(request, raw=raw, user_id=user_id, fresh=fresh, envelope_id=envelope_id,
-                                        answer=grab_answer)
+                                        answer=grab_answer, refusal=found)
                 if response is None:
                     return None
                 for middleware in reversed(self._middleware):
@@ -155,12 +159,11 @@ class GrabRoute:
             signals.request_finished.send(sender=self.__class__)
 
     @staticmethod
-    def _answer(request, *, raw: str, user_id: int, fresh: bool, envelope_id: int, answer):
+    def _answer(request, *, raw: str, user_id: int, fresh: bool, envelope_id: int, answer, refusal):
         try:
+            if refusal is not None:
+                raise refusal
             if not fresh:
-                refusal = grab_services.envelope_grab_refusal(user_id=user_id, envelope_id=envelope_id)
-                if refusal is not None:
-                    raise refusal
                 user_id = account_selectors.token_user_id(raw=raw, fresh=True)[0]
                 if user_id is None:
                     return None  # revoked since: DRF's 401
@@ -171,6 +174,37 @@ class GrabRoute:
         except Exception:  # noqa: BLE001 - as Django would: logged, the JSON 500
             logger.exception("Internal Server Error: %s", request.path, extra={"status_code": 500})
             return _json(500, error_body("server_error", "Internal server error."))
+
+
+_THROTTLED = object()
+
+
+def _throttled_or_refused(shim, *, user_id: int, envelope_id: int, throttles: list):
+    """The view's throttles and the gate's read-only answer (`envelope_grab_refusal`) in ONE Redis
+    round trip: `_THROTTLED` (Django answers the 429), the refusal to answer (409), or None (a
+    grab may take a share). Without Redis, or when the round trip fails, each asks on its own
+    (the throttles let a request through on a cache outage, as they do for the view)."""
+    pipe = cache_pipeline()
+    if pipe is None:
+        if not all(t.allow_request(shim, None) for t in throttles):
+            return _THROTTLED
+        return grab_services.envelope_grab_refusal(user_id=user_id, envelope_id=envelope_id)
+    counters = []
+    for throttle in throttles:
+        found = throttle.counter(shim, None)
+        if found is not None:
+            counters.append((throttle, cache_incr_queue(pipe, found[0], ttl=found[1])))
+    read = grab_services.envelope_grab_refusal_queue(pipe, user_id=user_id, envelope_id=envelope_id)
+    try:
+        results = pipe.execute(raise_on_error=False)
+    except Exception:  # noqa: BLE001 - Redis down: let through, as the throttles do; the grab decides
+        logger.warning("api.grab_route: Redis unavailable for the throttles and the gate")
+        return None
+    for throttle, index in counters:
+        count = results[index]
+        if not isinstance(count, Exception) and not throttle.allowed(int(count)):
+            return _THROTTLED
+    return read(results)
 
 
 def _json(status: int, data: dict) -> HttpResponse:

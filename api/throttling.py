@@ -28,22 +28,35 @@ class _FixedWindow:
         # Read when a request comes in, not at import, so settings overrides (tests) apply.
         return api_settings.DEFAULT_THROTTLE_RATES
 
-    def allow_request(self, request, view):
+    def counter(self, request, view) -> tuple[str, int] | None:
+        """(the cache key of this client's counter in the current window, its lifetime in
+        seconds), or None when this throttle does not apply. `allow_request` increments it; a
+        caller that batches Redis round trips (api/grab_route.py) increments it itself with
+        core.cache and hands the count to `allowed`."""
         if self.rate is None:
-            return True
+            return None
         self.key = self.get_cache_key(request, view)
         if self.key is None:
-            return True
+            return None
         now = self.timer()
         slot = int(now // self.duration)
-        key = f"tw{slot}:{self.key}"
         self._wait = (slot + 1) * self.duration - now
+        return f"tw{slot}:{self.key}", int(self.duration) + 1
+
+    def allowed(self, count: int) -> bool:
+        return count <= self.num_requests
+
+    def allow_request(self, request, view):
+        found = self.counter(request, view)
+        if found is None:
+            return True
+        key, ttl = found
         try:
-            count = cache_incr(key, ttl=int(self.duration) + 1)
+            count = cache_incr(key, ttl=ttl)
         except Exception:  # noqa: BLE001 - a cache outage must not block requests
             logger.exception("throttle: cache unavailable, letting the request through")
             return True
-        return count <= self.num_requests
+        return self.allowed(count)
 
     def wait(self):
         return max(self._wait, 0.0)

@@ -11,7 +11,7 @@
    database path, SELECT … FOR UPDATE SKIP LOCKED); the envelope's books checked after.
 3. *What the profile shows* (`profile`): grabs posted in-process through Django's test client
    under cProfile, first grabs (a share each) then the same users again (409 already_grabbed),
-   summed by part (the gate, the claim, the follow, Bearer auth, ...).
+   summed by part (the token, the gate, the claim, the marker, ...).
 4. */api/v1/me/ with the token cache off and on* (ME_ROWS): bench/run.py runs them against two
    gunicorns of the same run, one with AUTH_TOKEN_CACHE_SECONDS=0 and one with the default,
    each with its own bare baseline (`me_pair`).
@@ -56,25 +56,27 @@ ME_ROW = {
 }
 
 GRAB_PARTS = {
-    "request": ("the whole request in Django (middleware, DRF, view)", "django/core/handlers/base.py",
-                "get_response"),
-    "auth": ("Bearer authentication (token lookup; the token cache)", "rest_framework/request.py", "_authenticate"),
-    "throttle": ("throttles (user + grab, Redis)", "rest_framework/views.py", "check_throttles"),
+    "request": ("the whole request (api/grab_route.py, ahead of Django's stack)", "api/grab_route.py", "_grab"),
+    "auth": ("the Bearer token (`token_user_id`: the token cache, else one SELECT)", "accounts/selectors.py",
+             "token_user_id"),
+    "throttle": ("the grab throttle's counter + the gate's read-only question (one Redis round trip)",
+                 "api/grab_route.py", "_throttled_or_refused"),
     "service": ("`envelope_grab` (the service)", "campaigns/services/envelope_grabs.py", "envelope_grab"),
     "gate": ("the Redis Lua gate (`gate_grab`)", "campaigns/services/envelope_gate.py", "gate_grab"),
-    "read": ("the envelope read (`_envelope_open`)", "campaigns/services/envelope_grabs.py", "_envelope_open"),
-    "claim": ("the claim's transaction (`_claim`: conditional UPDATE, share read, follow)",
+    "claim": ("the claim (`_claim`: ONE statement in autocommit: the share UPDATE and the follow INSERT)",
               "campaigns/services/envelope_grabs.py", "_claim"),
-    "follow": ("of which the follow (`follow_create`)", "accounts/services.py", "follow_create"),
-    "schedule": ("the poster queued on commit (`envelope_grabs_post_schedule`: SET NX, Celery publish)",
+    "schedule": ("the poster's marker (`envelope_grabs_post_schedule`: SET NX; the Celery publish once a second)",
                  "campaigns/services/envelope_grabs.py", "envelope_grabs_post_schedule"),
-    "answer": ("shares left? for the answer (`_answer`)", "campaigns/services/envelope_grabs.py", "_answer"),
+    "answer": ("shares left? for the answer (`_answer_for`; a look only on the last grabs)",
+               "campaigns/services/envelope_grabs.py", "_answer_for"),
+    "health": ("Django's connection health check (`SELECT 1` once per request)", "django/db/backends/base/base.py",
+               "close_if_health_check_failed"),
     "sql": ("SQL statements (`CursorWrapper._execute`)", "django/db/backends/utils.py", "_execute"),
-    "commit": ("commits", "django/db/backends/base/base.py", "commit"),
-    "pg_wait": ("waiting for PostgreSQL (psycopg's `wait`, inside the two above)", "psycopg/connection.py", "wait"),
-    "redis": ("Redis round trips (`call_with_retry`: the throttles' pipeline, the gate's script, the poster's marker)",
-              "redis/retry.py", "call_with_retry"),
-    "render": ("rendering the JSON answer", "rest_framework/response.py", "rendered_content"),
+    "pg_wait": ("waiting for PostgreSQL (psycopg's `wait`)", "psycopg/connection.py", "wait"),
+    "redis": ("Redis round trips (`call_with_retry`)", "redis/retry.py", "call_with_retry"),
+    "locale": ("the language (LocaleMiddleware's process_request)", "django/middleware/locale.py",
+               "process_request"),
+    "render": ("the JSON answer (`_json`)", "api/grab_route.py", "_json"),
 }
 
 
@@ -137,26 +139,35 @@ def _profiled(post, tokens: list[str]) -> tuple[dict, float, str]:
 
 
 def profile_grabs(*, n: int = PROFILE_REQUESTS, work: Path = WORK) -> dict:
-    """`n` grabs POSTed in-process (django.test.Client, one after the other) by `n` distinct users
-    to a fresh envelope with shares left, under cProfile (after 10 unprofiled ones); then the same
-    `n` users again (409 already_grabbed). Per-part figures of each."""
+    """`n` grabs POSTed in-process, one after the other, by `n` distinct users to a fresh envelope
+    with shares left, through the WSGI application gunicorn serves (config.wsgi: the grab route
+    ahead of Django), under cProfile (after 10 unprofiled ones); then the same `n` users again
+    (409 already_grabbed). Per-part figures of each."""
+    import io
     import secrets
 
-    from django.test import Client
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
 
     from accounts.services import token_issue
+    from api.grab_route import grab_route
     from bench.seed_crowdfunds import users
     from bench.seed_envelopes import envelope_opened, grab_path
+
+    application = grab_route(WSGIHandler())  # what config/wsgi.py serves
 
     tag = secrets.token_hex(3)
     env = envelope_opened(owner_name=f"bench-prof-{tag}-owner", count=2 * (n + 10))
     tokens = [token_issue(user=u, user_agent="bench") for u in users(f"bench-prof-{tag}-grabber", n + 10)]
-    client = Client(HTTP_HOST="127.0.0.1", REMOTE_ADDR="127.0.0.1")
+    factory = RequestFactory(HTTP_HOST="127.0.0.1", REMOTE_ADDR="127.0.0.1")
     statuses: Counter = Counter()
 
     def post(token: str) -> None:
-        res = client.post(grab_path(env.pk), HTTP_AUTHORIZATION=f"Bearer {token}")
-        statuses[res.status_code] += 1
+        environ = factory.post(grab_path(env.pk), HTTP_AUTHORIZATION=f"Bearer {token}").environ
+        environ["wsgi.input"] = io.BytesIO(b"")
+        seen = []
+        b"".join(application(environ, lambda status, headers, exc_info=None: seen.append(int(status[:3]))))
+        statuses[seen[0]] += 1
 
     for token in tokens[n:]:
         post(token)  # warm-up: imports, connections, the gate
@@ -258,21 +269,20 @@ def profile_summary(first: dict, again: dict) -> str:
 
     whole = get(first, "request") or 1.0
     costs = sorted([
-        (get(first, "sql") + get(first, "commit"), f"PostgreSQL ({get(first, 'sql', 'calls'):.0f} statements, "
-         f"{get(first, 'commit', 'calls'):.0f} commits)"),
+        (get(first, "sql"), f"PostgreSQL ({get(first, 'sql', 'calls'):.0f} statements, of which the health "
+         "check's SELECT 1)"),
         (get(first, "redis"), f"Redis ({get(first, 'redis', 'calls'):.0f} round trips)"),
-        (get(first, "auth"), "Bearer authentication"),
-        (get(first, "follow"), "the follow"),
-        (get(first, "schedule"), "queueing the poster"),
+        (get(first, "auth"), "the Bearer token"),
+        (get(first, "schedule"), "the poster's marker"),
+        (get(first, "locale"), "the language"),
         (get(first, "render"), "the JSON answer"),
     ], reverse=True)
     text = ("A first grab, largest first (overlapping: Redis and PostgreSQL time is inside the other parts): "
             + "; ".join(f"{what} {ms:.2f} ms ({100 * ms / whole:.0f} %)" for ms, what in costs)
-            + f". The gate's Lua call itself is {get(first, 'gate'):.2f} ms and the claim's transaction "
+            + f". The gate's Lua call itself is {get(first, 'gate'):.2f} ms and the claim's one statement "
             f"{get(first, 'claim'):.2f} ms. Once the user has a share, a request is "
             f"{get(again, 'request'):.2f} ms (first grab {whole:.2f} ms): {get(again, 'sql', 'calls'):.1f} SQL "
-            f"statements (the token, unless cached) and {get(again, 'redis', 'calls'):.1f} Redis round trips; what is "
-            "left is Django and DRF themselves.")
+            f"statements and {get(again, 'redis', 'calls'):.1f} Redis round trips.")
     return text
 
 
@@ -282,11 +292,12 @@ def _profile_lines(profile: dict) -> list[str]:
     first, again = profile["first"], profile["again"]
     return [
         f"`python bench/envelopes_bench.py profile`: {profile['requests']} grabs POSTed one after the other "
-        "in-process through Django's test client by distinct users on an envelope with shares left "
+        "in-process through the WSGI application gunicorn serves (config.wsgi: api/grab_route.py ahead of "
+        "Django) by distinct users on an envelope with shares left "
         f"({first['ms_per_request']:.1f} ms per request under cProfile), then the same users again "
         f"({again['ms_per_request']:.1f} ms per request, 409 already_grabbed). The profiler's overhead inflates "
-        "Python-heavy parts. Nested: the request contains every other line, the service the gate, read, claim and "
-        "answer.",
+        "Python-heavy parts, and the machine's load stretches the waits. Nested: the request contains every "
+        "other line, the service the gate, claim, marker and answer.",
         "",
         "First grabs (200):",
         "",

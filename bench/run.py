@@ -443,9 +443,10 @@ def bench_http(token: str, endpoints: list[dict] = ENDPOINTS, during=None) -> tu
                 row["failed"] = f"status {status}, expected {expect}"
                 log(f"{endpoint['name']}: {row['failed']}: {body[:300]!r}")
                 continue
-            log(f"{endpoint['name']}: warm-up {WARMUP} s, then {SECONDS} s")
-            if WARMUP:
-                run_wrk(port_of(endpoint), endpoint, token, WARMUP)
+            warmup = max(WARMUP, int(endpoint.get("warmup", 0)))  # a row may need a longer one (its note says why)
+            log(f"{endpoint['name']}: warm-up {warmup} s, then {SECONDS} s")
+            if warmup:
+                run_wrk(port_of(endpoint), endpoint, token, warmup)
             output = run_wrk(port_of(endpoint), endpoint, token, SECONDS)
             (WORK / f"wrk-{slug(endpoint['name'])}.txt").write_text(output)
             row.update(report.parse_wrk(output))

@@ -23,6 +23,24 @@ def cache_redis_client(backend=None):
     return client
 
 
+def cache_pipeline():
+    """A non-transactional redis-py pipeline on the default cache's client (commands queued, sent
+    in one round trip by `execute()`), or None when the cache is not Redis. Commands may touch
+    keys of different slots: on Redis Cluster a pipeline is split per node, not refused."""
+    client = cache_redis_client()
+    return None if client is None else client.pipeline(transaction=False)
+
+
+def cache_incr_queue(pipe, key: str, *, ttl: int) -> int:
+    """Queue `cache_incr(key, ttl=ttl)` on a `cache_pipeline()`; returns the index of the new
+    value in `pipe.execute()`'s results."""
+    full_key = caches["default"].make_and_validate_key(key)
+    index = len(pipe.command_stack)
+    pipe.incr(full_key)
+    pipe.expire(full_key, ttl, nx=True)
+    return index
+
+
 def cache_incr(key: str, *, ttl: int) -> int:
     """Increment a counter that expires `ttl` seconds after it was created; return the new value.
     One round trip on Redis (INCR and EXPIRE NX pipelined); add + incr on other caches."""

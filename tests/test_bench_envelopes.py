@@ -158,7 +158,9 @@ def test_the_profile_grabs_then_asks_again_and_sums_where_the_time_goes(tmp_path
     gated = envelope_gate.gate() is not None
     assert parts["gate"]["calls"] == (1 if gated else 0) and parts["claim"]["calls"] == (1 if gated else 0)
     again_parts = {p["key"]: p for p in again["parts"]}
-    assert again_parts["claim"]["calls"] == 0 and again_parts["follow"]["calls"] == 0  # no share, no follow
+    assert again_parts["claim"]["calls"] == 0
+    assert again_parts["service"]["calls"] == (0 if gated else 1)  # with Redis the peek answers
+    assert again_parts["throttle"]["calls"] == 1
     assert "A first grab, largest first" in envelopes_bench.profile_summary(first, again)
     listing = (tmp_path / envelopes_bench.PROFILE_FILE.name).read_text()
     assert listing.startswith("== first grabs (200): 3 in-process") and "== again grabs (409)" in listing

@@ -121,6 +121,17 @@ def gate_peek(g: Gate, *, envelope_id: int, user_id: int) -> int:
     return int(g.peek(keys=gate_keys(envelope_id), args=[int(user_id)]))
 
 
+def gate_peek_queue(g: Gate, pipe, *, envelope_id: int, user_id: int) -> int:
+    """Queue `gate_peek` on a pipeline of the same client (core.cache.cache_pipeline); returns the
+    index of its answer in `pipe.execute()`'s results. By the script's digest: a pipeline that
+    carries scripts would ask SCRIPT EXISTS in a round trip of its own on every execute. If Redis
+    lost the script (restarted, SCRIPT FLUSH) that answer is a NoScriptError: `gate_peek` (which
+    loads it again) or the grab itself takes over."""
+    index = len(pipe.command_stack)
+    pipe.evalsha(g.peek.sha, 3, *gate_keys(envelope_id), int(user_id))
+    return index
+
+
 def gate_forget(g: Gate, *, envelope_id: int, user_id: int, position: int) -> None:
     g.forget(keys=gate_keys(envelope_id), args=[int(user_id), int(position)])
 

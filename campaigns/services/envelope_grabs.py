@@ -115,6 +115,29 @@ def envelope_grab_refusal(*, user_id: int, envelope_id: int) -> Conflict | None:
         outcome = gates.gate_peek(g, envelope_id=envelope_id, user_id=user_id)
     except Exception:  # noqa: BLE001 - Redis down: only the database can tell
         return None
+    return _refusal(outcome)
+
+
+def envelope_grab_refusal_queue(pipe, *, user_id: int, envelope_id: int):
+    """`envelope_grab_refusal` in someone else's round trip: queue the question on a Redis
+    pipeline of the default cache (core.cache.cache_pipeline) and call the returned function
+    with `pipe.execute(raise_on_error=False)`'s results (or None if that failed)."""
+    g = gates.gate()
+    if g is None:
+        return lambda results: None
+    index = gates.gate_peek_queue(g, pipe, envelope_id=envelope_id, user_id=user_id)
+
+    def read(results) -> Conflict | None:
+        if results is None:
+            return None
+        if isinstance(results[index], Exception):  # e.g. Redis lost the script: ask on its own
+            return envelope_grab_refusal(user_id=user_id, envelope_id=envelope_id)
+        return _refusal(int(results[index]))
+
+    return read
+
+
+def _refusal(outcome: int) -> Conflict | None:
     if outcome == gates.ALREADY:
         return AlreadyGrabbed()
     if outcome == gates.EMPTY:
