@@ -281,3 +281,27 @@ def test_sixty_grabbers_at_once_through_the_route_take_twenty_shares_once_each()
     assert rows.count() == 20 and rows.values("user").distinct().count() == 20
     assert sum(b["amount_fen"] for b in wins) == 20_000
     assert sum(1 for b in wins if b["is_best"]) <= 1
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("lost", ["scripts", "everything"])
+def test_redis_losing_its_scripts_or_its_keys_mid_envelope_grabs_nobody_twice(lost):
+    """SCRIPT FLUSH (a restarted Redis forgets the scripts the route sends by digest) or FLUSHDB
+    half-way: the winners are told already_grabbed, the rest still get the remaining shares."""
+    import json
+
+    env = opened(total_fen=600, count=6)
+    users = [UserFactory() for _ in range(8)]
+    tokens = [token_issue(user=u) for u in users]
+    first = [call(application, grab_url(env), token=t)[0] for t in tokens[:3]]
+    g = gates.gate()
+    if lost == "scripts":
+        g.client.script_flush()
+    else:
+        g.client.flushdb()
+    again = [json.loads(call(application, grab_url(env), token=t)[2]).get("code") for t in tokens[:3]]
+    rest = [call(application, grab_url(env), token=t) for t in tokens[3:]]
+    assert first == [200, 200, 200] and again == ["already_grabbed"] * 3
+    assert [r[0] for r in rest] == [200, 200, 200, 409, 409]
+    rows = EnvelopeShare.objects.filter(envelope=env, user__isnull=False)
+    assert rows.count() == 6 and rows.values("user").distinct().count() == 6
