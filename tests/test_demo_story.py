@@ -242,3 +242,46 @@ def test_the_story_imports_no_code_of_ours():
             else:
                 continue
             assert roots <= allowed, (name, roots)
+
+
+def test_a_throttled_request_waits_as_the_server_asks_and_then_goes_on():
+    """The story's HTTP client waits out a 429 for the Retry-After the server names (a busy
+    make run answers logins with 429 after THROTTLE_LOGIN), then gives up with a clear error."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from api.management.commands._story import Http, StoryError
+
+    answers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            answers.append(self.path)
+            throttled = self.path == "/always" or len(answers) == 1
+            self.send_response(429 if throttled else 200)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notes = []
+        http = Http(f"http://127.0.0.1:{server.server_address[1]}")
+        http.on_wait = notes.append
+        assert http.json("GET", "/once") == {"ok": True}
+        assert http.throttled == 1 and len(answers) == 2 and "waiting 1s" in notes[0]
+        import api.management.commands._story as story
+
+        story.MAX_THROTTLE_WAIT, saved = 2, story.MAX_THROTTLE_WAIT
+        try:
+            with pytest.raises(StoryError, match="answered 429"):
+                http.json("GET", "/always")
+        finally:
+            story.MAX_THROTTLE_WAIT = saved
+    finally:
+        server.shutdown()

@@ -47,6 +47,7 @@ SETTINGS = {  # what the operator sets for the story (restored at the end)
     "withdrawal_min_fee_fen": 0,
 }
 PRICE_FEN = 19_900
+MAX_THROTTLE_WAIT = 180  # seconds one request may wait out 429s
 
 
 class StoryError(Exception):
@@ -79,6 +80,8 @@ class Http:
         self.timeout = timeout
         self.session = requests.Session()
         self.requests = 0
+        self.throttled = 0
+        self.on_wait = print
 
     def call(
         self,
@@ -95,13 +98,29 @@ class Http:
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
         url = path if path.startswith("http") else self.base + path
-        try:
-            res = self.session.request(
-                method, url, json=body, headers=hdrs, timeout=self.timeout, allow_redirects=allow_redirects
-            )
-        except requests.RequestException as exc:
-            raise StoryError(f"{method} {url}: {exc}") from exc
-        self.requests += 1
+        waited = 0.0
+        while True:
+            try:
+                res = self.session.request(
+                    method, url, json=body, headers=hdrs, timeout=self.timeout, allow_redirects=allow_redirects
+                )
+            except requests.RequestException as exc:
+                raise StoryError(f"{method} {url}: {exc}") from exc
+            self.requests += 1
+            if res.status_code != 429 or 429 in (expect or ()):
+                break
+            # Throttled (e.g. THROTTLE_LOGIN, 20 logins a minute from one address by default):
+            # wait as the server asks, at most MAX_THROTTLE_WAIT seconds in all for one request.
+            try:
+                pause = max(1.0, float(res.headers.get("Retry-After", "5")))
+            except ValueError:
+                pause = 5.0
+            if waited + pause > MAX_THROTTLE_WAIT:
+                break
+            self.throttled += 1
+            self.on_wait(f"throttled on {method} {path}: waiting {pause:.0f}s as the server asks (Retry-After)")
+            time.sleep(pause)
+            waited += pause
         if expect and res.status_code not in expect:
             raise StoryError(
                 f"{method} {path} answered {res.status_code} (expected {'/'.join(map(str, expect))}): {res.text[:600]}"
@@ -202,6 +221,7 @@ class Story:
         if friends < 1:
             raise StoryError("--friends must be at least 1")
         self.http = Http(base)
+        self.http.on_wait = out
         self.console = Console(self.http, username, password)
         self.username, self.password = username, password
         self.n_distributors, self.n_friends = distributors, friends
@@ -691,6 +711,7 @@ class Story:
             "overview": overview,
             "ledger_audit": audit,
             "requests": self.http.requests,
+            "throttled": self.http.throttled,
             "seconds": round(time.monotonic() - self.started, 1),
         }
         self.progress("report")
