@@ -18,7 +18,7 @@ from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from campaigns.models import CrowdfundStatus, EnvelopeStatus
@@ -28,21 +28,21 @@ from core.errors import NotFound
 from mall.selectors.catalog import product_get_public
 
 CROWDFUND_STATUS = {
-    CrowdfundStatus.OPEN: _("Raising"),
-    CrowdfundStatus.FUNDED: _("Funded"),
-    CrowdfundStatus.ORDERED: _("Funded, order placed"),
-    CrowdfundStatus.EXPIRED: _("Ended before the goal: being refunded"),
-    CrowdfundStatus.CANCELLED: _("Cancelled: being refunded"),
-    CrowdfundStatus.REFUNDED: _("Ended: every contribution refunded"),
+    CrowdfundStatus.OPEN: pgettext_lazy("campaigns", "Raising"),
+    CrowdfundStatus.FUNDED: pgettext_lazy("campaigns", "Funded"),
+    CrowdfundStatus.ORDERED: pgettext_lazy("campaigns", "Funded, order placed"),
+    CrowdfundStatus.EXPIRED: pgettext_lazy("campaigns", "Ended before the goal: being refunded"),
+    CrowdfundStatus.CANCELLED: pgettext_lazy("campaigns", "Cancelled: being refunded"),
+    CrowdfundStatus.REFUNDED: pgettext_lazy("campaigns", "Ended: every contribution refunded"),
 }
 
 ENVELOPE_STATUS = {
-    EnvelopeStatus.PENDING_PAYMENT: _("Waiting for payment"),
-    EnvelopeStatus.FUNDING: _("Not opened yet: friends can top it up"),
-    EnvelopeStatus.ACTIVE: _("Open: grab a share"),
-    EnvelopeStatus.EMPTY: _("All shares grabbed"),
-    EnvelopeStatus.EXPIRED: _("Expired: the rest went back to the sender"),
-    EnvelopeStatus.CANCELLED: _("Cancelled: every backer refunded"),
+    EnvelopeStatus.PENDING_PAYMENT: pgettext_lazy("campaigns", "Waiting for payment"),
+    EnvelopeStatus.FUNDING: pgettext_lazy("campaigns", "Not opened yet: friends can top it up"),
+    EnvelopeStatus.ACTIVE: pgettext_lazy("campaigns", "Open: grab a share"),
+    EnvelopeStatus.EMPTY: pgettext_lazy("campaigns", "All shares grabbed"),
+    EnvelopeStatus.EXPIRED: pgettext_lazy("campaigns", "Expired: the rest went back to the sender"),
+    EnvelopeStatus.CANCELLED: pgettext_lazy("campaigns", "Cancelled: every backer refunded"),
 }
 
 # Preset amounts (fen) on the "chip in" form; the friend may type any other.
@@ -52,11 +52,11 @@ CHIP_IN_PRESETS = (500, 1000, 2000, 5000)
 def _js_messages() -> dict[str, str]:
     """The strings campaigns.js shows, in the request's language."""
     return {
-        "bad_amount": str(_("Enter an amount in yuan, e.g. 10 or 12.50.")),
-        "confirm_cancel": str(_("Cancel the crowdfund? Every friend gets their money back.")),
-        "copied": str(_("The link is copied.")),
-        "paid_thanks": str(_("Paid. Thank you!")),
-        "days": str(_("d")),
+        "bad_amount": str(pgettext_lazy("campaigns", "Enter an amount in yuan, e.g. 10 or 12.50.")),
+        "confirm_cancel": str(pgettext_lazy("campaigns", "Cancel the crowdfund? Every friend gets their money back.")),
+        "copied": str(pgettext_lazy("campaigns", "The link is copied.")),
+        "paid_thanks": str(pgettext_lazy("campaigns", "Paid. Thank you!")),
+        "days": str(pgettext_lazy("campaigns", "d")),
     }
 
 

@@ -147,6 +147,9 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 # --- I18N / static --------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# The campaign pages' catalog (h5/locale_campaigns): only msgids with the context "campaigns",
+# so it overrides no other app's words.
+LOCALE_PATHS = [BASE_DIR / "h5" / "locale_campaigns"]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

@@ -6,16 +6,41 @@
   payment notification to our notify URL) and come back.
 * `shot(page, name)` — with H5_SCREENSHOTS=1, a full-page PNG in docs/screenshots/<name>.png;
   otherwise nothing, so normal runs leave the tree alone.
+* `picture(r, g, b)` — a small gradient PNG as a data: URL (fits Crowdfund.image), so product
+  pages and screenshots show a picture without any network.
 * `no_js_errors(page)` — the page raised no JavaScript error.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+def picture(r: int, g: int, b: int) -> str:
+    from PIL import Image
+
+    im = Image.new("RGB", (12, 12))
+    for x in range(12):
+        for y in range(12):
+            im.putpixel((x, y), (min(255, r + x * 5), min(255, g + y * 6), min(255, b + (x + y) * 3)))
+    out = io.BytesIO()
+    im.save(out, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def with_picture(sku, rgb: tuple[int, int, int]):
+    """Give the SKU's product `picture(*rgb)` as its one image."""
+    from mall.models import Product
+
+    Product.objects.filter(pk=sku.product_id).update(images=[picture(*rgb)])
+    sku.product.refresh_from_db()
+    return sku
 
 
 def no_js_errors(page) -> None:
@@ -72,8 +97,8 @@ def shot(page, name: str) -> Path | None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.wait_for_load_state("networkidle")
-    # A full-page shot draws fixed bars where the first screen ends, over the content: the bottom
-    # navigation is put after the content for the shot (the page itself is not changed otherwise).
-    page.add_style_tag(content=".nav { position: static !important; }")
+    # A full-page shot draws fixed bars where the first screen ends, over the content: for the
+    # shot the bottom navigation / buy bar go after the content and the message above it.
+    page.add_style_tag(content=".nav, .bar, .flash { position: static !important; }")
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path

@@ -2,6 +2,7 @@
 friend refunded), bad amounts are refused on the page and change nothing, unknown pages are 404,
 and the page speaks English when the browser asks for it. A friend's payment that the initiator's
 page starts from is made through the services and the sandbox (tests/campaigns/crowdfund_helpers)."""
+
 from __future__ import annotations
 
 from campaigns.models import CampaignRefund, CampaignRefundStatus, Contribution, ContributionStatus, CrowdfundStatus
@@ -90,8 +91,12 @@ def test_bad_amounts_are_refused_on_the_page_and_change_nothing(phone, h5):
 
 def test_unknown_campaign_pages_are_404(phone, h5):
     page = phone()
-    for path in ("/h5/crowdfunds/999999", "/h5/red-envelopes/999999", "/h5/crowdfunds/new?product=999999",
-                 "/h5/crowdfunds/new?product=abc"):
+    for path in (
+        "/h5/crowdfunds/999999",
+        "/h5/red-envelopes/999999",
+        "/h5/crowdfunds/new?product=999999",
+        "/h5/crowdfunds/new?product=abc",
+    ):
         assert page.goto(path).status == 404, path
 
 

@@ -16,7 +16,7 @@ from tests.campaigns.crowdfund_helpers import assert_money_accounted
 from tests.mall.factories import ADDRESS
 from tests.mall.orders_helpers import make_sku
 
-from .helpers import login, no_js_errors, pay_on_sheet, pick_identity, shot
+from .helpers import login, no_js_errors, pay_on_sheet, pick_identity, shot, with_picture
 
 
 def _start(page, sku) -> Crowdfund:
@@ -41,7 +41,7 @@ def _chip_in(page, *, amount: str, message: str) -> None:
 
 
 def test_three_friends_crowdfund_an_item_to_completion(phone, h5):
-    sku = make_sku(price_fen=3_000, stock=5, title="云南普洱茶饼")
+    sku = with_picture(make_sku(price_fen=3_000, stock=5, title="云南普洱茶饼"), (150, 90, 60))
     alice_phone = phone()
     alice = login(alice_phone, openid="o-cf-alice", nickname="Alice")
     cf = _start(alice_phone, sku)

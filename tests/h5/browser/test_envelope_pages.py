@@ -138,7 +138,7 @@ def test_five_people_grab_an_envelope(phone, h5):
     login(late, openid="o-env-late", nickname="Late", next_path=f"/h5/red-envelopes/{env.pk}")
     assert late.get_attribute("[data-testid=envelope]", "data-status") == "empty"
     assert late.locator("[data-testid=env-grab]").count() == 0  # nothing left to grab
-    assert late.inner_text("[data-testid=env-grabbed]").startswith("5/5")
+    assert "5/5" in late.inner_text("[data-testid=env-grabbed]")
 
     late.click("[data-testid=env-owner-link]")
     late.wait_for_url(re.compile(rf"/h5/users/{olivia.pk}/red-envelopes$"))

@@ -19,12 +19,12 @@ from tests.factories import DistributorFactory, distribution_settings_set
 from tests.mall.factories import ADDRESS
 from tests.mall.orders_helpers import make_sku
 
-from .helpers import login, no_js_errors, pay_on_sheet, pick_identity, shot
+from .helpers import login, no_js_errors, pay_on_sheet, pick_identity, shot, with_picture
 
 
 def test_a_friend_buys_through_a_distributors_link(phone, h5):
     distribution_settings_set(default_level1_bps=1_000, levels=1)
-    sku = make_sku(price_fen=9_900, stock=20, title="明前龙井礼盒")
+    sku = with_picture(make_sku(price_fen=9_900, stock=20, title="明前龙井礼盒"), (90, 150, 80))
     distributor = DistributorFactory(user__openid="o-shop-dora", user__nickname="Dora")
 
     dora = phone()
