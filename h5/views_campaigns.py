@@ -25,7 +25,7 @@ from campaigns.models import CrowdfundStatus, EnvelopeStatus
 from campaigns.selectors import crowdfunds as cf_selectors
 from campaigns.selectors import envelopes as env_selectors
 from core.errors import NotFound
-from mall.selectors.catalog import product_get_public
+from mall.selectors.catalog import product_get_public, product_list_public
 
 CROWDFUND_STATUS = {
     CrowdfundStatus.OPEN: pgettext_lazy("campaigns", "Raising"),
@@ -47,6 +47,8 @@ ENVELOPE_STATUS = {
 
 # Preset amounts (fen) on the "chip in" form; the friend may type any other.
 CHIP_IN_PRESETS = (500, 1000, 2000, 5000)
+# Products offered on /h5/crowdfunds/new when no product is named.
+PICKER_PRODUCTS = 50
 
 
 def _js_messages() -> dict[str, str]:
@@ -106,7 +108,14 @@ def crowdfund_page(request, pk: int):
 
 @require_GET
 def crowdfund_new(request):
-    """Start a crowdfund for one of a product's SKUs: /h5/crowdfunds/new?product=<id>[&sku=<id>]."""
+    """Start a crowdfund for one of a product's SKUs: /h5/crowdfunds/new?product=<id>[&sku=<id>];
+    without a product, the products to choose from."""
+    if not request.GET.get("product"):
+        products = []
+        for p in product_list_public()[:PICKER_PRODUCTS]:
+            images = p.images if isinstance(p.images, list) else []
+            products.append({"product": p, "image": next((i for i in images if isinstance(i, str) and i), "")})
+        return _page(request, "h5/campaigns/crowdfund_pick.html", {"products": products, "nav": "home"})
     product_id = _int_or_404(request.GET.get("product", ""))
     try:
         product = product_get_public(product_id=product_id)

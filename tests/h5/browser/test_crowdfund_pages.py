@@ -20,7 +20,9 @@ from .helpers import login, no_js_errors, pay_on_sheet, pick_identity, shot, wit
 
 
 def _start(page, sku) -> Crowdfund:
-    page.goto(f"/h5/crowdfunds/new?product={sku.product_id}")
+    page.goto("/h5/crowdfunds/new")  # what to crowdfund: the products on the shelf
+    page.click(f"[data-testid=cf-pick][data-product-id='{sku.product_id}']")
+    page.wait_for_url(f"**/h5/crowdfunds/new?product={sku.product_id}")
     page.check(f"[data-testid=cf-sku][value='{sku.pk}']")
     page.fill("[data-testid=cf-quantity]", "1")
     for field in ("name", "phone", "province", "city", "district", "detail"):
