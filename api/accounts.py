@@ -16,13 +16,13 @@ from ledger.selectors import user_balances
 
 class UserOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    nickname = serializers.CharField()
-    avatar_url = serializers.CharField()
+    nickname = StrictCharField()
+    avatar_url = StrictCharField()
     is_staff = serializers.BooleanField()
 
 
 class MeOutput(UserOutput):
-    username = serializers.CharField()
+    username = StrictCharField()
     distributor = serializers.JSONField(allow_null=True)
     balances = serializers.DictField(child=serializers.IntegerField())
 
@@ -45,12 +45,12 @@ def me_payload(user) -> dict:
 
 
 class TokenOutput(serializers.Serializer):
-    token = serializers.CharField()
+    token = StrictCharField()
     user = MeOutput()
 
 
 class WechatLoginInput(serializers.Serializer):
-    code = serializers.CharField(max_length=128, trim_whitespace=True)
+    code = StrictCharField(max_length=128, trim_whitespace=True)
 
 
 class WechatLoginView(APIView):
@@ -125,7 +125,7 @@ class MeView(APIView):
 
 class FollowOutput(serializers.Serializer):
     user = UserOutput()
-    source = serializers.CharField()
+    source = StrictCharField()
     created_at = serializers.DateTimeField()
 
 

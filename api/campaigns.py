@@ -11,7 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.fields import StrictCharField, StrictIntegerField
+from api.fields import IdField, StrictCharField, StrictIntegerField
 from api.idempotency import idempotent
 from api.mall_orders import AddressSerializer, PayOutput
 from api.net import client_ip
@@ -25,7 +25,7 @@ MAX_DURATION_HOURS = 7 * 24
 
 
 class CrowdfundCreateInput(serializers.Serializer):
-    sku_id = StrictIntegerField(min_value=1, max_value=2**62)
+    sku_id = IdField()
     quantity = StrictIntegerField(min_value=1, max_value=settings.MALL_MAX_QUANTITY_PER_ITEM)
     address = AddressSerializer()
     message = StrictCharField(max_length=MAX_MESSAGE_CHARS, required=False, allow_blank=True, default="")
@@ -52,10 +52,10 @@ class FinishInput(serializers.Serializer):
 
 class BackerOutput(serializers.Serializer):
     user_id = serializers.IntegerField(allow_null=True)
-    nickname = serializers.CharField()
-    avatar_url = serializers.CharField()
+    nickname = StrictCharField()
+    avatar_url = StrictCharField()
     amount_fen = serializers.IntegerField()
-    message = serializers.CharField()
+    message = StrictCharField()
     anonymous = serializers.BooleanField()
     paid_at = serializers.DateTimeField(allow_null=True)
 
@@ -67,7 +67,7 @@ class InitiatorFiguresOutput(serializers.Serializer):
     refunded_fen = serializers.IntegerField()
     own_fen = serializers.IntegerField()
     address = AddressSerializer()
-    order_no = serializers.CharField(allow_null=True)
+    order_no = StrictCharField(allow_null=True)
     can_cancel = serializers.BooleanField()
     can_pay_rest = serializers.BooleanField()
 
@@ -75,9 +75,9 @@ class InitiatorFiguresOutput(serializers.Serializer):
 class CrowdfundOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=CrowdfundStatus.choices)
-    title = serializers.CharField()
-    sku_name = serializers.CharField()
-    image = serializers.CharField()
+    title = StrictCharField()
+    sku_name = StrictCharField()
+    image = StrictCharField()
     product_id = serializers.IntegerField()
     sku_id = serializers.IntegerField()
     quantity = serializers.IntegerField()
@@ -88,9 +88,9 @@ class CrowdfundOutput(serializers.Serializer):
     missing_fen = serializers.IntegerField()
     progress_bps = serializers.SerializerMethodField()
     contributors = serializers.IntegerField(help_text="Paid, counted contributions")
-    message = serializers.CharField()
+    message = StrictCharField()
     initiator = serializers.SerializerMethodField()
-    share_code = serializers.CharField()
+    share_code = StrictCharField()
     share_url = serializers.SerializerMethodField()
     deadline = serializers.DateTimeField()
     seconds_left = serializers.SerializerMethodField()
@@ -121,10 +121,10 @@ class CrowdfundDetailOutput(CrowdfundOutput):
 
 class ContributionOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    no = serializers.CharField()
+    no = StrictCharField()
     crowdfund_id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
-    message = serializers.CharField()
+    message = StrictCharField()
     anonymous = serializers.BooleanField()
     status = serializers.ChoiceField(choices=ContributionStatus.choices)
     reserved_until = serializers.DateTimeField()
@@ -132,7 +132,7 @@ class ContributionOutput(serializers.Serializer):
 
 
 class FinishOutput(serializers.Serializer):
-    action = serializers.CharField()
+    action = StrictCharField()
     crowdfund = CrowdfundOutput()
     contribution = ContributionOutput(allow_null=True)
 

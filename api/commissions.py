@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.fields import MoneyField
+from api.fields import MoneyField, StrictCharField
 from api.idempotency import idempotent
 from api.net import client_ip
 from api.pagination import paginated, status_param
@@ -23,7 +23,7 @@ from ledger.selectors import user_entries
 
 class CommissionOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    order_no = serializers.CharField(source="order.no")
+    order_no = StrictCharField(source="order.no")
     level = serializers.IntegerField()
     base_fen = serializers.IntegerField()
     rate_bps = serializers.IntegerField(allow_null=True)
@@ -65,10 +65,10 @@ class WalletView(APIView):
 
 class EntryOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    account = serializers.CharField(source="account.kind")
+    account = StrictCharField(source="account.kind")
     amount_fen = serializers.IntegerField()
-    kind = serializers.CharField(source="transaction.kind")
-    memo = serializers.CharField(source="transaction.memo")
+    kind = StrictCharField(source="transaction.kind")
+    memo = StrictCharField(source="transaction.memo")
     created_at = serializers.DateTimeField()
 
 
@@ -88,7 +88,7 @@ class WithdrawalOutput(serializers.Serializer):
     fee_fen = serializers.IntegerField()
     net_fen = serializers.IntegerField(help_text="What reaches the WeChat balance")
     status = serializers.ChoiceField(choices=WithdrawalStatus.choices)
-    reason = serializers.CharField(help_text="Why it was rejected or failed")
+    reason = StrictCharField(help_text="Why it was rejected or failed")
     requested_at = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)

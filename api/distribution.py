@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.fields import StrictCharField
+from api.fields import StrictCharField, StrictRegexField
 from api.pagination import paginated
 from distributors.errors import NotADistributor
 from distributors.models import DistributorStatus
@@ -19,25 +19,25 @@ PHONE_RE = r"^\+?[0-9][0-9\- ]{4,19}$"
 
 class TierRefOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
+    name = StrictCharField()
     rank = serializers.IntegerField()
 
 
 class InviterOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    nickname = serializers.CharField(source="user.nickname")
-    invite_code = serializers.CharField()
+    nickname = StrictCharField(source="user.nickname")
+    invite_code = StrictCharField()
 
 
 class DistributorOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=DistributorStatus.choices)
     tier = TierRefOutput(allow_null=True)
-    invite_code = serializers.CharField()
+    invite_code = StrictCharField()
     inviter = InviterOutput(allow_null=True)
-    real_name = serializers.CharField()
-    phone = serializers.CharField()
-    reason = serializers.CharField()
+    real_name = StrictCharField()
+    phone = StrictCharField()
+    reason = StrictCharField()
     applied_at = serializers.DateTimeField()
     approved_at = serializers.DateTimeField(allow_null=True)
 
@@ -69,8 +69,8 @@ def _my_distributor(request):
 
 class ApplyInput(serializers.Serializer):
     real_name = StrictCharField(max_length=32)
-    phone = serializers.RegexField(PHONE_RE, max_length=20)
-    invite_code = serializers.CharField(max_length=12, required=False, allow_blank=True, allow_null=True)
+    phone = StrictRegexField(PHONE_RE, max_length=20)
+    invite_code = StrictCharField(max_length=12, required=False, allow_blank=True, allow_null=True)
 
 
 class DistributorApplyView(APIView):
@@ -83,7 +83,7 @@ class DistributorApplyView(APIView):
 
 
 class InviterInput(serializers.Serializer):
-    invite_code = serializers.CharField(max_length=12)
+    invite_code = StrictCharField(max_length=12)
 
 
 class DistributorInviterView(APIView):
@@ -109,9 +109,9 @@ class DistributorMeView(APIView):
 class TeamMemberOutput(serializers.Serializer):
     id = serializers.IntegerField()
     level = serializers.IntegerField()
-    nickname = serializers.CharField(source="user.nickname")
-    avatar_url = serializers.CharField(source="user.avatar_url")
-    status = serializers.CharField()
+    nickname = StrictCharField(source="user.nickname")
+    avatar_url = StrictCharField(source="user.avatar_url")
+    status = StrictCharField()
     tier = TierRefOutput(allow_null=True)
     applied_at = serializers.DateTimeField()
 
@@ -130,10 +130,10 @@ class DistributorTeamView(APIView):
 
 class CustomerOutput(serializers.Serializer):
     user_id = serializers.IntegerField(source="customer_id")
-    nickname = serializers.CharField(source="customer.nickname")
-    avatar_url = serializers.CharField(source="customer.avatar_url")
-    source = serializers.CharField()
-    link_code = serializers.CharField(source="link.code", allow_null=True, default=None)
+    nickname = StrictCharField(source="customer.nickname")
+    avatar_url = StrictCharField(source="customer.avatar_url")
+    source = StrictCharField()
+    link_code = StrictCharField(source="link.code", allow_null=True, default=None)
     bound_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
     protected_until = serializers.DateTimeField()

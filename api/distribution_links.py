@@ -57,18 +57,18 @@ class ShareLinkCreateInput(serializers.Serializer):
 
 
 class ShareLinkOutput(serializers.Serializer):
-    code = serializers.CharField()
-    url = serializers.CharField(help_text="The short link to share: PUBLIC_BASE_URL/s/{code}")
-    qr_png_url = serializers.CharField()
-    qr_svg_url = serializers.CharField()
-    poster_url = serializers.CharField()
-    wxacode_url = serializers.CharField(help_text="The mini-program code (scene = the share code)")
-    mp_qr_url = serializers.CharField(
+    code = StrictCharField()
+    url = StrictCharField(help_text="The short link to share: PUBLIC_BASE_URL/s/{code}")
+    qr_png_url = StrictCharField()
+    qr_svg_url = StrictCharField()
+    poster_url = StrictCharField()
+    wxacode_url = StrictCharField(help_text="The mini-program code (scene = the share code)")
+    mp_qr_url = StrictCharField(
         allow_null=True, help_text="The official account's QR code (scene dist:{code}); null when unavailable"
     )
     target_type = serializers.ChoiceField(choices=TargetType.choices)
     target_id = serializers.IntegerField(allow_null=True, help_text="null for store and recruit links")
-    channel = serializers.CharField()
+    channel = StrictCharField()
     clicks = serializers.IntegerField()
     unique_visitors = serializers.IntegerField()
     orders = serializers.IntegerField()
@@ -119,9 +119,12 @@ class ShareLinkListCreateView(APIView):
         request=ShareLinkCreateInput,
         responses={200: ShareLinkOutput, 201: ShareLinkOutput},
         tags=["distribution"],
-        description="200 with the existing link when you already have one for this target and channel.",
     )
     def post(self, request):
+        """Create a share link for a product, crowdfund, red envelope, the store or recruiting.
+
+        201 with the new link; 200 with the existing link when you already have one for this target
+        and channel. The answer has the short URL and the URLs of its QR codes and poster."""
         data = ShareLinkCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         link, created = link_services.share_link_get_or_create(user=request.user, **data.validated_data)

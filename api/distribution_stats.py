@@ -6,18 +6,22 @@ large data. Money is integer fen; ratios are basis points (`*_bps`) or decimal s
 """
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.commissions import WalletOutput, wallet_figures
+from api.fields import StrictCharField
 from distributors.errors import NotADistributor
 from distributors.selectors import stats as stats_selectors
 
 RANGE_PARAMETERS = [
-    OpenApiParameter("from", str, required=False, description="First day YYYY-MM-DD (default: 29 days before `to`)"),
-    OpenApiParameter("to", str, required=False, description="Last day YYYY-MM-DD (default: today); at most 366 days"),
+    OpenApiParameter("from", OpenApiTypes.DATE, required=False,
+                     description="First day YYYY-MM-DD (default: 29 days before `to`)"),
+    OpenApiParameter("to", OpenApiTypes.DATE, required=False,
+                     description="Last day YYYY-MM-DD (default: today); `from` ≤ `to`, at most 366 days"),
 ]
 
 
@@ -55,7 +59,7 @@ class DistributorStatsOutput(_WithRange):
     gmv_fen = serializers.IntegerField(help_text="What those orders paid, less refunds")
     new_customers = serializers.IntegerField(help_text="Customers whose first paid order I brought")
     conversion_bps = serializers.IntegerField(allow_null=True, help_text="orders × 10000 ÷ unique_visitors, floored")
-    conversion_rate = serializers.CharField(allow_null=True, help_text='orders ÷ unique_visitors, e.g. "0.0123"')
+    conversion_rate = StrictCharField(allow_null=True, help_text='orders ÷ unique_visitors, e.g. "0.0123"')
     gmv_per_click_fen = serializers.IntegerField(allow_null=True, help_text="gmv_fen ÷ clicks, floored")
     epc_fen = serializers.IntegerField(
         allow_null=True, help_text="Earnings per click: commissions (pending+frozen+settled) ÷ clicks, floored; "
@@ -90,8 +94,8 @@ class DistributorStatsView(APIView):
 
 class LeaderboardEntryOutput(serializers.Serializer):
     rank = serializers.IntegerField()
-    nickname = serializers.CharField()
-    avatar_url = serializers.CharField()
+    nickname = StrictCharField()
+    avatar_url = StrictCharField()
     orders = serializers.IntegerField()
     gmv_fen = serializers.IntegerField()
     conversion_bps = serializers.IntegerField(allow_null=True)
@@ -100,8 +104,8 @@ class LeaderboardEntryOutput(serializers.Serializer):
 
 
 class LeaderboardOutput(_WithRange):
-    period = serializers.CharField()
-    by = serializers.CharField()
+    period = StrictCharField()
+    by = StrictCharField()
     results = LeaderboardEntryOutput(many=True)
 
 

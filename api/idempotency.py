@@ -86,6 +86,7 @@ def idempotent(view_method):
         )
         return response
 
+    wrapper.idempotent = True  # api/schema.py documents the header on such operations
     return wrapper
 
 

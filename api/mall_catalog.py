@@ -17,6 +17,7 @@ import time
 from urllib.parse import urlencode
 
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, throttling
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -25,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from api.fields import StrictCharField, StrictIntegerField
+from api.fields import IdField, StrictCharField, StrictIntegerField
 from api.pagination import Pagination, paginated
 from core.errors import NotFound
 from mall.selectors import catalog as catalog_selectors
@@ -85,25 +86,25 @@ def _bytes_response(body: bytes, *, hit: bool, status: int = 200) -> HttpRespons
 
 class CategoryOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
+    name = StrictCharField()
     parent_id = serializers.IntegerField(allow_null=True)
 
 
 class CategoryRefOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
+    name = StrictCharField()
 
 
 class SkuOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
+    name = StrictCharField()
     price_fen = serializers.IntegerField()
     stock = serializers.IntegerField()
 
 
 class ReviewSummaryOutput(serializers.Serializer):
     count = serializers.IntegerField()
-    average_rating = serializers.CharField(allow_null=True, help_text='One decimal, e.g. "4.5"; null without reviews')
+    average_rating = StrictCharField(allow_null=True, help_text='One decimal, e.g. "4.5"; null without reviews')
     average_rating_tenths = serializers.IntegerField(allow_null=True, help_text="e.g. 45 for 4.5 stars")
     distribution = serializers.DictField(
         child=serializers.IntegerField(), required=False, help_text='{"1": n .. "5": n}'
@@ -112,8 +113,8 @@ class ReviewSummaryOutput(serializers.Serializer):
 
 class ProductListItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    title = serializers.CharField()
-    cover = serializers.CharField(help_text="The first image URL, or an empty string")
+    title = StrictCharField()
+    cover = StrictCharField(help_text="The first image URL, or an empty string")
     category = CategoryRefOutput(allow_null=True)
     price_min_fen = serializers.IntegerField()
     price_max_fen = serializers.IntegerField()
@@ -125,10 +126,10 @@ class ProductListItemOutput(serializers.Serializer):
 
 class ProductDetailOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    title = serializers.CharField()
-    description = serializers.CharField()
-    images = serializers.ListField(child=serializers.CharField())
-    cover = serializers.CharField()
+    title = StrictCharField()
+    description = StrictCharField()
+    images = serializers.ListField(child=StrictCharField())
+    cover = StrictCharField()
     category = CategoryRefOutput(allow_null=True)
     skus = SkuOutput(many=True)
     price_min_fen = serializers.IntegerField()
@@ -142,8 +143,8 @@ class ProductDetailOutput(serializers.Serializer):
 
 class ProductPageOutput(serializers.Serializer):
     count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
+    next = StrictCharField(allow_null=True)
+    previous = StrictCharField(allow_null=True)
     results = ProductListItemOutput(many=True)
 
 
@@ -228,7 +229,7 @@ class ProductListQuery(serializers.Serializer):
     category = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
     min_price_fen = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
     max_price_fen = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
-    q = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    q = StrictCharField(required=False, allow_blank=True, max_length=64)
     ordering = serializers.ChoiceField(choices=list(catalog_selectors.ORDERINGS), required=False, default="default")
     page = serializers.IntegerField(required=False, min_value=1, max_value=10**6, default=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size, default=20)
@@ -280,7 +281,10 @@ class ProductListView(APIView):
             )
             page, size = data["page"], data["page_size"]
             count = qs.count()
-            rows = list(qs[(page - 1) * size : page * size]) if (page - 1) * size < count else []
+            if page > 1 and (page - 1) * size >= count:  # past the last page, as every list answers
+                raise NotFound(_("Page %(page)d is past the last page (%(last)d).")
+                               % {"page": page, "last": max(1, -(-count // size))})
+            rows = list(qs[(page - 1) * size : page * size])
 
             def link(number: int) -> str:
                 return f"{base}?{urlencode(sorted({**params, 'page': str(number)}.items()))}"
@@ -341,22 +345,22 @@ class ProductDetailView(APIView):
 
 
 class ReviewerOutput(serializers.Serializer):
-    nickname = serializers.CharField()
-    avatar_url = serializers.CharField()
+    nickname = StrictCharField()
+    avatar_url = StrictCharField()
 
 
 class ReviewOutput(serializers.Serializer):
     id = serializers.IntegerField()
     rating = serializers.IntegerField()
-    text = serializers.CharField()
-    images = serializers.ListField(child=serializers.CharField())
-    sku_name = serializers.CharField(source="order_item.sku_name")
+    text = StrictCharField()
+    images = serializers.ListField(child=StrictCharField())
+    sku_name = StrictCharField(source="order_item.sku_name")
     user = ReviewerOutput()
     created_at = serializers.DateTimeField()
 
 
 class ReviewCreateInput(serializers.Serializer):
-    order_item_id = StrictIntegerField(min_value=1, max_value=2**62)
+    order_item_id = IdField()
     rating = StrictIntegerField(min_value=1, max_value=5)
     text = StrictCharField(max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False)
     images = serializers.ListField(

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.fields import MoneyField, StrictIntegerField
+from api.fields import IdField, MoneyField, StrictCharField, StrictIntegerField, StrictRegexField
 from api.idempotency import idempotent
 from api.net import client_ip
 from api.pagination import paginated, status_param
@@ -22,53 +22,53 @@ PHONE_RE = r"^\+?[0-9][0-9\- ]{4,19}$"
 
 
 class AddressSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=32)
-    phone = serializers.RegexField(PHONE_RE, max_length=20)
-    province = serializers.CharField(max_length=32)
-    city = serializers.CharField(max_length=32)
-    district = serializers.CharField(max_length=32)
-    detail = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=32)
+    phone = StrictRegexField(PHONE_RE, max_length=20)
+    province = StrictCharField(max_length=32)
+    city = StrictCharField(max_length=32)
+    district = StrictCharField(max_length=32)
+    detail = StrictCharField(max_length=200)
 
 
 class OrderItemInput(serializers.Serializer):
-    sku_id = StrictIntegerField(min_value=1, max_value=2**62)
+    sku_id = IdField()
     quantity = StrictIntegerField(min_value=1, max_value=settings.MALL_MAX_QUANTITY_PER_ITEM)
 
 
 class OrderCreateInput(serializers.Serializer):
     items = OrderItemInput(many=True, allow_empty=False, max_length=settings.MALL_MAX_ITEMS_PER_ORDER)
     address = AddressSerializer()
-    share_code = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    buyer_note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    share_code = StrictCharField(max_length=32, required=False, allow_blank=True, default="")
+    buyer_note = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class OrderItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
     product_id = serializers.IntegerField()
     sku_id = serializers.IntegerField()
-    title = serializers.CharField()
-    sku_name = serializers.CharField()
-    image = serializers.CharField()
+    title = StrictCharField()
+    sku_name = StrictCharField()
+    image = StrictCharField()
     price_fen = serializers.IntegerField()
     quantity = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
 
 
 class OrderOutput(serializers.Serializer):
-    no = serializers.CharField()
+    no = StrictCharField()
     status = serializers.ChoiceField(choices=OrderStatus.choices)
     total_fen = serializers.IntegerField()
     paid_fen = serializers.IntegerField()
     refunded_fen = serializers.IntegerField()
-    paid_via = serializers.CharField(help_text='Who paid when not the buyer\'s own WeChat payment, e.g. '
+    paid_via = StrictCharField(help_text='Who paid when not the buyer\'s own WeChat payment, e.g. '
                                                '"campaigns.crowdfund" (friends crowdfunded it); "" otherwise')
     items = OrderItemOutput(many=True)
     address = AddressSerializer()
-    share_code = serializers.CharField()
+    share_code = StrictCharField()
     distributor = serializers.SerializerMethodField()
-    buyer_note = serializers.CharField()
-    carrier = serializers.CharField()
-    tracking_no = serializers.CharField()
+    buyer_note = StrictCharField()
+    carrier = StrictCharField()
+    tracking_no = StrictCharField()
     created_at = serializers.DateTimeField()
     pay_deadline = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
@@ -81,18 +81,18 @@ class OrderOutput(serializers.Serializer):
 
 
 class PayOutput(serializers.Serializer):
-    prepay_id = serializers.CharField()
-    jsapi = serializers.DictField(child=serializers.CharField())
+    prepay_id = StrictCharField()
+    jsapi = serializers.DictField(child=StrictCharField())
 
 
 class RefundOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    no = serializers.CharField()
-    order_no = serializers.CharField(source="order.no")
+    no = StrictCharField()
+    order_no = StrictCharField(source="order.no")
     amount_fen = serializers.IntegerField()
-    reason = serializers.CharField()
+    reason = StrictCharField()
     status = serializers.ChoiceField(choices=RefundStatus.choices)
-    review_note = serializers.CharField()
+    review_note = StrictCharField()
     created_at = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -100,7 +100,7 @@ class RefundOutput(serializers.Serializer):
 
 class RefundCreateInput(serializers.Serializer):
     amount_fen = MoneyField()
-    reason = serializers.CharField(max_length=200)
+    reason = StrictCharField(max_length=200)
 
 
 STATUS_PARAM = OpenApiParameter("status", str, enum=OrderStatus.values, required=False)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
+from api.fields import StrictCharField
 from api.pagination import Pagination, paginated
 from commissions.models import RuleScope
 from commissions.selectors import rules as rule_selectors
@@ -71,7 +72,7 @@ class RuleUpdateInput(_RejectUnknown):
 
 class RuleOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    scope = serializers.CharField()
+    scope = StrictCharField()
     sku_id = serializers.IntegerField(allow_null=True)
     product_id = serializers.IntegerField(allow_null=True)
     tier_id = serializers.IntegerField(allow_null=True)

@@ -20,8 +20,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import MomentField
+from api.fields import MomentField, StrictCharField
 from api.pagination import Pagination
+from api.settings_change import INT_COLUMN_MAX, StrictBooleanField, bounded, settings_changes, settings_schema
 from campaigns.models import CampaignRefundStatus, ContributionStatus, CrowdfundStatus
 from campaigns.selectors import ops as ops_selectors
 from campaigns.services import settings as settings_services
@@ -60,7 +61,7 @@ FILTER_PARAMS = [
     OpenApiParameter("status", str, enum=CrowdfundStatus.values, required=False),
     OpenApiParameter("product", int, required=False, description="The product id"),
     OpenApiParameter("from", str, required=False, description="Started from: YYYY-MM-DD or ISO date-time"),
-    OpenApiParameter("to", str, required=False, description="Started until (a day: its end), inclusive"),
+    OpenApiParameter("to", str, required=False, description="Started until (a day: its end), inclusive; ≥ `from`"),
     OpenApiParameter("initiator", int, required=False, description="The initiator's user id"),
 ]
 
@@ -69,13 +70,13 @@ FILTER_PARAMS = [
 
 class CrowdfundUserRef(serializers.Serializer):
     id = serializers.IntegerField()
-    username = serializers.CharField()
-    nickname = serializers.CharField()
+    username = StrictCharField()
+    nickname = StrictCharField()
 
 
 class CrowdfundOrderRef(serializers.Serializer):
-    no = serializers.CharField()
-    status = serializers.CharField()
+    no = StrictCharField()
+    status = StrictCharField()
     paid_fen = serializers.IntegerField()
     refunded_fen = serializers.IntegerField()
 
@@ -94,8 +95,8 @@ class CrowdfundFiguresOutput(serializers.Serializer):
 
 class OpsCrowdfundRowOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    title = serializers.CharField()
-    sku_name = serializers.CharField()
+    title = StrictCharField()
+    sku_name = StrictCharField()
     product_id = serializers.IntegerField()
     sku_id = serializers.IntegerField()
     quantity = serializers.IntegerField()
@@ -107,7 +108,7 @@ class OpsCrowdfundRowOutput(serializers.Serializer):
     missing_fen = serializers.IntegerField()
     contributors = serializers.IntegerField()
     status = serializers.ChoiceField(choices=CrowdfundStatus.choices)
-    share_code = serializers.CharField()
+    share_code = StrictCharField()
     deadline = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
     funded_at = serializers.DateTimeField(allow_null=True)
@@ -118,35 +119,35 @@ class OpsCrowdfundRowOutput(serializers.Serializer):
 
 
 class WechatPaymentRef(serializers.Serializer):
-    out_trade_no = serializers.CharField()
-    status = serializers.CharField()
+    out_trade_no = StrictCharField()
+    status = StrictCharField()
     amount_fen = serializers.IntegerField()
-    transaction_id = serializers.CharField(allow_null=True)
+    transaction_id = StrictCharField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
     notify_count = serializers.IntegerField()
-    error_code = serializers.CharField()
+    error_code = StrictCharField()
     created_at = serializers.DateTimeField()
 
 
 class WechatRefundRef(serializers.Serializer):
-    out_refund_no = serializers.CharField()
-    status = serializers.CharField()
+    out_refund_no = StrictCharField()
+    status = StrictCharField()
     amount_fen = serializers.IntegerField()
-    refund_id = serializers.CharField()
+    refund_id = StrictCharField()
     succeeded_at = serializers.DateTimeField(allow_null=True)
-    error_code = serializers.CharField()
-    error_message = serializers.CharField()
+    error_code = StrictCharField()
+    error_message = StrictCharField()
 
 
 class CampaignRefundOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    no = serializers.CharField()
+    no = StrictCharField()
     amount_fen = serializers.IntegerField()
-    reason = serializers.CharField()
-    mall_refund_no = serializers.CharField()
+    reason = StrictCharField()
+    mall_refund_no = StrictCharField()
     attempt = serializers.IntegerField()
     status = serializers.ChoiceField(choices=CampaignRefundStatus.choices)
-    error_code = serializers.CharField()
+    error_code = StrictCharField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     wechat = WechatRefundRef(allow_null=True, help_text="The WeChat refund (None until it was asked for)")
@@ -154,16 +155,16 @@ class CampaignRefundOutput(serializers.Serializer):
 
 class OpsContributionOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    no = serializers.CharField()
+    no = StrictCharField()
     user = CrowdfundUserRef()
     amount_fen = serializers.IntegerField()
     refunded_fen = serializers.IntegerField()
-    message = serializers.CharField()
+    message = StrictCharField()
     anonymous = serializers.BooleanField()
     is_rest = serializers.BooleanField()
     status = serializers.ChoiceField(choices=ContributionStatus.choices)
     reserved_until = serializers.DateTimeField()
-    transaction_id = serializers.CharField()
+    transaction_id = StrictCharField()
     created_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
     payment = WechatPaymentRef(allow_null=True, help_text="Its WeChat payment (out_trade_no = no)")
@@ -172,35 +173,35 @@ class OpsContributionOutput(serializers.Serializer):
 
 class CrowdfundEventOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    subject = serializers.CharField()
-    kind = serializers.CharField()
+    subject = StrictCharField()
+    kind = StrictCharField()
     contribution_id = serializers.IntegerField(allow_null=True)
-    from_status = serializers.CharField()
-    to_status = serializers.CharField()
+    from_status = StrictCharField()
+    to_status = StrictCharField()
     actor = CrowdfundUserRef(allow_null=True)
     data = serializers.JSONField()
     created_at = serializers.DateTimeField()
 
 
 class PostingEntryOutput(serializers.Serializer):
-    account = serializers.CharField(source="account.code")
-    kind = serializers.CharField(source="account.kind")
+    account = StrictCharField(source="account.code")
+    kind = StrictCharField(source="account.kind")
     amount_fen = serializers.IntegerField()
 
 
 class PostingOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.CharField()
-    memo = serializers.CharField()
-    cause_type = serializers.CharField()
-    cause_id = serializers.CharField()
+    kind = StrictCharField()
+    memo = StrictCharField()
+    cause_type = StrictCharField()
+    cause_id = StrictCharField()
     created_at = serializers.DateTimeField()
     entries = PostingEntryOutput(many=True)
 
 
 class OpsCrowdfundDetailOutput(OpsCrowdfundRowOutput):
     address = serializers.JSONField()
-    message = serializers.CharField()
+    message = StrictCharField()
     attribution = serializers.JSONField()
     escrow_fen = serializers.IntegerField(help_text="What the crowdfund's escrow account holds now")
     contributions = OpsContributionOutput(many=True)
@@ -252,23 +253,18 @@ class OpsCrowdfundDetailView(APIView):
         return Response(_detail(pk))
 
 
-def json_object(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["A JSON object is expected."]})
-    return dict(request.data)
-
-
 def _bounded(name: str) -> serializers.IntegerField:
-    low, high = settings_services.LIMITS[name]  # for the schema: the service checks them
-    return serializers.IntegerField(min_value=low, max_value=high)
+    low, high = settings_services.LIMITS[name]
+    # min_goal_fen is an `integer` column: its service bound (10^10) does not fit on PostgreSQL.
+    return bounded(low, min(high, INT_COLUMN_MAX))
 
 
 class CrowdfundSettingsSerializer(serializers.Serializer):
-    """PUT: only the fields sent change; integers must be JSON integers, `enabled` a boolean;
-    an unknown field, a value out of range or a default duration above the maximum is 400
-    `invalid` (extra.fields) and nothing changes."""
+    """PATCH (or PUT): only the fields sent change; integers must be JSON integers, `enabled` a
+    boolean; an empty body, an unknown field, a value out of range or a default duration above
+    the maximum is 400 `invalid` (extra.fields) and nothing changes."""
 
-    enabled = serializers.BooleanField()
+    enabled = StrictBooleanField()
     default_duration_hours = _bounded("default_duration_hours")
     max_duration_hours = _bounded("max_duration_hours")
     min_contribution_fen = _bounded("min_contribution_fen")
@@ -283,26 +279,36 @@ class OpsCrowdfundSettingsView(APIView):
 
     @extend_schema(responses={200: CrowdfundSettingsSerializer}, tags=["ops"])
     def get(self, request):
+        """The crowdfund settings."""
         return Response(CrowdfundSettingsSerializer(settings_services.crowdfund_settings_get()).data)
 
-    @extend_schema(request=CrowdfundSettingsSerializer, responses={200: CrowdfundSettingsSerializer}, tags=["ops"])
-    def put(self, request):
-        # The service validates strictly (types included), so the raw JSON values go through.
-        row = settings_services.crowdfund_settings_update(actor=request.user, **json_object(request))
+    @settings_schema(CrowdfundSettingsSerializer, tags=["ops"])
+    def patch(self, request):
+        """Change the crowdfund settings.
+
+        Only the fields sent change; an empty body, an unknown field, a bad value or a default
+        duration above the maximum is 400 `invalid` and nothing changes."""
+        changes = settings_changes(request, CrowdfundSettingsSerializer)
+        row = settings_services.crowdfund_settings_update(actor=request.user, **changes)
         return Response(CrowdfundSettingsSerializer(row).data)
+
+    @settings_schema(CrowdfundSettingsSerializer, tags=["ops"], deprecated=True)
+    def put(self, request):
+        """Change the crowdfund settings (the same as PATCH; kept for existing clients).
+
+        Only the fields sent change; an empty body is 400 `invalid`."""
+        return self.patch(request)
 
 
 class CrowdfundProductRuleSerializer(serializers.Serializer):
-    """PUT: `enabled` (boolean) and/or `min_goal_fen` (JSON integer, fen); only those sent
-    change. Anything else, or null, is 400 `invalid`."""
+    """PATCH (or PUT): `enabled` (boolean) and/or `min_goal_fen` (JSON integer, fen); only those
+    sent change. An empty body, anything else, or null, is 400 `invalid`."""
 
     product_id = serializers.IntegerField(read_only=True)
-    enabled = serializers.BooleanField()
-    min_goal_fen = serializers.IntegerField(min_value=0, max_value=settings_services.MAX_FEN)
+    enabled = StrictBooleanField()
+    # an `integer` column: the service's bound (10^10) does not fit on PostgreSQL
+    min_goal_fen = bounded(0, min(settings_services.MAX_FEN, INT_COLUMN_MAX))
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
-
-
-RULE_FIELDS = ("enabled", "min_goal_fen")
 
 
 class OpsCrowdfundProductRuleView(APIView):
@@ -311,18 +317,25 @@ class OpsCrowdfundProductRuleView(APIView):
 
     @extend_schema(responses={200: CrowdfundProductRuleSerializer}, tags=["ops"])
     def get(self, request, pk: int):
+        """A product's crowdfund rule (whether it may be crowdfunded, the smallest goal)."""
         rule = ops_selectors.crowdfund_product_rule_for_ops(product_id=pk)
         return Response(CrowdfundProductRuleSerializer(rule).data)
 
-    @extend_schema(request=CrowdfundProductRuleSerializer, responses={200: CrowdfundProductRuleSerializer},
-                   tags=["ops"])
-    def put(self, request, pk: int):
+    @settings_schema(CrowdfundProductRuleSerializer, tags=["ops"])
+    def patch(self, request, pk: int):
+        """Change a product's crowdfund rule.
+
+        `enabled` and/or `min_goal_fen`; only those sent change. An unknown product is 404; an
+        empty body, another field, null or a bad value is 400 `invalid`."""
         ops_selectors.crowdfund_product_rule_for_ops(product_id=pk)  # 404 before judging the body
-        body = json_object(request)
-        errors = {name: ["Unknown field."] for name in body if name not in RULE_FIELDS}
-        errors.update({name: ["May not be null."] for name in RULE_FIELDS if name in body and body[name] is None})
-        if errors:
-            raise serializers.ValidationError(errors)
-        # The service validates the types strictly (a string or float is refused).
-        rule = settings_services.crowdfund_product_rule_set(product_id=pk, **body)
+        changes = settings_changes(request, CrowdfundProductRuleSerializer)
+        # The service validates the types strictly again (a string or float is refused).
+        rule = settings_services.crowdfund_product_rule_set(product_id=pk, **changes)
         return Response(CrowdfundProductRuleSerializer(rule).data)
+
+    @settings_schema(CrowdfundProductRuleSerializer, tags=["ops"], deprecated=True)
+    def put(self, request, pk: int):
+        """Change a product's crowdfund rule (the same as PATCH; kept for existing clients).
+
+        Only the fields sent change; an empty body is 400 `invalid`."""
+        return self.patch(request, pk)

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
 from api.distribution_stats import RANGE_PARAMETERS
+from api.fields import StrictCharField
 from api.pagination import Pagination
 from distributors.selectors import stats as stats_selectors
 
@@ -16,9 +17,9 @@ from distributors.selectors import stats as stats_selectors
 class EvangelistOutput(serializers.Serializer):
     distributor_id = serializers.IntegerField(source="pk")
     user_id = serializers.IntegerField()
-    nickname = serializers.CharField(source="user.nickname")
-    avatar_url = serializers.CharField(source="user.avatar_url")
-    status = serializers.CharField()
+    nickname = StrictCharField(source="user.nickname")
+    avatar_url = StrictCharField(source="user.avatar_url")
+    status = StrictCharField()
     orders = serializers.IntegerField(source="orders_sum")
     gmv_fen = serializers.IntegerField(source="gmv_sum")
     clicks = serializers.IntegerField(source="clicks_sum")

@@ -9,8 +9,9 @@ from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
 from api.distribution import DistributorOutput
-from api.fields import StrictIntegerField
+from api.fields import BpsField, StrictCharField, StrictChoiceField, StrictIntegerField
 from api.pagination import paginated, status_param
+from api.settings_change import StrictBooleanField, bounded, settings_changes, settings_schema
 from distributors.models import DistributorStatus
 from distributors.selectors import distributors as distributor_selectors
 from distributors.services import distributors as distributor_services
@@ -20,7 +21,7 @@ from distributors.services import tiers as tier_services
 
 class OpsDistributorOutput(DistributorOutput):
     user_id = serializers.IntegerField()
-    nickname = serializers.CharField(source="user.nickname")
+    nickname = StrictCharField(source="user.nickname")
 
 
 
@@ -36,7 +37,7 @@ class OpsDistributorListView(APIView):
 
 
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class _OpsDistributorAction(APIView):
@@ -76,49 +77,76 @@ class OpsDistributorUnfreezeView(_OpsDistributorAction):
         return distributor_services.distributor_unfreeze(actor=actor, distributor_id=distributor_id)
 
 
-class DistributionSettingsSerializer(serializers.Serializer):
-    """All fields optional on PUT: only those sent change (validated together)."""
+def _setting_field(name: str) -> serializers.Field:
+    """The field of one distribution setting, with the service's own bounds or choices."""
+    kind, spec = settings_services._FIELDS[name]
+    if kind == "bool":
+        return StrictBooleanField()
+    if kind == "choice":
+        return StrictChoiceField(choices=spec)
+    low, high = spec
+    if name.endswith("_bps"):
+        return BpsField(min_value=low, max_value=high)
+    return bounded(low, high)
 
-    recruitment_mode = serializers.CharField()
-    recruitment_threshold_fen = serializers.IntegerField()
-    binding_mode = serializers.CharField()
-    binding_days = serializers.IntegerField()
-    protection_days = serializers.IntegerField()
-    levels = serializers.IntegerField()
-    self_purchase_commission = serializers.BooleanField()
-    default_level1_bps = serializers.IntegerField()
-    default_level2_bps = serializers.IntegerField()
-    freeze_days = serializers.IntegerField()
-    withdrawal_min_fen = serializers.IntegerField()
-    withdrawal_fee_bps = serializers.IntegerField()
-    withdrawal_min_fee_fen = serializers.IntegerField()
-    withdrawal_daily_count = serializers.IntegerField()
-    withdrawal_daily_amount_fen = serializers.IntegerField()
-    transfer_max_fen = serializers.IntegerField()
+
+class DistributionSettingsSerializer(serializers.Serializer):
+    """PATCH (or PUT): only the fields sent change, validated together (level 1 + level 2 at
+    most 10000 bps); an empty body, an unknown field or a bad value is 400 and nothing changes."""
+
+    recruitment_mode = _setting_field("recruitment_mode")
+    recruitment_threshold_fen = _setting_field("recruitment_threshold_fen")
+    binding_mode = _setting_field("binding_mode")
+    binding_days = _setting_field("binding_days")
+    protection_days = _setting_field("protection_days")
+    levels = _setting_field("levels")
+    self_purchase_commission = _setting_field("self_purchase_commission")
+    default_level1_bps = _setting_field("default_level1_bps")
+    default_level2_bps = _setting_field("default_level2_bps")
+    freeze_days = _setting_field("freeze_days")
+    withdrawal_min_fen = _setting_field("withdrawal_min_fen")
+    withdrawal_fee_bps = _setting_field("withdrawal_fee_bps")
+    withdrawal_min_fee_fen = _setting_field("withdrawal_min_fee_fen")
+    withdrawal_daily_count = _setting_field("withdrawal_daily_count")
+    withdrawal_daily_amount_fen = _setting_field("withdrawal_daily_amount_fen")
+    transfer_max_fen = _setting_field("transfer_max_fen")
     updated_at = serializers.DateTimeField(read_only=True)
 
 
 class OpsDistributionSettingsView(APIView):
+    """The distribution settings: recruitment, binding, levels and default rates, freeze period,
+    withdrawal limits and fees."""
+
     permission_classes = [HasModelPerm]
     required_perm = "distributors.change_distributionsettings"
 
     @extend_schema(responses={200: DistributionSettingsSerializer}, tags=["ops"])
     def get(self, request):
+        """The distribution settings."""
         return Response(DistributionSettingsSerializer(settings_services.distribution_settings_get()).data)
 
-    @extend_schema(request=DistributionSettingsSerializer, responses={200: DistributionSettingsSerializer},
-                   tags=["ops"])
-    def put(self, request):
-        if not isinstance(request.data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["A JSON object is expected."]})
-        # The service validates strictly (types included), so the raw JSON values go through.
-        row = settings_services.distribution_settings_update(actor=request.user, **request.data)
+    @settings_schema(DistributionSettingsSerializer, tags=["ops"])
+    def patch(self, request):
+        """Change some distribution settings.
+
+        Only the fields sent change; they are validated together (level 1 + level 2 at most
+        10000 bps). An empty body, an unknown field or a bad value is 400 `invalid` and nothing
+        changes."""
+        changes = settings_changes(request, DistributionSettingsSerializer)
+        row = settings_services.distribution_settings_update(actor=request.user, **changes)
         return Response(DistributionSettingsSerializer(row).data)
+
+    @settings_schema(DistributionSettingsSerializer, tags=["ops"], deprecated=True)
+    def put(self, request):
+        """Change some distribution settings (the same as PATCH; kept for existing clients).
+
+        Only the fields sent change; an empty body is 400 `invalid`."""
+        return self.patch(request)
 
 
 class TierSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(max_length=32)
+    name = StrictCharField(max_length=32)
     rank = StrictIntegerField(min_value=0, max_value=1000)
     level1_bps = StrictIntegerField(min_value=0, max_value=10000, allow_null=True, required=False)
     level2_bps = StrictIntegerField(min_value=0, max_value=10000, allow_null=True, required=False)

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
+from api.fields import StrictCharField
 from ledger.selectors import ledger_audit
 
 
@@ -25,7 +26,7 @@ class OpsLedgerAuditView(APIView):
                     "total_balance_fen": serializers.IntegerField(),
                     "mismatched_accounts": serializers.ListField(child=serializers.DictField()),
                     "unbalanced_transactions": serializers.ListField(child=serializers.DictField()),
-                    "negative_accounts": serializers.ListField(child=serializers.CharField()),
+                    "negative_accounts": serializers.ListField(child=StrictCharField()),
                 },
             )
         },

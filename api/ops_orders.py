@@ -7,9 +7,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
+from api.fields import StrictCharField, StrictRegexField
 from api.idempotency import idempotent
 from api.mall_orders import STATUS_PARAM, OrderOutput, RefundCreateInput, RefundOutput
 from api.pagination import paginated, status_param
+from api.settings_change import bounded, settings_changes, settings_schema
 from mall.models import OrderStatus, RefundStatus
 from mall.selectors import orders as order_selectors
 from mall.services import orders as order_services
@@ -42,8 +44,8 @@ class OpsOrderDetailView(APIView):
 
 
 class ShipInput(serializers.Serializer):
-    carrier = serializers.CharField(max_length=32)
-    tracking_no = serializers.RegexField(r"^[A-Za-z0-9\-]{4,64}$", max_length=64)
+    carrier = StrictCharField(max_length=32)
+    tracking_no = StrictRegexField(r"^[A-Za-z0-9\-]{4,64}$", max_length=64)
 
 
 class OpsOrderShipView(APIView):
@@ -73,7 +75,7 @@ class OpsRefundListView(APIView):
 
 
 class ReviewNoteInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class OpsRefundApproveView(APIView):
@@ -91,7 +93,7 @@ class OpsRefundApproveView(APIView):
 
 
 class RejectInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=200)
+    reason = StrictCharField(max_length=200)
 
 
 class OpsRefundRejectView(APIView):
@@ -124,11 +126,10 @@ class OpsOrderRefundView(APIView):
 
 
 class MallSettingsSerializer(serializers.Serializer):
-    """PUT: only the fields sent change. `refund_window_days` null = the commission freeze
-    period plus 7 days (shown in `refund_window_default_days`)."""
+    """PATCH (or PUT): only the fields sent change. `refund_window_days` null = the commission
+    freeze period plus 7 days (shown in `refund_window_default_days`)."""
 
-    refund_window_days = serializers.IntegerField(allow_null=True, min_value=0,
-                                                  max_value=mall_settings_services.MAX_WINDOW_DAYS)
+    refund_window_days = bounded(0, mall_settings_services.MAX_WINDOW_DAYS, allow_null=True)
     refund_window_default_days = serializers.SerializerMethodField()
     refund_window_effective_days = serializers.SerializerMethodField()
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -146,12 +147,23 @@ class OpsMallSettingsView(APIView):
 
     @extend_schema(responses={200: MallSettingsSerializer}, tags=["ops"])
     def get(self, request):
+        """The shop settings (the refund window)."""
         return Response(MallSettingsSerializer(mall_settings_services.mall_settings_get()).data)
 
-    @extend_schema(request=MallSettingsSerializer, responses={200: MallSettingsSerializer}, tags=["ops"])
-    def put(self, request):
-        if not isinstance(request.data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["A JSON object is expected."]})
-        # The service validates strictly (types included), so the raw JSON values go through.
-        row = mall_settings_services.mall_settings_update(actor=request.user, **request.data)
+    @settings_schema(MallSettingsSerializer, tags=["ops"])
+    def patch(self, request):
+        """Change the shop settings.
+
+        `refund_window_days`: days after completion a buyer may ask for a refund (null: the
+        freeze period plus 7 days). An empty body, an unknown field or a bad value is 400
+        `invalid` and nothing changes."""
+        changes = settings_changes(request, MallSettingsSerializer)
+        row = mall_settings_services.mall_settings_update(actor=request.user, **changes)
         return Response(MallSettingsSerializer(row).data)
+
+    @settings_schema(MallSettingsSerializer, tags=["ops"], deprecated=True)
+    def put(self, request):
+        """Change the shop settings (the same as PATCH; kept for existing clients).
+
+        Only the fields sent change; an empty body is 400 `invalid`."""
+        return self.patch(request)

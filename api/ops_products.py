@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import StrictIntegerField
+from api.fields import IdField, StrictCharField, StrictIntegerField
 from api.pagination import Pagination, paginated
 from mall.selectors import catalog as catalog_selectors
 from mall.services import catalog as catalog_services
@@ -34,8 +34,8 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class SkuInput(serializers.Serializer):
-    id = StrictIntegerField(required=False, min_value=1, max_value=2**62)
-    name = serializers.CharField(max_length=catalog_services.SKU_NAME_MAX)
+    id = IdField(required=False)
+    name = StrictCharField(max_length=catalog_services.SKU_NAME_MAX)
     price_fen = StrictIntegerField(required=False, min_value=1, max_value=catalog_services.PRICE_MAX_FEN)
     stock = StrictIntegerField(required=False, min_value=0, max_value=catalog_services.STOCK_MAX)
     sort = StrictIntegerField(required=False, min_value=-(10**6), max_value=10**6)
@@ -49,8 +49,8 @@ class SkuInput(serializers.Serializer):
 
 
 class ProductInput(serializers.Serializer):
-    title = serializers.CharField(max_length=catalog_services.TITLE_MAX)
-    description = serializers.CharField(
+    title = StrictCharField(max_length=catalog_services.TITLE_MAX)
+    description = StrictCharField(
         max_length=catalog_services.DESCRIPTION_MAX, required=False, allow_blank=True, default="", trim_whitespace=False
     )
     images = serializers.ListField(
@@ -59,7 +59,7 @@ class ProductInput(serializers.Serializer):
         default=list,
         max_length=catalog_services.IMAGES_MAX,
     )
-    category = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=2**62)
+    category = IdField(required=False, allow_null=True, default=None)
     on_shelf = StrictBooleanField(required=False, default=False)
     sort = StrictIntegerField(required=False, default=0, min_value=-(10**6), max_value=10**6)
     skus = SkuInput(many=True, allow_empty=False, max_length=catalog_services.SKUS_MAX)
@@ -79,7 +79,7 @@ class ProductInput(serializers.Serializer):
 
 class OpsSkuOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
+    name = StrictCharField()
     price_fen = serializers.IntegerField()
     stock = serializers.IntegerField()
     is_active = serializers.BooleanField()
@@ -88,9 +88,9 @@ class OpsSkuOutput(serializers.Serializer):
 
 class OpsProductOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    title = serializers.CharField()
-    description = serializers.CharField()
-    images = serializers.ListField(child=serializers.CharField())
+    title = StrictCharField()
+    description = StrictCharField()
+    images = serializers.ListField(child=StrictCharField())
     category = serializers.IntegerField(source="category_id", allow_null=True)
     category_name = serializers.SerializerMethodField()
     on_shelf = serializers.BooleanField()
@@ -113,7 +113,7 @@ class OpsProductQuery(serializers.Serializer):
     on_shelf = serializers.BooleanField(required=False, allow_null=True, default=None)
     has_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
     category = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-    q = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    q = StrictCharField(required=False, allow_blank=True, max_length=64, default="")
 
 
 class _OpsProductPerms:

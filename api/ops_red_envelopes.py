@@ -28,9 +28,9 @@ from api.ops_crowdfunds import (
     PeriodQuery,
     PostingOutput,
     WechatPaymentRef,
-    json_object,
 )
 from api.pagination import Pagination
+from api.settings_change import StrictBooleanField, bounded, settings_changes, settings_schema
 from campaigns.models import BackingStatus, EnvelopeStatus, PayWith, SplitMode
 from campaigns.selectors import ops_envelopes as selectors
 from campaigns.services import envelope_settings as settings_services
@@ -48,7 +48,7 @@ FILTER_PARAMS = [
     OpenApiParameter("status", str, enum=EnvelopeStatus.values, required=False),
     OpenApiParameter("owner", int, required=False, description="The owner's user id"),
     OpenApiParameter("from", str, required=False, description="Created from: YYYY-MM-DD or ISO date-time"),
-    OpenApiParameter("to", str, required=False, description="Created until (a day: its end), inclusive"),
+    OpenApiParameter("to", str, required=False, description="Created until (a day: its end), inclusive; ≥ `from`"),
 ]
 
 
@@ -181,16 +181,16 @@ class OpsEnvelopeDetailView(APIView):
 
 
 def _bounded(name: str) -> serializers.IntegerField:
-    low, high = settings_services.LIMITS[name]  # for the schema: the service checks them
-    return serializers.IntegerField(min_value=low, max_value=high)
+    low, high = settings_services.LIMITS[name]
+    return bounded(low, high)
 
 
 class EnvelopeSettingsSerializer(serializers.Serializer):
-    """PUT: only the fields sent change; integers must be JSON integers, `enabled` a boolean;
-    an unknown field, a value out of range or a default lifetime above the maximum is 400
-    `invalid` (extra.fields) and nothing changes."""
+    """PATCH (or PUT): only the fields sent change; integers must be JSON integers, `enabled` a
+    boolean; an empty body, an unknown field, a value out of range or a default lifetime above
+    the maximum is 400 `invalid` (extra.fields) and nothing changes."""
 
-    enabled = serializers.BooleanField()
+    enabled = StrictBooleanField()
     max_total_fen = _bounded("max_total_fen")
     max_count = _bounded("max_count")
     max_share_fen = _bounded("max_share_fen")
@@ -207,10 +207,22 @@ class OpsEnvelopeSettingsView(APIView):
 
     @extend_schema(responses={200: EnvelopeSettingsSerializer}, tags=["ops"])
     def get(self, request):
+        """The red-envelope settings."""
         return Response(EnvelopeSettingsSerializer(settings_services.envelope_settings_get()).data)
 
-    @extend_schema(request=EnvelopeSettingsSerializer, responses={200: EnvelopeSettingsSerializer}, tags=["ops"])
-    def put(self, request):
-        # The service validates strictly (types included), so the raw JSON values go through.
-        row = settings_services.envelope_settings_update(actor=request.user, **json_object(request))
+    @settings_schema(EnvelopeSettingsSerializer, tags=["ops"])
+    def patch(self, request):
+        """Change the red-envelope settings.
+
+        Only the fields sent change; an empty body, an unknown field, a bad value or a default
+        lifetime above the maximum is 400 `invalid` and nothing changes."""
+        changes = settings_changes(request, EnvelopeSettingsSerializer)
+        row = settings_services.envelope_settings_update(actor=request.user, **changes)
         return Response(EnvelopeSettingsSerializer(row).data)
+
+    @settings_schema(EnvelopeSettingsSerializer, tags=["ops"], deprecated=True)
+    def put(self, request):
+        """Change the red-envelope settings (the same as PATCH; kept for existing clients).
+
+        Only the fields sent change; an empty body is 400 `invalid`."""
+        return self.patch(request)

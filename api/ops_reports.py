@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
+from api.fields import StrictCharField
 from campaigns.selectors.ops import crowdfund_report
 from campaigns.selectors.ops_envelopes import envelope_report
 from commissions.models import CommissionStatus, WithdrawalStatus
@@ -36,7 +37,7 @@ RANGE_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, required=False,
                      description="First day, YYYY-MM-DD, Asia/Shanghai (default: 29 days before `to`)"),
     OpenApiParameter("to", OpenApiTypes.DATE, required=False,
-                     description="Last day, included (default: today); at most 366 days"),
+                     description="Last day, included (default: today); `from` ≤ `to`, at most 366 days"),
 ]
 
 
@@ -152,7 +153,7 @@ class ReportOverviewOutput(serializers.Serializer):
     def get_fields(self):  # `from` is a Python keyword
         return {"from": serializers.DateField(), "to": serializers.DateField(), **super().get_fields()}
 
-    time_zone = serializers.CharField()
+    time_zone = StrictCharField()
     gmv = ReportGmvOutput()
     orders = ReportOrdersOutput()
     refunds = ReportRefundsOutput()

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import MomentField, StrictCharField, StrictIntegerField
+from api.fields import IdField, MomentField, StrictCharField
 from api.pagination import Pagination
 from commissions.models import WithdrawalStatus
 from commissions.selectors import withdrawals_review as review
@@ -37,7 +37,7 @@ class ReviewQuery(serializers.Serializer):
     min_fen = serializers.IntegerField(min_value=0, max_value=MAX_FEN, required=False)
     max_fen = serializers.IntegerField(min_value=0, max_value=MAX_FEN, required=False)
     reviewed_by = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
-    q = serializers.CharField(max_length=64, required=False)
+    q = StrictCharField(max_length=64, required=False)
     risk = serializers.ChoiceField(choices=list(review.LEVELS), required=False)
     ordering = serializers.ChoiceField(choices=list(review.ORDERINGS), required=False,
                                        default=review.DEFAULT_ORDERING)
@@ -95,22 +95,22 @@ def _filtered(request):
 
 class WithdrawalUserRef(serializers.Serializer):
     id = serializers.IntegerField()
-    username = serializers.CharField()
-    nickname = serializers.CharField()
+    username = StrictCharField()
+    nickname = StrictCharField()
 
 
 class WithdrawalDistributorRef(serializers.Serializer):
     id = serializers.IntegerField()
-    real_name = serializers.CharField()
-    phone = serializers.CharField()
-    status = serializers.CharField()
+    real_name = StrictCharField()
+    phone = StrictCharField()
+    status = StrictCharField()
     approved_at = serializers.DateTimeField(allow_null=True)
 
 
 class WithdrawalRiskSignalOutput(serializers.Serializer):
-    code = serializers.CharField()
+    code = StrictCharField()
     level = serializers.ChoiceField(choices=list(review.LEVELS))
-    message = serializers.CharField()
+    message = StrictCharField()
     value = serializers.JSONField()
 
 
@@ -122,27 +122,27 @@ class WithdrawalReviewRowOutput(serializers.Serializer):
     fee_fen = serializers.IntegerField()
     net_fen = serializers.IntegerField()
     status = serializers.ChoiceField(choices=WithdrawalStatus.choices)
-    reason = serializers.CharField()
-    transfer_no = serializers.CharField()
-    request_ip = serializers.CharField(allow_null=True)
+    reason = StrictCharField()
+    transfer_no = StrictCharField()
+    request_ip = StrictCharField(allow_null=True)
     requested_at = serializers.DateTimeField()
     reviewed_by = WithdrawalUserRef(allow_null=True)
     reviewed_at = serializers.DateTimeField(allow_null=True)
     paying_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
     failed_at = serializers.DateTimeField(allow_null=True)
-    error_code = serializers.CharField()
+    error_code = StrictCharField()
     risk_level = serializers.ChoiceField(choices=list(review.LEVELS), allow_null=True)
-    risk_codes = serializers.ListField(child=serializers.CharField())
+    risk_codes = serializers.ListField(child=StrictCharField())
     debt_fen = serializers.IntegerField(help_text="what the requester owes now (commission refunded after it "
                                                   "settled), fen ≥ 0; approval is refused while it is > 0")
 
 
 class WithdrawalEventOutput(serializers.Serializer):
-    from_status = serializers.CharField()
-    to_status = serializers.CharField()
+    from_status = StrictCharField()
+    to_status = StrictCharField()
     actor = WithdrawalUserRef(allow_null=True)
-    reason = serializers.CharField()
+    reason = StrictCharField()
     data = serializers.JSONField()
     created_at = serializers.DateTimeField()
 
@@ -276,7 +276,7 @@ class OpsWithdrawalRejectView(APIView):
 
 
 class WithdrawalBulkInput(serializers.Serializer):
-    ids = serializers.ListField(child=StrictIntegerField(min_value=1, max_value=2**62), min_length=1,
+    ids = serializers.ListField(child=IdField(), min_length=1,
                                 max_length=MAX_BULK)
     action = serializers.ChoiceField(choices=["approve", "reject"])
     reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="",
@@ -289,8 +289,8 @@ class WithdrawalBulkInput(serializers.Serializer):
 
 
 class WithdrawalBulkError(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = StrictCharField()
+    message = StrictCharField()
 
 
 class WithdrawalBulkOutput(serializers.Serializer):
