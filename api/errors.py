@@ -1,14 +1,19 @@
-"""One exception handler: every error leaves as {"code", "message", "extra"}."""
+"""One exception handler: every error leaves as {"code", "message", "extra"}.
+
+The message and the field messages (`extra.fields`) are in the request's language
+(Accept-Language: zh-hans by default, en): api/i18n.py."""
 from __future__ import annotations
 
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from api.i18n import translate, translate_all
 from core import errors as domain
 
 logger = logging.getLogger(__name__)
@@ -57,13 +62,23 @@ def _flatten(detail):
     return str(detail)
 
 
+def domain_message(exc: domain.DomainError) -> tuple[str, dict]:
+    """The domain error's message and field messages in the request's language (api/i18n.py;
+    a message the catalog does not know yet stays as the domain wrote it)."""
+    extra = dict(exc.extra)
+    if "fields" in extra:
+        extra["fields"] = translate_all(_flatten(extra["fields"]))
+    return translate(exc.message), extra
+
+
 def exception_handler(exc, context):
     if isinstance(exc, domain.DomainError):
         headers = {}
         retry_after = exc.extra.get("retry_after_seconds")
         if isinstance(exc, domain.TooManyRequests) and isinstance(retry_after, int):
             headers["Retry-After"] = str(retry_after)
-        return Response(error_body(exc.code, exc.message, exc.extra), status=domain_status(exc), headers=headers)
+        message, extra = domain_message(exc)
+        return Response(error_body(exc.code, message, extra), status=domain_status(exc), headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -71,7 +86,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return Response(
-            error_body("invalid", "The input is not valid.", {"fields": _flatten(detail)}),
+            error_body("invalid", gettext("The input is not valid."), {"fields": translate_all(_flatten(detail))}),
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.APIException):
@@ -84,7 +99,7 @@ def exception_handler(exc, context):
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return Response(error_body(code, str(message), extra), status=exc.status_code, headers=headers)
+        return Response(error_body(code, translate(str(message)), extra), status=exc.status_code, headers=headers)
     logger.exception("unhandled error in %s", context.get("view"))
     return None  # Django's 500 handling (and error reporting) takes over
 
@@ -96,12 +111,12 @@ def _is_api(request) -> bool:
 def not_found_view(request, exception=None):
     """handler404: unknown paths under /api/ answer in the error shape too; the rest get Django's page."""
     if _is_api(request):
-        return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return JsonResponse(error_body("not_found", gettext("Not found.")), status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error_view(request):
     """handler500: a crash under /api/ still answers in the error shape (the error is logged by Django)."""
     if _is_api(request):
-        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+        return JsonResponse(error_body("server_error", gettext("Internal server error.")), status=500)
     return defaults.server_error(request)
