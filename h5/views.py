@@ -17,7 +17,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -45,7 +45,7 @@ def not_found_page(request, message: str = ""):
     return page(
         request,
         "404.html",
-        {"message": message or _("This page does not exist or is no longer available.")},
+        {"message": message or pgettext("h5", "This page does not exist or is no longer available.")},
         status=404,
     )
 
@@ -75,14 +75,14 @@ def home(request):
     raw = request.GET.get("category", "")
     if raw:
         if not raw.isdigit() or not any(c.pk == int(raw) for c in categories):
-            return not_found_page(request, _("No such category."))
+            return not_found_page(request, pgettext("h5", "No such category."))
         category_id = int(raw)
     q = request.GET.get("q", "").strip()[:64]
     qs = catalog_selectors.product_list_public(category_id=category_id, q=q)
     paginator = Paginator(qs, HOME_PAGE_SIZE)
     number = request.GET.get("page", "1")
     if not number.isdigit() or int(number) < 1 or (int(number) > paginator.num_pages):
-        return not_found_page(request, _("No such page."))
+        return not_found_page(request, pgettext("h5", "No such page."))
     products = paginator.page(int(number))
     items = [{"product": p, "cover": _cover(p.images)} for p in products]
 
@@ -99,7 +99,7 @@ def home(request):
         "next_link": page_link(products.next_page_number()) if products.has_next() else "",
         "prev_link": page_link(products.previous_page_number()) if products.has_previous() else "",
         "sc": share_code_param(request),
-        "share": {"title": getattr(settings, "SHOP_NAME", "") or _("Micro-store"), "image": ""},
+        "share": {"title": getattr(settings, "SHOP_NAME", "") or pgettext("h5", "Micro-store"), "image": ""},
     }
     return page(request, "home.html", context, nav="home")
 
@@ -109,7 +109,7 @@ def product_detail(request, pk: int):
     try:
         product = catalog_selectors.product_get_public(product_id=pk)
     except NotFound:
-        return not_found_page(request, _("This product does not exist or is off the shelf."))
+        return not_found_page(request, pgettext("h5", "This product does not exist or is off the shelf."))
     reviews = list(review_selectors.review_list_visible(product_id=pk)[:REVIEWS_ON_PAGE])
     images = [i for i in product.images if isinstance(i, str) and i] if isinstance(product.images, list) else []
     skus = [{"id": s.pk, "name": s.name, "price_fen": s.price_fen, "stock": s.stock} for s in product.active_skus]
@@ -171,14 +171,20 @@ def login_callback(request):
         return page(
             request,
             "login_callback.html",
-            {"error": _("This login link has expired. Please log in again."), "retry": reverse("h5:login")},
+            {
+                "error": pgettext("h5", "This login link has expired. Please log in again."),
+                "retry": reverse("h5:login"),
+            },
             status=400,
         )
     next_path = safe_next(request, next_path)
     if not code:
         retry = f"{reverse('h5:login')}?{urlencode({'next': next_path})}"
         return page(
-            request, "login_callback.html", {"error": _("You did not allow the login."), "retry": retry}, status=400
+            request,
+            "login_callback.html",
+            {"error": pgettext("h5", "You did not allow the login."), "retry": retry},
+            status=400,
         )
     return page(request, "login_callback.html", {"code": code, "next": next_path})
 
@@ -189,7 +195,8 @@ def jssdk(request):
     url = request.GET.get("url", "")
     if not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}) or not url.startswith("http"):
         return JsonResponse(
-            {"code": "invalid_input", "message": _("url must be a page of this site."), "extra": {}}, status=400
+            {"code": "invalid_input", "message": pgettext("h5", "url must be a page of this site."), "extra": {}},
+            status=400,
         )
     try:
         config = wechat_web.jssdk_config(url=url)
@@ -221,6 +228,6 @@ def recruit(request):
         "inviter_code": inviter_code,
         "inviter_name": inviter_name,
         "sc": sc,
-        "share": {"title": _("Become a distributor: share and earn"), "image": ""},
+        "share": {"title": pgettext("h5", "Become a distributor: share and earn"), "image": ""},
     }
     return page(request, "distributor/apply.html", context, nav="distributor")

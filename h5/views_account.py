@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 
 from core.errors import NotFound
@@ -30,11 +30,11 @@ def _order_or_404(request, no: str):
     """The 404 page for an order number that does not exist at all (nothing of the order is read
     into the page: the API answers its owner only)."""
     if not ORDER_NO_RE.fullmatch(no):
-        return not_found_page(request, _("No such order."))
+        return not_found_page(request, pgettext("h5", "No such order."))
     try:
         order_selectors.order_get(no=no)
     except NotFound:
-        return not_found_page(request, _("No such order."))
+        return not_found_page(request, pgettext("h5", "No such order."))
     return None
 
 
@@ -48,14 +48,14 @@ def checkout(request):
     raw_sku, raw_qty = request.GET.get("sku", ""), request.GET.get("qty", "1")
     product_id = request.GET.get("product", "")
     if not product_id.isdigit() or not raw_sku.isdigit():
-        return not_found_page(request, _("No such product."))
+        return not_found_page(request, pgettext("h5", "No such product."))
     try:
         product = catalog_selectors.product_get_public(product_id=int(product_id))
     except NotFound:
-        return not_found_page(request, _("This product does not exist or is off the shelf."))
+        return not_found_page(request, pgettext("h5", "This product does not exist or is off the shelf."))
     sku = next((s for s in product.active_skus if s.pk == int(raw_sku)), None)
     if sku is None:
-        return not_found_page(request, _("This option of the product is not available."))
+        return not_found_page(request, pgettext("h5", "This option of the product is not available."))
     quantity = int(raw_qty) if raw_qty.isdigit() and int(raw_qty) >= 1 else 1
     images = product.images if isinstance(product.images, list) else []
     context = {
@@ -139,5 +139,5 @@ distributor_withdrawal = _shell("withdrawal.html")
 def distributor_link(request, code: str):
     normalised = code_normalise(code)
     if normalised is None:
-        return not_found_page(request, _("No such share link."))
+        return not_found_page(request, pgettext("h5", "No such share link."))
     return page(request, "distributor/link.html", {"code": normalised}, nav="distributor")

@@ -12,8 +12,7 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 from django.utils.html import json_script
-from django.utils.translation import get_language
-from django.utils.translation import gettext as _
+from django.utils.translation import get_language, pgettext
 
 from core import money
 
@@ -38,17 +37,17 @@ def yuan(fen) -> str:
 def js_messages() -> dict[str, str]:
     """The strings h5.js shows, in the request's language."""
     return {
-        "error": _("Something went wrong. Please try again."),
-        "network": _("The network is not reachable. Please try again."),
-        "login_required": _("Please log in first."),
-        "loading": _("Loading…"),
-        "empty": _("Nothing here yet."),
-        "paid": _("Paid"),
-        "pay_cancelled": _("Payment cancelled."),
-        "copied": _("Copied."),
-        "saved": _("Saved."),
-        "confirm": _("Are you sure?"),
-        "more": _("More"),
+        "error": pgettext("h5", "Something went wrong. Please try again."),
+        "network": pgettext("h5", "The network is not reachable. Please try again."),
+        "login_required": pgettext("h5", "Please log in first."),
+        "loading": pgettext("h5", "Loading…"),
+        "empty": pgettext("h5", "Nothing here yet."),
+        "paid": pgettext("h5", "Paid"),
+        "pay_cancelled": pgettext("h5", "Payment cancelled."),
+        "copied": pgettext("h5", "Copied."),
+        "saved": pgettext("h5", "Saved."),
+        "confirm": pgettext("h5", "Are you sure?"),
+        "more": pgettext("h5", "More"),
     }
 
 
@@ -70,7 +69,7 @@ def h5_config(context) -> str:
 
 @register.simple_tag
 def h5_shop_name() -> str:
-    return getattr(settings, "SHOP_NAME", "") or _("Micro-store")
+    return getattr(settings, "SHOP_NAME", "") or pgettext("h5", "Micro-store")
 
 
 @register.simple_tag

@@ -199,3 +199,14 @@ def test_product_page_shows_the_first_reviews_and_the_api_has_the_rest(client):
     assert 'data-testid="reviews-more"' in html
     rest = client.get(f"/api/v1/products/{product.pk}/reviews/?page_size=10&page=2").json()
     assert sorted(r["text"] for r in rest["results"]) == ["评价00", "评价01"] and rest["next"] is None
+
+
+def test_the_pages_words_are_their_own_not_another_apps(client):
+    """The H5 strings carry the context "h5": no other app's catalogue (the admin's "Log out",
+    django-celery-beat's "Name") can translate them."""
+    product, big, _ = tea_product()
+    html = text(client.get(f"/h5/buy?product={product.pk}&sku={big.pk}"))
+    assert ">退出<" in html and "注销" not in html
+    assert ">姓名<" in html and "任务名" not in html
+    centre = text(client.get("/h5/distributor"))
+    assert "佣金明细" in centre
