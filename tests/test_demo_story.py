@@ -12,7 +12,7 @@ from django.db.models import Count, Sum
 from accounts.models import User
 from campaigns.models import Crowdfund, EnvelopeShare, RedEnvelope
 from commissions.models import Commission, Withdrawal
-from distributors.models import DistributionSettings, Distributor, LinkDailyStat, ShareLink
+from distributors.models import CustomerBinding, DistributionSettings, Distributor, LinkDailyStat, ShareLink
 from ledger.selectors import ledger_audit
 from mall.models import Order, Product
 from tests.factories import UserFactory
@@ -68,6 +68,11 @@ def test_the_story_told_over_http_matches_the_database(wechat_sandbox, story_ope
     assert distributors[2].inviter_id == distributors[0].pk
     assert distributors[0].inviter_id is None and distributors[1].inviter_id is None
     assert report["friends"] == 9
+    # every friend is bound to the distributor whose link they opened (o-story-t1-d{i}-f{j})
+    bindings = CustomerBinding.objects.filter(customer__openid__regex=r"^o-story-t1-d[0-9]+-f[0-9]+$")
+    assert bindings.count() == 9
+    for binding in bindings.select_related("customer", "distributor__user"):
+        assert binding.customer.openid.rsplit("-f", 1)[0] == binding.distributor.user.openid
 
     # orders: 2 of every 3 friends bought (6) plus the crowdfund's order; the first one refunded
     orders = Order.objects.filter(no__in=report["orders"]["nos"])
