@@ -84,3 +84,20 @@ def test_the_console_is_branded_fenxiao(admin_client):
     assert ">fenxiao</a>" in index
     english = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "<title>Site administration | fenxiao</title>" in english
+
+
+def test_every_change_list_add_and_change_page_opens_with_the_mixin(admin_client, rf):
+    """The mixin rewrites list_display, fields and fieldsets: every admin page still opens."""
+    call_command("load_demo")
+    admin_client.force_login(User.objects.get(username="operator"))
+    paid_order(UserFactory(), price_fen=39_800, quantity=1)
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        base = f"/admin/{meta.app_label}/{meta.model_name}/"
+        assert admin_client.get(base).status_code == 200, base
+        add = admin_client.get(base + "add/")
+        assert add.status_code in (200, 403), base
+        first = model_admin.get_queryset(rf.get(base)).order_by("pk").first()
+        if first is not None:
+            change = admin_client.get(f"{base}{first.pk}/change/")
+            assert change.status_code == 200, (base, change.status_code)
