@@ -234,3 +234,23 @@ def test_jssdk_refuses_foreign_pages_and_reports_wechat_failures(wechat_sandbox)
     requests.post(f"{base}/wechat-sandbox/faults/", json={"endpoint": "mp.ticket", "mode": "fail"}, timeout=10)
     res = requests.get(f"{base}/h5/jssdk", params={"url": f"{base}/h5/"}, timeout=10)
     assert res.status_code == 502 and res.json()["code"] == "wechat_error"
+
+
+def test_the_picker_offers_the_shops_users_and_logs_them_in_as_themselves(wechat_sandbox):
+    from tests.factories import UserFactory
+
+    base = wechat_sandbox.url
+    alice = UserFactory(openid="o-demo-alice", nickname="Alice 爱丽丝", avatar_url="https://img.example.com/a.png")
+    UserFactory(openid="o-staff", is_staff=True)
+    s = requests.Session()
+    location, page = _authorize_page(s, base, "/h5/distributor")
+    assert 'data-openid="o-demo-alice"' in page.text and "Alice 爱丽丝" in page.text
+    assert 'data-openid="o-staff"' not in page.text
+    res = _choose(s, base, location, page, openid="o-demo-alice")
+    code = parse_qs(urlsplit(res.headers["Location"]).query)["code"][0]
+    issued = SandboxOAuthCode.objects.get(code=code)
+    assert (issued.nickname, issued.avatar_url) == ("Alice 爱丽丝", "https://img.example.com/a.png")
+    login = s.post(f"{base}/api/v1/auth/wechat/", json={"code": code}, timeout=10)
+    assert login.json()["user"]["id"] == alice.pk
+    alice.refresh_from_db()
+    assert alice.nickname == "Alice 爱丽丝"

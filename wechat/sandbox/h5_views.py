@@ -2,7 +2,8 @@
 
   GET/POST /wechat-sandbox/connect/oauth2/authorize?appid=&redirect_uri=&response_type=code&scope=&state=
       WeChat's web-authorisation step. A page to pick an existing test identity (the openids the
-      sandbox has issued codes for, newest first) or create one (openid, nickname); the choice
+      sandbox has issued codes for, then the shop's users with an openid, e.g. the demo's; newest
+      first) or create one (openid, nickname); the choice
       issues a one-time code and redirects to redirect_uri?code=…&state=… as WeChat does.
       redirect_uri must point at this server's host (or one of ALLOWED_HOSTS).
   GET  /wechat-sandbox/pay/{prepay_id}/sheet/?return=/h5/...
@@ -23,6 +24,7 @@ import secrets
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path
@@ -45,14 +47,32 @@ def _allowed_hosts(request) -> set[str]:
 
 
 def _recent_identities() -> list[dict]:
+    """The test identities to pick: the openids the sandbox issued codes for and the shop's users
+    who have an openid (e.g. load_demo's), newest first, each once."""
     seen: dict[str, dict] = {}
     rows = SandboxOAuthCode.objects.filter(appid=settings.WECHAT_APPID).order_by("-created_at", "-pk")
     for row in rows.values("openid", "nickname", "avatar_url", "unionid")[:500]:
-        if row["openid"] not in seen:
-            seen[row["openid"]] = row
+        seen.setdefault(row["openid"], row)
+        if len(seen) >= RECENT_IDENTITIES:
+            return list(seen.values())
+    users = get_user_model().objects.filter(openid__isnull=False, is_staff=False).exclude(openid="")
+    for row in users.order_by("-date_joined", "-pk").values("openid", "nickname", "avatar_url", "unionid")[:100]:
+        seen.setdefault(row["openid"], row)
         if len(seen) >= RECENT_IDENTITIES:
             break
     return list(seen.values())
+
+
+def _identity(openid: str) -> dict:
+    """What the sandbox knows of `openid` (its last code, else the shop's user): nickname, avatar, unionid."""
+    fields = ("nickname", "avatar_url", "unionid")
+    row = (
+        SandboxOAuthCode.objects.filter(appid=settings.WECHAT_APPID, openid=openid)
+        .order_by("-created_at", "-pk")
+        .values(*fields)
+        .first()
+    )
+    return row or get_user_model().objects.filter(openid=openid).values(*fields).first() or {}
 
 
 def _error_page(request, message: str, status: int = 400) -> HttpResponse:
@@ -91,16 +111,14 @@ def oauth_authorize(request):
         elif len(nickname) > 64:
             error = "nickname: at most 64 characters"
         else:
-            known = SandboxOAuthCode.objects.filter(appid=appid, openid=openid).order_by("-created_at", "-pk").first()
-            if not nickname and known is not None:
-                nickname = known.nickname
+            known = _identity(openid)
             code = SandboxOAuthCode.objects.create(
                 code=secrets.token_hex(16),
                 appid=appid,
                 openid=openid,
-                nickname=nickname,
-                unionid=known.unionid if known else "",
-                avatar_url=known.avatar_url if known else "",
+                nickname=nickname or known.get("nickname", ""),
+                unionid=known.get("unionid", ""),
+                avatar_url=known.get("avatar_url", ""),
                 scope=scope,
             )
             sep = "&" if "?" in redirect_uri else "?"
