@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench worker beat lint services venv clean
+.PHONY: run test fuzz bench worker beat lint services venv clean
 
 $(STAMP): requirements.txt requirements-dev.txt scripts/venv.sh
 	PY=$(PY) bash scripts/venv.sh
@@ -28,6 +28,10 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(BIN)/python manage.py sync_beat_schedule
 	$(BIN)/celery -A config beat -l info
+
+# Schemathesis against a live server (scripts/fuzz.sh): FUZZ_EXAMPLES=N cases per operation.
+fuzz: $(STAMP) services
+	bash scripts/fuzz.sh
 
 bench: $(STAMP) services
 	$(BIN)/python bench/run.py
