@@ -740,7 +740,8 @@ def report_text(report: dict) -> list[str]:
     o = report["orders"]
     lines = [
         f"demo_story {report['run']} against {report['base']}: {len(report['distributors'])} distributors, "
-        f"{report['friends']} friends, {report['requests']} requests in {report['seconds']}s",
+        f"{report['friends']} friends, {report['requests']} requests in {report['seconds']}s "
+        f"({report['requests'] / max(report['seconds'], 0.1):.0f}/s, {report['throttled']} throttled)",
         f"orders    {o['placed']} placed and paid ({o['crowdfunded']} by a crowdfund), {o['refunded']} refunded; "
         f"GMV {yuan(o['gmv_fen'])}, refunded "
         f"{yuan(o['refunded_fen'])}, net {yuan(o['gmv_fen'] - o['refunded_fen'])}; "
