@@ -210,3 +210,24 @@ def test_the_pages_words_are_their_own_not_another_apps(client):
     assert ">姓名<" in html and "任务名" not in html
     centre = text(client.get("/h5/distributor"))
     assert "佣金明细" in centre
+
+
+def test_home_and_product_pages_read_in_a_fixed_number_of_queries(client, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(path):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    product, big, _ = tea_product()
+    review(product, big, text="一")
+    few_home, few_product = queries("/h5/"), queries(f"/h5/products/{product.pk}")
+    for i in range(8):
+        tea_product(title=f"茶{i}")
+        review(product, big, text=f"评{i}")
+    assert queries("/h5/") == few_home
+    assert queries(f"/h5/products/{product.pk}") == few_product
+    with django_assert_max_num_queries(6):
+        client.get(f"/h5/products/{product.pk}")
