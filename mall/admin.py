@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.template.response import TemplateResponse
 
-from core.admin_money import MoneyAdmin, MoneyTabularInline
+from core.admin_money import MoneyAdmin, MoneyTabularInline, yuan_text
 from core.errors import DomainError, InvalidInput
 
 from .cache import catalog_invalidate
@@ -130,13 +130,13 @@ class ProductAdmin(MoneyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("skus")
 
-    @admin.display(description="price (fen)")
+    @admin.display(description="price (¥)")
     def price_range(self, obj) -> str:
         prices = [sku.price_fen for sku in obj.skus.all() if sku.is_active]
         if not prices:
             return "—"
         low, high = min(prices), max(prices)
-        return str(low) if low == high else f"{low}–{high}"
+        return yuan_text(low) if low == high else f"{yuan_text(low)}–{yuan_text(high)}"
 
     @admin.display(description="rating")
     def rating(self, obj) -> str:

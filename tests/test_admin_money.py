@@ -66,6 +66,8 @@ def test_change_lists_and_pages_show_yuan_and_sort_by_the_fen_field(admin_client
     wallet = Account.objects.filter(kind=AccountKind.USER_WALLET, balance_fen=12_345).get()
     account_page = admin_client.get(f"/admin/ledger/account/{wallet.pk}/change/").content.decode()
     assert "¥123.45" in account_page and "12345" not in re.sub(r"<[^>]+>", " ", account_page)
+    products = admin_client.get("/admin/mall/product/").content.decode()
+    assert "¥88.00–¥398.00" in products and "¥168.00" in products  # SKU price ranges
     # the ¥ column sorts by the fen field: the dearest SKU first when sorted descending
     product = Sku.objects.get(name="250g 礼盒").product
     product_page = admin_client.get(f"/admin/mall/product/{product.pk}/change/").content.decode()
