@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from core.errors import NotFound
 from distributors.codes import code_normalise
+from distributors.selectors.stats import stats_today
 from distributors.services.settings import distribution_settings_get
 from mall.selectors import catalog as catalog_selectors
 from mall.selectors import orders as order_selectors
@@ -112,7 +113,13 @@ def distributor_links(request):
     return page(request, "distributor/links.html", {"products": products}, nav="distributor")
 
 
-distributor_stats = _shell("stats.html", days_choices=STATS_DAYS)
+@require_GET
+def distributor_stats(request):
+    """The stats page; its ranges end on the shop's today (settings.TIME_ZONE), not the phone's."""
+    context = {"days_choices": STATS_DAYS, "today": stats_today().isoformat()}
+    return page(request, "distributor/stats.html", context, nav="distributor")
+
+
 distributor_team = _shell("team.html")
 distributor_commissions = _shell("commissions.html")
 distributor_wallet = _shell("wallet.html")

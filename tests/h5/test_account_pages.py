@@ -195,3 +195,12 @@ def test_h5_js_formats_yuan_like_the_server_and_reads_the_page_config(tmp_path):
     assert got["label"] == "已付款，待发货" and got["unknown"] == "nope"
     assert got["login"] == "/h5/login?next=%2Fh5%2Forders%3Fstatus%3Dpaid"
     assert got["t"] == "网络不可用"
+
+
+def test_stats_ranges_end_on_the_shops_today(settings):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    html = text(Client().get("/h5/distributor/stats"))
+    today = datetime.now(ZoneInfo(settings.TIME_ZONE)).date().isoformat()
+    assert f'var today = "{today}"' in html
