@@ -17,6 +17,7 @@ from .admin_money import MoneyAdmin
 admin.site.site_header = "fenxiao"
 admin.site.site_title = "fenxiao"
 admin.site.index_title = gettext_lazy("Site administration")
+admin.site.index_template = "admin/core/index.html"  # Django's index plus a link to /admin/jobs/ (superusers)
 
 
 class _Echo:
@@ -108,7 +109,7 @@ def jobs_view(request):
         messages.success(request, f"{name}: {result!r}")
     context = {
         **admin.site.each_context(request),
-        "title": "Periodic jobs",
+        "title": gettext_lazy("Periodic jobs"),
         # plain dicts: a Job is callable, and a template would call it
         "jobs": [
             {"name": j.name, "schedule_seconds": j.schedule_seconds, "description": j.description} for j in job_list()

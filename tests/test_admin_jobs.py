@@ -34,3 +34,12 @@ def test_staff_without_superuser_may_not_and_anonymous_is_sent_to_login(client):
     client.force_login(staff)
     assert client.get("/admin/jobs/").status_code == 403
     assert client.post("/admin/jobs/", {"name": "commissions.settle"}).status_code == 403
+
+
+def test_the_console_index_links_the_jobs_page_for_superusers(admin_client, client):
+    index = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<a href="/admin/jobs/">立即运行作业</a>' in index
+    english = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<a href="/admin/jobs/">Run a job now</a>' in english
+    client.force_login(UserFactory(is_staff=True, is_superuser=False))
+    assert "/admin/jobs/" not in client.get("/admin/").content.decode()
