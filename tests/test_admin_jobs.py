@@ -43,3 +43,10 @@ def test_the_console_index_links_the_jobs_page_for_superusers(admin_client, clie
     assert '<a href="/admin/jobs/">Run a job now</a>' in english
     client.force_login(UserFactory(is_staff=True, is_superuser=False))
     assert "/admin/jobs/" not in client.get("/admin/").content.decode()
+
+
+def test_the_jobs_page_speaks_the_consoles_language(admin_client):
+    zh = admin_client.get("/admin/jobs/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'value="立即运行"' in zh and "<title>周期作业 | fenxiao</title>" in zh
+    en = admin_client.get("/admin/jobs/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'value="Run now"' in en and "<title>Periodic jobs | fenxiao</title>" in en
