@@ -60,13 +60,15 @@ def login(page, *, openid: str, nickname: str = "", next_path: str | None = None
     return user
 
 
-def pick_identity(page, *, openid: str, nickname: str = ""):
+def pick_identity(page, *, openid: str, nickname: str = "", shot_name: str | None = None):
     """On the sandbox's WeChat authorisation page (where /h5/login, or a page that needs a login,
     sent the browser): pick `openid` if the sandbox knows it, else create it with `nickname`; wait
     until the callback page has the token and has gone on. Returns the user row."""
     from accounts.models import User
 
     page.wait_for_selector("[data-testid=sandbox-authorize]")
+    if shot_name:
+        shot(page, shot_name)
     known = page.locator(f"[data-testid=sandbox-identity][data-openid='{openid}']")
     if known.count():
         known.first.click()
@@ -80,9 +82,11 @@ def pick_identity(page, *, openid: str, nickname: str = ""):
     return User.objects.get(openid=openid)
 
 
-def pay_on_sheet(page, *, amount_fen: int | None = None) -> None:
+def pay_on_sheet(page, *, amount_fen: int | None = None, shot_name: str | None = None) -> None:
     """On the sandbox's WeChat pay sheet: check the amount, confirm, and wait to be sent back."""
     page.wait_for_selector("[data-testid=pay-sheet]")
+    if shot_name:
+        shot(page, shot_name)
     if amount_fen is not None:
         assert page.get_attribute("[data-testid=pay-sheet-amount]", "data-fen") == str(amount_fen)
     page.click("[data-testid=pay-sheet-confirm]")

@@ -8,14 +8,16 @@ from __future__ import annotations
 from campaigns.models import CampaignRefund, CampaignRefundStatus, Contribution, ContributionStatus, CrowdfundStatus
 from mall.models import OrderStatus
 from tests.campaigns.crowdfund_helpers import assert_money_accounted, chip_in, confirm_refunds, sandbox_pay, start
+from tests.mall.orders_helpers import make_sku
 
-from .helpers import login, no_js_errors, pay_on_sheet, shot
+from .helpers import login, no_js_errors, pay_on_sheet, shot, with_picture
 
 
 def _opened_by_a_logged_in_initiator(phone, openid: str, *, price_fen: int = 5_000):
     page = phone()
     initiator = login(page, openid=openid, nickname="Ivy")
-    cf = start(initiator, price_fen=price_fen, message="一起买吧")
+    sku = with_picture(make_sku(price_fen=price_fen, stock=10, title="白毫银针"), (170, 150, 90))
+    cf = start(initiator, sku=sku, message="一起买吧")
     return page, cf
 
 

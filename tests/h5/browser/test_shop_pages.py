@@ -44,20 +44,24 @@ def test_a_friend_buys_through_a_distributors_link(phone, h5):
     no_js_errors(dora)
 
     friend = phone()
+    friend.goto("/h5/")  # the shop's home: the product is on the shelf
+    friend.wait_for_selector("[data-testid=product-tile]")
+    assert "明前龙井礼盒" in friend.inner_text("[data-testid=products]")
+    shot(friend, "home")
     friend.goto(url)
     friend.wait_for_url(re.compile(rf"/h5/products/{sku.product_id}\?sc={link.code}$"))
     assert friend.inner_text("[data-testid=product-title]") == "明前龙井礼盒"
     assert friend.inner_text("[data-testid=price]") == "¥99.00"
     shot(friend, "product")
     friend.click("[data-testid=buy]")  # not logged in: the WeChat login first, then the checkout
-    frank = pick_identity(friend, openid="o-shop-frank", nickname="Frank")
+    frank = pick_identity(friend, openid="o-shop-frank", nickname="Frank", shot_name="login")
     friend.wait_for_selector("[data-testid=checkout-form]")
     for field in ("name", "phone", "province", "city", "district", "detail"):
         friend.fill(f"[data-testid=address-{field}]", ADDRESS[field])
     assert friend.get_attribute("[data-testid=checkout-total]", "data-fen") == "9900"
     shot(friend, "checkout")
     friend.click("[data-testid=place-order]")
-    pay_on_sheet(friend, amount_fen=9_900)
+    pay_on_sheet(friend, amount_fen=9_900, shot_name="pay-sheet")
     friend.wait_for_selector("[data-testid=paid][data-state=paid]")
     assert friend.inner_text("[data-testid=paid-amount]") == "¥99.00"
     shot(friend, "paid")
@@ -65,6 +69,14 @@ def test_a_friend_buys_through_a_distributors_link(phone, h5):
 
     order = Order.objects.get(user=frank)
     assert order.status == OrderStatus.PAID and order.total_fen == 9_900
+    friend.click("[data-testid=paid-order]")
+    friend.wait_for_selector("[data-testid=order][data-loaded=true]")
+    assert friend.inner_text("[data-testid=order-total]") == "¥99.00"
+    shot(friend, "order")
+    friend.goto("/h5/orders")
+    friend.wait_for_selector("[data-testid=order-row]")
+    assert friend.locator("[data-testid=order-row]").count() == 1
+    shot(friend, "orders")
     assert order.attribution["distributor_id"] == distributor.pk
     assert order.attribution["link_code"] == link.code
     assert CustomerBinding.objects.filter(customer=frank, distributor=distributor).exists()
@@ -83,4 +95,24 @@ def test_a_friend_buys_through_a_distributors_link(phone, h5):
     dora.wait_for_selector("[data-testid=link][data-loaded=true]")
     assert dora.inner_text("[data-testid=link-clicks]") == "1"
     assert dora.inner_text("[data-testid=link-orders]") == "1"
+
+    # The rest of the distributor centre shows the same sale.
+    dora.goto("/h5/distributor")
+    dora.wait_for_selector("[data-testid=distributor-centre][data-loaded=true]")
+    assert dora.inner_text("[data-testid=summary-orders]") == "1"
+    assert dora.inner_text("[data-testid=invite-code]") == distributor.invite_code
+    shot(dora, "distributor-centre")
+    dora.goto("/h5/distributor/stats")
+    dora.wait_for_selector("[data-testid=stats][data-loaded=true]")
+    assert dora.inner_text("[data-testid=stats-orders]") == "1"
+    shot(dora, "distributor-stats")
+    dora.goto("/h5/distributor/team")
+    dora.click("[data-testid=tab-customers]")
+    dora.wait_for_selector("[data-testid=customer]")
+    assert "Frank" in dora.inner_text("[data-testid=customers]")
+    shot(dora, "distributor-team")
+    dora.goto("/h5/distributor/commissions")
+    dora.wait_for_selector("[data-testid=commission-row]")
+    assert dora.inner_text("[data-testid=commission-amount]") == "¥9.90"
+    shot(dora, "distributor-commissions")
     no_js_errors(dora)
