@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.money import yuan
 from core.transitions import transitions_check
 
 # WechatPayment.purpose of a contribution's payment, and Order.paid_via of a funded order.
@@ -217,7 +218,7 @@ class Contribution(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.no} {self.amount_fen} fen ({self.status})"
+        return f"{self.no} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class RefundReason(models.TextChoices):
@@ -283,7 +284,7 @@ class CampaignRefund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.no} {self.amount_fen} fen ({self.status})"
+        return f"{self.no} ¥{yuan(self.amount_fen)} ({self.status})"
 
     @property
     def out_trade_no(self) -> str:
@@ -460,7 +461,7 @@ class EnvelopeBacking(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="backing_amount_positive")]
 
     def __str__(self) -> str:
-        return f"{self.no} {self.amount_fen} fen ({self.status})"
+        return f"{self.no} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class EnvelopeShare(models.Model):
@@ -498,7 +499,7 @@ class EnvelopeShare(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"envelope {self.envelope_id} #{self.position} {self.amount_fen} fen"
+        return f"envelope {self.envelope_id} #{self.position} ¥{yuan(self.amount_fen)}"
 
 
 class EnvelopeEvent(models.Model):
