@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.money import yuan
 from core.transitions import transitions_check
 
 
@@ -123,7 +124,7 @@ class Commission(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_id}/{self.order_item_id} L{self.level} {self.amount_fen} ({self.status})"
+        return f"{self.order_id}/{self.order_item_id} L{self.level} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class WithdrawalStatus(models.TextChoices):
@@ -192,7 +193,7 @@ class Withdrawal(models.Model):
         permissions = [("review_withdrawal", "Can approve and reject withdrawals")]
 
     def __str__(self) -> str:
-        return f"withdrawal #{self.pk} {self.amount_fen} fen ({self.status})"
+        return f"withdrawal #{self.pk} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class WithdrawalEvent(models.Model):

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.money import yuan
+
 
 class AccountKind(models.TextChoices):
     USER_WALLET = "user_wallet", "User wallet (withdrawable)"
@@ -106,4 +108,4 @@ class Entry(models.Model):
         indexes = [models.Index(fields=["account", "-id"])]
 
     def __str__(self) -> str:
-        return f"{self.account_id} {self.amount_fen:+d}"
+        return f"{self.account_id} ¥{'+' if self.amount_fen >= 0 else ''}{yuan(self.amount_fen)}"

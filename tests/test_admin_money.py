@@ -103,3 +103,17 @@ def test_every_change_list_add_and_change_page_opens_with_the_mixin(admin_client
         if first is not None:
             change = admin_client.get(f"{base}{first.pk}/change/")
             assert change.status_code == 200, (base, change.status_code)
+
+
+def test_money_in_object_names_is_yuan_too():
+    """Object names (page titles, breadcrumbs, related columns in the console) show ¥ as well."""
+    from campaigns.models import EnvelopeShare
+    from commissions.models import Withdrawal
+    from ledger.models import Entry
+    from wechat.models import WechatPayment
+
+    assert str(Withdrawal(pk=7, amount_fen=5970, status="paid")) == "withdrawal #7 ¥59.70 (paid)"
+    assert str(WechatPayment(out_trade_no="N1", amount_fen=39800, status="paid")) == "N1 ¥398.00 (paid)"
+    assert str(EnvelopeShare(envelope_id=3, position=2, amount_fen=5)) == "envelope 3 #2 ¥0.05"
+    assert str(Entry(account_id=9, amount_fen=-1050)) == "9 ¥-10.50"
+    assert str(Entry(account_id=9, amount_fen=1000)) == "9 ¥+10.00"

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.money import yuan
 from core.transitions import transitions_check
 
 
@@ -120,7 +121,7 @@ class WechatPayment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.out_trade_no} {self.amount_fen} fen ({self.status})"
+        return f"{self.out_trade_no} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class WechatRefund(models.Model):
@@ -146,7 +147,7 @@ class WechatRefund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.out_refund_no} {self.amount_fen} fen ({self.status})"
+        return f"{self.out_refund_no} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class WechatTransfer(models.Model):
@@ -176,7 +177,7 @@ class WechatTransfer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner_trade_no} {self.amount_fen} fen ({self.status})"
+        return f"{self.partner_trade_no} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class WechatRedpack(models.Model):
@@ -207,7 +208,7 @@ class WechatRedpack(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.mch_billno} {self.amount_fen} fen ({self.status})"
+        return f"{self.mch_billno} ¥{yuan(self.amount_fen)} ({self.status})"
 
 
 class EventSubject(models.TextChoices):
