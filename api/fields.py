@@ -73,6 +73,14 @@ class StrictRegexField(StrictCharField):
         self.regex = regex
 
 
+class StrictURLField(StrictCharField):
+    """A JSON string that is an http(s) URL (DRF's URLField, strict like StrictCharField)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.extend(serializers.URLField().validators)
+
+
 class StrictChoiceField(serializers.ChoiceField):
     """One of `choices`, sent as the JSON value itself (DRF's ChoiceField takes 1 for "1")."""
 

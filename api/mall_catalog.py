@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from api.fields import IdField, StrictCharField, StrictIntegerField
+from api.fields import IdField, StrictCharField, StrictIntegerField, StrictURLField
 from api.pagination import Pagination, paginated
 from core.errors import NotFound
 from mall.selectors import catalog as catalog_selectors
@@ -364,7 +364,7 @@ class ReviewCreateInput(serializers.Serializer):
     rating = StrictIntegerField(min_value=1, max_value=5)
     text = StrictCharField(max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False)
     images = serializers.ListField(
-        child=serializers.URLField(max_length=512), required=False, default=list, max_length=9
+        child=StrictURLField(max_length=512), required=False, default=list, max_length=9
     )
 
 

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import IdField, StrictCharField, StrictIntegerField
+from api.fields import IdField, StrictCharField, StrictIntegerField, StrictURLField
 from api.pagination import Pagination, paginated
 from mall.selectors import catalog as catalog_selectors
 from mall.services import catalog as catalog_services
@@ -54,7 +54,7 @@ class ProductInput(serializers.Serializer):
         max_length=catalog_services.DESCRIPTION_MAX, required=False, allow_blank=True, default="", trim_whitespace=False
     )
     images = serializers.ListField(
-        child=serializers.URLField(max_length=catalog_services.URL_MAX),
+        child=StrictURLField(max_length=catalog_services.URL_MAX),
         required=False,
         default=list,
         max_length=catalog_services.IMAGES_MAX,

@@ -23,7 +23,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from api.fields import ID_MAX, BpsField, IdField, MoneyField
+from api.fields import ID_MAX, BpsField, IdField, MoneyField, StrictURLField
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import MAX_KEY_LENGTH
 from api.pagination import Pagination
@@ -150,6 +150,8 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, StrictURLField) and isinstance(schema, dict):
+            schema.update({"format": "uri", "pattern": "^https?://"})
         if isinstance(schema, dict) and "example" not in schema:
             for cls, example in FIELD_EXAMPLES:
                 if isinstance(field, cls):
