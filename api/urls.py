@@ -16,6 +16,7 @@ from . import (
     distribution_stats,
     mall_catalog,
     mall_orders,
+    ops_campaign_refunds,
     ops_commission_rules,
     ops_crowdfunds,
     ops_distribution_stats,
@@ -157,4 +158,11 @@ urlpatterns = [
          name="ops-red-envelope-detail"),
     path("ops/settings/red-envelopes/", ops_red_envelopes.OpsEnvelopeSettingsView.as_view(),
          name="ops-settings-red-envelopes"),
+    # campaigns: refunds WeChat refused (crowdfund contributions, envelope backings)
+    path("ops/campaign-refunds/", ops_campaign_refunds.OpsCampaignRefundListView.as_view(),
+         name="ops-campaign-refunds"),
+    path("ops/campaign-refunds/<int:pk>/retry/", ops_campaign_refunds.OpsCampaignRefundRetryView.as_view(),
+         name="ops-campaign-refund-retry"),
+    path("ops/campaign-refunds/<int:pk>/settle/", ops_campaign_refunds.OpsCampaignRefundSettleView.as_view(),
+         name="ops-campaign-refund-settle"),
 ]

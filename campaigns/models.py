@@ -235,13 +235,15 @@ class CampaignRefundStatus(models.TextChoices):
     REQUESTED = "requested", "Requested (sent or about to be sent to WeChat)"
     SUCCEEDED = "succeeded", "Refunded"
     FAILED = "failed", "Failed at WeChat (sent again as a new attempt)"
+    SETTLED = "settled", "Paid back outside the API (an operator, after WeChat refused)"
 
 
 _F = CampaignRefundStatus
 CAMPAIGN_REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
     _F.REQUESTED: frozenset({_F.SUCCEEDED, _F.FAILED}),
     _F.SUCCEEDED: frozenset(),
-    _F.FAILED: frozenset(),
+    _F.FAILED: frozenset({_F.SETTLED}),  # refund_retries.campaign_refund_settle, on the last attempt only
+    _F.SETTLED: frozenset(),
 }
 transitions_check(CAMPAIGN_REFUND_TRANSITIONS, CampaignRefundStatus)
 

@@ -129,13 +129,17 @@ def on_wechat_refund_final(wechat_refund) -> None:
     if refund.status != R.REQUESTED:
         return
     if wechat_refund.status == WechatRefundStatus.SUCCEEDED:
-        _succeeded(cf, c, refund)
+        contribution_refund_done(cf, c, refund)
     else:
         _failed(cf, c, refund, code=wechat_refund.error_code or wechat_refund.status)
 
 
-def _succeeded(cf: Crowdfund, c: Contribution, refund: CampaignRefund) -> None:
-    campaign_refund_move(refund, R.SUCCEEDED, cf_id=cf.pk)
+def contribution_refund_done(cf: Crowdfund, c: Contribution, refund: CampaignRefund, *, to: str = R.SUCCEEDED,
+                             data: dict | None = None) -> None:
+    """The money of `refund` went back (WeChat said so, or `to` SETTLED: an operator paid it back
+    outside the API, refund_retries.campaign_refund_settle): the escrow pays it out, the
+    contribution and the crowdfund move on. Locked: cf, c, refund."""
+    campaign_refund_move(refund, to, cf_id=cf.pk, data=data)
     Contribution.objects.filter(pk=c.pk).update(refunded_fen=F("refunded_fen") + refund.amount_fen)
     c.refresh_from_db(fields=["refunded_fen"])
     notifications.notify_contribution_refunded(refund_id=refund.pk)
@@ -182,7 +186,7 @@ def _order_refund_maybe_done(mall_refund_no: str) -> None:
     if parts.filter(status=R.REQUESTED).exists():
         return
     wanted = set(parts.values_list("contribution_id", flat=True))
-    done = set(parts.filter(status=R.SUCCEEDED).values_list("contribution_id", flat=True))
+    done = set(parts.filter(status__in=[R.SUCCEEDED, R.SETTLED]).values_list("contribution_id", flat=True))
     if wanted and wanted == done:
         refund_finalize(refund_no=mall_refund_no, succeeded=True)
 

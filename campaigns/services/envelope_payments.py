@@ -182,7 +182,13 @@ def on_wechat_refund_final(wechat_refund) -> None:
             envelope_event(env.pk, kind="refund_needs_operator",
                            data={"no": refund.no, "amount_fen": refund.amount_fen, "error_code": code})
         return
-    _refund_move(refund, R.SUCCEEDED, env_id=env.pk)
+    backing_refund_done(env, b, refund)
+
+
+def backing_refund_done(env, b: EnvelopeBacking, refund: CampaignRefund, *, to: str = R.SUCCEEDED) -> None:
+    """The money of `refund` went back (WeChat said so, or `to` SETTLED: an operator paid it back
+    outside the API): out of the escrow, the backing refunded. Locked: env, b, refund."""
+    _refund_move(refund, to, env_id=env.pk)
     escrow, outside = envelope_escrow_account(envelope_id=env.pk), envelope_outside_account(envelope_id=env.pk)
     accounts_lock(accounts_or_ids=[escrow, outside])
     ledger_post(kind="campaigns.envelope_refund", idempotency_key=f"campaigns.envelope_refund:{refund.no}",

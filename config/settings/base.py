@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
         "CrowdfundStatusEnum": "campaigns.models.CrowdfundStatus",
         "ContributionStatusEnum": "campaigns.models.ContributionStatus",
         "EnvelopeStatusEnum": "campaigns.models.EnvelopeStatus",
+        "CampaignRefundStatusEnum": "campaigns.models.CampaignRefundStatus",
     },
 }
 

@@ -70,12 +70,14 @@ def escrow_balance(cf: Crowdfund) -> int:
 
 
 def assert_money_accounted(cf: Crowdfund) -> None:
-    """Every paid fen is in the order, given back, or waiting in the escrow to be given back;
+    """Every paid fen is in the order, given back (by WeChat or settled by an operator), or waiting
+    in the escrow to be given back;
     raised never exceeds the goal."""
     cf.refresh_from_db()
     assert cf.raised_fen + cf.reserved_fen <= cf.goal_fen
     in_order = cf.goal_fen if cf.order_id else 0
-    refunded = (CampaignRefund.objects.filter(contribution__crowdfund=cf, status=CampaignRefundStatus.SUCCEEDED)
+    back = [CampaignRefundStatus.SUCCEEDED, CampaignRefundStatus.SETTLED]  # by WeChat, or outside it (an operator)
+    refunded = (CampaignRefund.objects.filter(contribution__crowdfund=cf, status__in=back)
                 .exclude(reason="order_refund").aggregate(s=Sum("amount_fen"))["s"] or 0)
     assert paid_sum(cf) == in_order + refunded + escrow_balance(cf)
     counted = cf.contributions.filter(status=K.PAID).aggregate(s=Sum("amount_fen"))["s"] or 0

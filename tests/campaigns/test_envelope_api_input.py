@@ -686,11 +686,14 @@ def test_the_envelopes_of_an_unknown_user(api_client, db, pk):
     assert res.status_code == 200 and res.json()["count"] == 0 and res.json()["results"] == []
 
 
-@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=abc", "page=99999", f"page={HUGE}"])
-def test_the_envelopes_of_a_user_with_a_wrong_page(api_client, db, query):
+@pytest.mark.parametrize(("query", "status", "code"), [
+    ("page=0", 400, "invalid"), ("page=-1", 400, "invalid"), ("page=abc", 400, "invalid"),
+    (f"page={HUGE}", 400, "invalid"), ("page=99999", 404, "not_found"),  # past the end (api/pagination.py)
+])
+def test_the_envelopes_of_a_user_with_a_wrong_page(api_client, db, query, status, code):
     env = funding()
     res = api_client.get(f"{user_envelopes_url(env.owner)}?{query}")
-    assert_error(res, 404, "not_found")
+    assert_error(res, status, code)
 
 
 # === paid by WeChat (the sandbox over HTTP) ================================================

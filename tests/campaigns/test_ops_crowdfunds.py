@@ -119,7 +119,7 @@ def test_list_is_newest_first_with_each_rows_figures(viewer):
     figures = row["figures"]
     assert figures["contributions"] == {"pending_payment": 1, "paid": 1, "expired": 0, "refunding": 1, "refunded": 0}
     assert figures["paid_fen"] == 1700 and figures["refunded_fen"] == 0
-    assert figures["refunds"] == {"requested": 0, "succeeded": 0, "failed": 1}
+    assert figures["refunds"] == {"requested": 0, "succeeded": 0, "failed": 1, "settled": 0}
     assert figures["needs_operator"] is True
     assert body["results"][0]["figures"]["needs_operator"] is False
     assert body["results"][0]["figures"]["paid_fen"] == 0
