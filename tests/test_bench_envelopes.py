@@ -215,3 +215,13 @@ def test_the_section_says_whether_the_aims_were_met_and_splices_into_the_report(
     again = envelopes_bench.splice(once + "\ntail\n", text.replace("0.30 of", "0.31 of"))
     assert "0.31 of" in again and "0.30 of" not in again and again.endswith("\ntail\n")
     assert "<!-- bench:crowdfunds -->\nc\n<!-- /bench:crowdfunds -->" in again
+
+
+def test_the_aims_are_judged_against_the_bare_app_and_shown_against_livez_too():
+    rows = [{"name": "red envelope grab, while shares last", "rps": 300.0, "ratio": 0.1},
+            {"name": "red envelope grab, once empty (409)", "rps": 1800.0, "ratio": 0.6},
+            {"name": "livez (our stack)", "path": "/livez", "rps": 1000.0}]
+    lines = envelopes_bench.aims_lines(rows)
+    assert "0.10 of the bare endpoint, aim ≥ 0.25: **not met**." in lines[0] and "it is 0.30 — at or above" in lines[0]
+    assert "0.60 of the bare endpoint, aim ≥ 0.6: **met**." in lines[1] and "it is 1.80" in lines[1]
+    assert "livez" not in envelopes_bench.aims_lines(rows[:2])[0]
