@@ -14,6 +14,7 @@ So for zh-hans the message and the field messages are Chinese, for en English. A
 message needs its msgid in the catalog (tests/api/test_error_language.py lists every message the
 domain raises and fails on one without a translation).
 """
+
 from __future__ import annotations
 
 import re

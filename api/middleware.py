@@ -4,6 +4,7 @@ With DEBUG off Django's handler404 (api.errors.not_found_view) already does it; 
 Django answers an unknown URL with its technical HTML page instead, which a client of the API
 (and `make fuzz`) cannot read. This middleware, last in MIDDLEWARE, turns such a 404 into the
 JSON one; CommonMiddleware (above it) still redirects a URL that only lacks its slash."""
+
 from __future__ import annotations
 
 from api.errors import not_found_view

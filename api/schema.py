@@ -15,6 +15,7 @@ Instead of repeating it on every view, one place adds to every operation:
   what every list view uses);
 * path parameters that are ids: integers from 1 (with an example).
 """
+
 from __future__ import annotations
 
 from drf_spectacular import openapi
@@ -78,8 +79,14 @@ UPSTREAM = {
 }
 
 # What the rules above cannot see: the operator login answers 401 `invalid_credentials` for a
-# wrong password although it needs no login itself.
-EXTRA_STATUSES: dict[str, set[int]] = {"v1_auth_login_create": {401}}
+# wrong password although it needs no login itself; the commission statement's `distributor`
+# filter is 404 for an unknown distributor.
+EXTRA_STATUSES: dict[str, set[int]] = {
+    "v1_auth_login_create": {401},
+    "ops_reports_commission_statement": {404},
+}
+# A distributor's own pages are 404 `not_a_distributor` for someone who is not one.
+DISTRIBUTOR_PREFIX = "/api/v1/distributors/me/"
 
 # Realistic examples for the strict fields (Swagger UI showed 4611686018427388000 for an id).
 FIELD_EXAMPLES = [(IdField, 1), (MoneyField, 39800), (BpsField, 500)]
@@ -190,7 +197,12 @@ class AutoSchema(openapi.AutoSchema):
         if self._needs_login():
             statuses.update({401, 403})
         has_page = any(p.get("in") == "query" and p.get("name") == "page" for p in self._get_parameters())
-        if has_path or has_page or (self.method == "GET" and self._is_list_view()):
+        if (
+            has_path
+            or has_page
+            or self.path.startswith(DISTRIBUTOR_PREFIX)
+            or (self.method == "GET" and self._is_list_view())
+        ):
             statuses.add(404)
         if self.method in WRITE_METHODS:
             statuses.update({404, 409})  # a write names objects (a SKU, an inviter, a target...)

@@ -6,6 +6,7 @@ at least one setting: an empty or missing body is 400 `invalid` and nothing chan
 answer 200 and touch `updated_at`). Every field is checked here with the strict fields of
 api/fields.py (types and bounds, messages in the request's language); unknown names are
 refused; then the raw JSON values go to the service, which checks them again."""
+
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _

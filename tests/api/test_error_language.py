@@ -1,5 +1,6 @@
 """Error messages follow the request's language (api/i18n.py): zh-hans by default, en when
 Accept-Language asks; the message and the field messages of one answer are in one language."""
+
 from __future__ import annotations
 
 import ast
@@ -42,8 +43,9 @@ def assert_english(body):
 
 @pytest.mark.parametrize("headers", [{}, ZH], ids=["default", "zh-CN"])
 def test_a_validation_error_is_all_chinese_by_default_and_for_zh(user_client, headers):
-    res = user_client.post("/api/v1/orders/", {"items": [{"sku_id": "1", "quantity": 0}], "address": {"name": 5}},
-                           format="json", **headers)
+    res = user_client.post(
+        "/api/v1/orders/", {"items": [{"sku_id": "1", "quantity": 0}], "address": {"name": 5}}, format="json", **headers
+    )
     assert res.status_code == 400 and res.json()["code"] == "invalid"
     body = res.json()
     assert body["message"] == "输入无效。"
@@ -52,8 +54,9 @@ def test_a_validation_error_is_all_chinese_by_default_and_for_zh(user_client, he
 
 
 def test_the_same_validation_error_is_all_english_when_asked(user_client):
-    res = user_client.post("/api/v1/orders/", {"items": [{"sku_id": "1", "quantity": 0}], "address": {"name": 5}},
-                           format="json", **EN)
+    res = user_client.post(
+        "/api/v1/orders/", {"items": [{"sku_id": "1", "quantity": 0}], "address": {"name": 5}}, format="json", **EN
+    )
     body = res.json()
     assert res.status_code == 400 and body["message"] == "The input is not valid."
     assert_english(body)
@@ -73,15 +76,21 @@ def test_a_domain_error_follows_the_language(user_client):
 def test_domain_field_messages_with_figures_are_translated(operator_client, db):
     before = DistributionSettings.objects.get_or_create(pk=1)[0].updated_at
     for headers, check in ((ZH, assert_chinese), (EN, assert_english)):
-        res = operator_client.patch("/api/v1/ops/settings/distribution/",
-                                    {"default_level1_bps": 6000, "default_level2_bps": 5000}, format="json", **headers)
+        res = operator_client.patch(
+            "/api/v1/ops/settings/distribution/",
+            {"default_level1_bps": 6000, "default_level2_bps": 5000},
+            format="json",
+            **headers,
+        )
         assert res.status_code == 400, res.content
         check(res.json())
     assert DistributionSettings.objects.get(pk=1).updated_at == before
     with translation.override("zh-hans"):
         assert translate("Must be an integer from 0 to 10000.") == "必须是 0 到 10000 之间的整数。"
-        assert translate("A pool of 100 fen cannot give 200 shares of at least 1 fen.") == \
-            "100 分无法分成 200 份、每份至少 1 分。"
+        assert (
+            translate("A pool of 100 fen cannot give 200 shares of at least 1 fen.")
+            == "100 分无法分成 200 份、每份至少 1 分。"
+        )
         assert translate("Something nobody translated.") == "Something nobody translated."
     with translation.override("en"):
         assert translate("Must be an integer from 0 to 10000.") == "Must be an integer from 0 to 10000."
@@ -114,6 +123,7 @@ def test_outside_the_api_a_debug_404_stays_djangos_page(client, settings, db):
 
 # --- the catalog ----------------------------------------------------------------------------
 
+
 def _po_entries() -> dict[str, str]:
     text = (ROOT / "api/locale/zh_Hans/LC_MESSAGES/django.po").read_text()
     entries = {}
@@ -139,8 +149,19 @@ def test_every_pattern_has_a_translation():
 
 
 DOMAIN_APPS = ("accounts", "mall", "distributors", "commissions", "campaigns", "ledger", "core")
-ERRORS = {"InvalidInput", "Conflict", "Forbidden", "NotFound", "InvalidTransition", "InsufficientBalance",
-          "NotAuthenticated", "TooManyRequests", "SelfApproval", "NotADistributor", "DomainError"}
+ERRORS = {
+    "InvalidInput",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "InvalidTransition",
+    "InsufficientBalance",
+    "NotAuthenticated",
+    "TooManyRequests",
+    "SelfApproval",
+    "NotADistributor",
+    "DomainError",
+}
 
 
 def _domain_messages():
@@ -163,8 +184,11 @@ def _domain_messages():
                     if keyword.arg == "extra":
                         for inner in ast.walk(keyword.value):
                             if isinstance(inner, ast.List):
-                                found.update(e.value for e in inner.elts
-                                             if isinstance(e, ast.Constant) and isinstance(e.value, str))
+                                found.update(
+                                    e.value
+                                    for e in inner.elts
+                                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                                )
     return found
 
 

@@ -1,5 +1,6 @@
 """The OpenAPI schema as a client reads it (api/schema.py): every operation described, its error
 responses and Idempotency-Key documented, lists paginated, limits and examples that match the code."""
+
 from __future__ import annotations
 
 import pytest
@@ -131,9 +132,13 @@ def test_list_endpoints_are_documented_paginated_with_page_and_page_size(schema,
 
 
 def test_no_get_answers_a_bare_array(schema):
-    arrays = [p for p, m, op in operations(schema) if m == "get"
-              and op["responses"].get("200", {}).get("content", {}).get("application/json", {})
-              .get("schema", {}).get("type") == "array"]
+    arrays = [
+        p
+        for p, m, op in operations(schema)
+        if m == "get"
+        and op["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema", {}).get("type")
+        == "array"
+    ]
     assert arrays == []
 
 
@@ -166,9 +171,16 @@ def test_report_ranges_document_their_limits(schema):
         assert "366" in text and ("from ≤ to" in text or "`from` ≤ `to`" in text or "after" in text), path
 
 
-@pytest.mark.parametrize("path", ["/api/v1/ops/settings/distribution/", "/api/v1/ops/settings/mall/",
-                                  "/api/v1/ops/settings/crowdfunds/", "/api/v1/ops/settings/red-envelopes/",
-                                  "/api/v1/ops/products/{id}/crowdfund-rule/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/ops/settings/distribution/",
+        "/api/v1/ops/settings/mall/",
+        "/api/v1/ops/settings/crowdfunds/",
+        "/api/v1/ops/settings/red-envelopes/",
+        "/api/v1/ops/products/{id}/crowdfund-rule/",
+    ],
+)
 def test_settings_changes_need_a_body_with_one_setting_at_least(schema, path):
     for method in ("patch", "put"):
         op = schema["paths"][path][method]

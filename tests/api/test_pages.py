@@ -1,5 +1,6 @@
 """Every list pages the same way (api/pagination.py): page 1 always exists, a page past the end is
 404 in the error shape, a page or page_size that is not a whole number from 1 is 400."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,10 +9,22 @@ from accounts.services import follow_create
 from tests.factories import UserFactory
 from tests.mall.orders_helpers import make_sku
 
-LISTS = ["/api/v1/orders/", "/api/v1/me/following/", "/api/v1/commissions/", "/api/v1/wallet/entries/",
-         "/api/v1/withdrawals/", "/api/v1/crowdfunds/"]
-OPS_LISTS = ["/api/v1/ops/orders/", "/api/v1/ops/tiers/", "/api/v1/ops/distributors/", "/api/v1/ops/refunds/",
-             "/api/v1/ops/withdrawals/", "/api/v1/ops/products/"]
+LISTS = [
+    "/api/v1/orders/",
+    "/api/v1/me/following/",
+    "/api/v1/commissions/",
+    "/api/v1/wallet/entries/",
+    "/api/v1/withdrawals/",
+    "/api/v1/crowdfunds/",
+]
+OPS_LISTS = [
+    "/api/v1/ops/orders/",
+    "/api/v1/ops/tiers/",
+    "/api/v1/ops/distributors/",
+    "/api/v1/ops/refunds/",
+    "/api/v1/ops/withdrawals/",
+    "/api/v1/ops/products/",
+]
 
 
 @pytest.mark.parametrize("url", LISTS)

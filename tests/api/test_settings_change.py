@@ -1,5 +1,6 @@
 """The operators' settings endpoints (api/settings_change.py): PATCH (and PUT, its alias) need a
 JSON object with at least one setting; bad input is 400 and changes nothing (updated_at stays)."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,13 +33,17 @@ def saved(operator_client):
 
 @pytest.mark.parametrize("url", SETTINGS)
 @pytest.mark.parametrize("method", ["put", "patch"])
-@pytest.mark.parametrize("body", [None, {}, [], "x", 5, {"updated_at": "2020-01-01T00:00:00Z"},
-                                  {"no_such_setting": 1}], ids=repr)
+@pytest.mark.parametrize(
+    "body", [None, {}, [], "x", 5, {"updated_at": "2020-01-01T00:00:00Z"}, {"no_such_setting": 1}], ids=repr
+)
 def test_no_setting_to_change_is_400_and_changes_nothing(operator_client, saved, url, method, body):
     model = SETTINGS[url][0]
     kwargs = {"format": "json"} if body is not None else {}
-    res = getattr(operator_client, method)(url, body, **kwargs) if body is not None \
+    res = (
+        getattr(operator_client, method)(url, body, **kwargs)
+        if body is not None
         else getattr(operator_client, method)(url)
+    )
     assert res.status_code == 400, res.content
     assert res.json()["code"] == "invalid"
     assert row_of(model) == saved[url]  # updated_at included
@@ -53,21 +58,25 @@ def test_patch_and_put_change_only_what_is_sent(operator_client, saved, url):
         assert res.status_code == 200 and res.json()[name] == new
         row = row_of(model)
         assert row[name] == new and row["updated_at"] > saved[url]["updated_at"]
-        assert {k: v for k, v in row.items() if k not in (name, "updated_at", "updated_by_id")} == \
-            {k: v for k, v in saved[url].items() if k not in (name, "updated_at", "updated_by_id")}
+        assert {k: v for k, v in row.items() if k not in (name, "updated_at", "updated_by_id")} == {
+            k: v for k, v in saved[url].items() if k not in (name, "updated_at", "updated_by_id")
+        }
 
 
-@pytest.mark.parametrize(("url", "body", "field"), [
-    ("/api/v1/ops/settings/distribution/", {"default_level1_bps": 10001}, "default_level1_bps"),
-    ("/api/v1/ops/settings/distribution/", {"default_level1_bps": "100"}, "default_level1_bps"),
-    ("/api/v1/ops/settings/distribution/", {"self_purchase_commission": "yes"}, "self_purchase_commission"),
-    ("/api/v1/ops/settings/distribution/", {"binding_mode": 1}, "binding_mode"),
-    ("/api/v1/ops/settings/mall/", {"refund_window_days": 1.5}, "refund_window_days"),
-    ("/api/v1/ops/settings/crowdfunds/", {"enabled": 1}, "enabled"),
-    # the fuzzer's find: 9999999999 passed the service's bound and was a DataError (500) on PostgreSQL
-    ("/api/v1/ops/settings/crowdfunds/", {"min_goal_fen": 9_999_999_999}, "min_goal_fen"),
-    ("/api/v1/ops/settings/red-envelopes/", {"max_count": 0}, "max_count"),
-])
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/ops/settings/distribution/", {"default_level1_bps": 10001}, "default_level1_bps"),
+        ("/api/v1/ops/settings/distribution/", {"default_level1_bps": "100"}, "default_level1_bps"),
+        ("/api/v1/ops/settings/distribution/", {"self_purchase_commission": "yes"}, "self_purchase_commission"),
+        ("/api/v1/ops/settings/distribution/", {"binding_mode": 1}, "binding_mode"),
+        ("/api/v1/ops/settings/mall/", {"refund_window_days": 1.5}, "refund_window_days"),
+        ("/api/v1/ops/settings/crowdfunds/", {"enabled": 1}, "enabled"),
+        # the fuzzer's find: 9999999999 passed the service's bound and was a DataError (500) on PostgreSQL
+        ("/api/v1/ops/settings/crowdfunds/", {"min_goal_fen": 9_999_999_999}, "min_goal_fen"),
+        ("/api/v1/ops/settings/red-envelopes/", {"max_count": 0}, "max_count"),
+    ],
+)
 def test_a_bad_value_is_400_on_its_field_and_changes_nothing(operator_client, saved, url, body, field):
     res = operator_client.patch(url, body, format="json")
     assert res.status_code == 400 and field in res.json()["extra"]["fields"], res.content

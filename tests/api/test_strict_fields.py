@@ -1,5 +1,6 @@
 """Request bodies take JSON as typed: text fields are JSON strings, numbers JSON integers (api/fields.py);
 `{"name": 0}` is 400, not a tier named "0"."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,9 @@ def _request_serializers():
             continue
         view.schema.path, view.schema.method = path, method
         found = view.schema.get_request_serializer()
-        if isinstance(found, serializers.BaseSerializer) or (isinstance(found, type)
-                                                             and issubclass(found, serializers.BaseSerializer)):
+        if isinstance(found, serializers.BaseSerializer) or (
+            isinstance(found, type) and issubclass(found, serializers.BaseSerializer)
+        ):
             yield f"{method} {path}", found() if isinstance(found, type) else found
 
 
@@ -67,24 +69,33 @@ def test_an_address_of_numbers_is_refused(user_client):
     from tests.mall.orders_helpers import make_sku
 
     sku = make_sku()
-    address = {"name": 123, "phone": 13800138000, "province": "广东省", "city": "深圳市", "district": "南山区",
-               "detail": 1}
-    res = user_client.post("/api/v1/orders/", {"items": [{"sku_id": sku.pk, "quantity": 1}], "address": address},
-                           format="json")
+    address = {
+        "name": 123,
+        "phone": 13800138000,
+        "province": "广东省",
+        "city": "深圳市",
+        "district": "南山区",
+        "detail": 1,
+    }
+    res = user_client.post(
+        "/api/v1/orders/", {"items": [{"sku_id": sku.pk, "quantity": 1}], "address": address}, format="json"
+    )
     assert res.status_code == 400
     assert set(res.json()["extra"]["fields"]["address"]) == {"name", "phone", "detail"}
     assert not Order.objects.exists()
 
 
 def test_a_product_title_of_a_number_is_refused(operator_client, db):
-    res = operator_client.post("/api/v1/ops/products/", {"title": 0, "skus": [{"name": "a", "price_fen": 100}]},
-                               format="json")
+    res = operator_client.post(
+        "/api/v1/ops/products/", {"title": 0, "skus": [{"name": "a", "price_fen": 100}]}, format="json"
+    )
     assert res.status_code == 400 and "title" in res.json()["extra"]["fields"], res.content
     assert not Product.objects.exists()
 
 
 @pytest.mark.parametrize("sku_id", [0, -1, 2**63, "1"])
 def test_a_body_id_below_one_or_beyond_bigint_is_400_not_404_or_500(user_client, sku_id):
-    res = user_client.post("/api/v1/orders/", {"items": [{"sku_id": sku_id, "quantity": 1}], "address": {}},
-                           format="json")
+    res = user_client.post(
+        "/api/v1/orders/", {"items": [{"sku_id": sku_id, "quantity": 1}], "address": {}}, format="json"
+    )
     assert res.status_code == 400 and "sku_id" in res.json()["extra"]["fields"]["items"][0]
