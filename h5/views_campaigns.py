@@ -87,7 +87,10 @@ def crowdfund_page(request, pk: int):
     share_url = cf_selectors.crowdfund_share_url(cf)
     context = {
         "cf": cf,
-        "status_label": CROWDFUND_STATUS.get(cf.status, cf.status),
+        # Past its deadline but not yet expired by the job (campaigns.expire_crowdfunds, every minute).
+        "status_label": CROWDFUND_STATUS.get(cf.status, cf.status)
+        if open_now or cf.status != CrowdfundStatus.OPEN
+        else pgettext_lazy("campaigns", "The deadline has passed"),
         "progress_pct": min(cf_selectors.progress_bps(cf), 10000) / 100,
         "open_now": open_now,
         "seconds_left": seconds_left,

@@ -5,14 +5,16 @@ renders for each state; and what a page costs in queries however many contributo
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from campaigns.models import CrowdfundStatus
+from campaigns.models import Crowdfund, CrowdfundStatus
 from campaigns.services import crowdfunds as cf_services
 from campaigns.services import envelope_grabs
 from commissions.notifications import template_link
@@ -86,6 +88,14 @@ def test_the_server_renders_each_crowdfund_state(client):
     html = client.get(f"/h5/crowdfunds/{cf.pk}").content.decode()
     assert 'id="chip-in"' not in html and 'data-testid="cf-countdown"' not in html
     assert 'data-testid="cf-result"' in html and 'data-status="refunded"' in html
+
+
+def test_a_crowdfund_past_its_deadline_takes_no_more_before_the_job_expires_it(client):
+    cf = start(price_fen=2_000)
+    Crowdfund.objects.filter(pk=cf.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    html = client.get(f"/h5/crowdfunds/{cf.pk}").content.decode()
+    assert 'id="chip-in"' not in html and 'data-testid="cf-countdown"' not in html
+    assert "已到截止时间" in html  # not "raising"
 
 
 def _queries(client, path: str, marker: str) -> tuple[int, int]:
