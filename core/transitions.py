@@ -83,7 +83,7 @@ def transition(
         if to not in table.get(prev, ()) or (allow is not None and not allow(prev, to)):
             if not strict:
                 return False
-            name = what or model._meta.verbose_name
+            name = what or model._meta.verbose_name_raw  # English (the message is); verbose_name is translated
             article = "An" if name[:1].lower() in "aeiou" else "A"
             raise InvalidTransition(f"{article} {name} that is {prev} cannot become {to}.",
                                     extra={"from": prev, "to": to})
@@ -94,7 +94,7 @@ def transition(
             # Unreachable while the row is locked; kept so a caller that forgot the lock
             # (locked=True without holding it) cannot move a row that moved meanwhile.
             raise InvalidTransition(
-                f"The {what or model._meta.verbose_name} changed meanwhile; try again.",
+                f"The {what or model._meta.verbose_name_raw} changed meanwhile; try again.",
                 extra={"from": prev, "to": to},
             )
         setattr(obj, status_field, to)

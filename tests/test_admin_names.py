@@ -56,3 +56,17 @@ def test_the_console_index_speaks_one_language(admin_client):
         assert f">{plural_en}</a>" not in zh, model
     assert "商城" in zh and "佣金与提现" in zh and "站点管理" in zh
     assert "Mall" in en and "商城" not in en and "Site administration" in en
+
+
+def test_messages_that_name_a_model_keep_its_english_name_whatever_the_language():
+    """core.transitions names the model in an English message: the untranslated name, not
+    "A 分销员 that is approved ..." when Chinese is active."""
+    from core.errors import InvalidTransition
+    from core.transitions import transition
+    from distributors.models import DistributorStatus as S
+    from tests.factories import DistributorFactory
+
+    d = DistributorFactory(status=S.APPROVED, approved_at=None, real_name="张三", phone="13800000000")
+    with translation.override("zh-hans"), pytest.raises(InvalidTransition) as exc:
+        transition(d, S.REJECTED, table={S.APPROVED: frozenset({S.FROZEN})}, record=lambda *a: None)
+    assert exc.value.message == "A distributor that is approved cannot become rejected."
