@@ -17,6 +17,7 @@ class CampaignsConfig(AppConfig):
             crowdfund_payments,
             crowdfund_refunds,
             crowdfunds,
+            envelope_grabs,
             envelope_payments,
             envelope_posting,
             envelopes,
@@ -63,6 +64,13 @@ class CampaignsConfig(AppConfig):
             schedule_seconds=60,
             description="Move grabbed red-envelope money from the escrow to the wallets (what the per-grab "
             "poster left).",
+        )
+        register_job(
+            name="campaigns.reconcile_envelope_gates",
+            func=envelope_grabs.envelope_gates_reconcile_due,
+            schedule_seconds=60,
+            description="Forget red-envelope grabs Redis recorded but the database never committed (a web "
+            "process killed mid-grab) and give their shares back to the grabbable ones.",
         )
         register_job(
             name="campaigns.cancel_envelopes",

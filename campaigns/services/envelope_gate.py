@@ -148,6 +148,18 @@ def gate_build(g: Gate, *, envelope_id: int, free: list[int], taken: dict[int, i
     return bool(g.build(keys=gate_keys(envelope_id), args=args))
 
 
+def gate_pairs(g: Gate, *, envelope_id: int) -> dict[int, int] | None:
+    """user id → position as the gate records them, or None when the gate is not built."""
+    keys = gate_keys(envelope_id)
+    pipe = g.client.pipeline(transaction=False)
+    pipe.exists(keys[2])
+    pipe.hgetall(keys[1])
+    ready, pairs = pipe.execute()
+    if not ready:
+        return None
+    return {int(u): int(p) for u, p in pairs.items()}
+
+
 def post_marker_key(envelope_id: int) -> str:
     """Set while a poster task for the envelope is queued (envelope_grabs_post_schedule)."""
     return f"fx:{{env:{int(envelope_id)}}}:post"

@@ -205,6 +205,57 @@ def envelope_gate_warm(*, envelope_id: int) -> None:
         logger.warning("envelope %s: could not build the Redis gate at opening", envelope_id)
 
 
+def envelope_gate_reconcile(*, envelope_id: int, settle_seconds: float = 2.0) -> int:
+    """Forget the gate's pairs the database does not have, and give their positions back.
+
+    A grab records (user, position) in Redis before its claim commits; a web process killed in
+    between (or a claim that failed on the way) leaves a pair the database never saw: the user
+    would be told "already grabbed" without a share, and the position would go to nobody until
+    the envelope's end. A pair whose share is still free in the database is looked at again
+    after `settle_seconds` (a claim in flight commits within that); still free then, the pair is
+    forgotten and the position put back at the head of the list. Safe at any moment: the
+    database is the truth (a late claim of a given-back position is refused there, and a user
+    who does have a share meets the unique constraint). Returns how many pairs were fixed."""
+    g = gates.gate()
+    if g is None:
+        return 0
+    pairs = gates.gate_pairs(g, envelope_id=envelope_id)
+    if not pairs:
+        return 0
+
+    def not_in_database(candidates: dict[int, int]) -> dict[int, int]:
+        have = set(EnvelopeShare.objects.filter(envelope_id=envelope_id, user_id__in=list(candidates))
+                   .values_list("user_id", "position"))
+        return {u: p for u, p in candidates.items() if (u, p) not in have}
+
+    stale = not_in_database(pairs)
+    if not stale:
+        return 0
+    time.sleep(settle_seconds)
+    stale = not_in_database(stale)
+    free = set(EnvelopeShare.objects.filter(envelope_id=envelope_id, position__in=list(stale.values()),
+                                            user__isnull=True, returned=False).values_list("position", flat=True))
+    fixed = 0
+    for user_id, position in stale.items():
+        gates.gate_forget(g, envelope_id=envelope_id, user_id=user_id, position=position)
+        if position in free:
+            gates.gate_give_back(g, envelope_id=envelope_id, position=position)
+        fixed += 1
+    if fixed:
+        logger.warning("envelope %s: the gate had %s grab(s) the database never committed: forgotten, positions "
+                       "given back", envelope_id, fixed)
+    return fixed
+
+
+def envelope_gates_reconcile_due(*, settle_seconds: float = 2.0) -> dict:
+    """Beat job campaigns.reconcile_envelope_gates: `envelope_gate_reconcile` for every envelope
+    open now."""
+    now = timezone.now()
+    ids = list(RedEnvelope.objects.filter(status=E.ACTIVE, expires_at__gt=now).values_list("pk", flat=True))
+    fixed = sum(envelope_gate_reconcile(envelope_id=i, settle_seconds=settle_seconds) for i in ids)
+    return {"envelopes": len(ids), "fixed": fixed}
+
+
 # The claim of a position the gate handed out, on PostgreSQL: ONE statement, in autocommit (one
 # round trip, one commit). The share is taken only while the envelope is active and not past its
 # lifetime and the share is neither grabbed nor returned; the grabber follows the owner in the
