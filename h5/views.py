@@ -99,7 +99,11 @@ def home(request):
         "next_link": page_link(products.next_page_number()) if products.has_next() else "",
         "prev_link": page_link(products.previous_page_number()) if products.has_previous() else "",
         "sc": share_code_param(request),
-        "share": {"title": getattr(settings, "SHOP_NAME", "") or pgettext("h5", "Micro-store"), "image": ""},
+        "share": {
+            "title": getattr(settings, "SHOP_NAME", "") or pgettext("h5", "Micro-store"),
+            "image": "",
+            "target_type": "store",
+        },
     }
     return page(request, "home.html", context, nav="home")
 
@@ -127,6 +131,8 @@ def product_detail(request, pk: int):
         "share": {
             "title": product.title,
             "image": _cover(images),
+            "target_type": "product",
+            "target_id": product.pk,
             "desc": (product.description or "")[:60],
         },
     }
@@ -228,6 +234,10 @@ def recruit(request):
         "inviter_code": inviter_code,
         "inviter_name": inviter_name,
         "sc": sc,
-        "share": {"title": pgettext("h5", "Become a distributor: share and earn"), "image": ""},
+        "share": {
+            "title": pgettext("h5", "Become a distributor: share and earn"),
+            "image": "",
+            "target_type": "recruit",
+        },
     }
     return page(request, "distributor/apply.html", context, nav="distributor")

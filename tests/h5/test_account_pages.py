@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -22,6 +23,7 @@ from tests.mall.factories import ADDRESS
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
+JS = Path(__file__).resolve().parent / "js"  # the node probes of h5.js
 
 PRIVATE_PAGES = [
     ("/h5/orders", ["orders", "order-filters"]),
@@ -157,24 +159,9 @@ def test_yuan_filter(fen, shown):
     assert yuan_text(fen) == shown
 
 
-NODE_PROBE = r"""
-var noop = function () {};
-global.window = { localStorage: { getItem: function () { return null; }, setItem: noop, removeItem: noop } };
-global.document = {
-  getElementById: function (id) { return id === "h5-config" ? { textContent: process.argv[3] } : null; },
-  addEventListener: noop, createElement: function () { return {}; } };
-global.location = { pathname: "/h5/orders", search: "?status=paid" };
-require(process.argv[2]);
-var H5 = window.H5, values = JSON.parse(process.argv[4]);
-console.log(JSON.stringify({ yuan: values.map(function (v) { return H5.yuan(v); }), label: H5.label("order", "paid"),
-  unknown: H5.label("order", "nope"), login: H5.loginUrl(), t: H5.t("network") }));
-"""
-
-
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the browser tests cover h5.js)")
-def test_h5_js_formats_yuan_like_the_server_and_reads_the_page_config(tmp_path):
-    probe = tmp_path / "probe.js"
-    probe.write_text(NODE_PROBE)
+def test_h5_js_formats_yuan_like_the_server_and_reads_the_page_config():
+    probe = JS / "config_probe.js"
     config = {
         "api": "/api/v1",
         "h5": "/h5",
@@ -204,3 +191,35 @@ def test_stats_ranges_end_on_the_shops_today(settings):
     html = text(Client().get("/h5/distributor/stats"))
     today = datetime.now(ZoneInfo(settings.TIME_ZONE)).date().isoformat()
     assert f'var today = "{today}"' in html
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("logged_in", [True, False])
+def test_h5_js_live_share_carries_the_distributors_own_link(logged_in):
+    probe = JS / "share_probe.js"
+    config = {"api": "/api/v1", "h5": "/h5", "login": "/h5/login", "wechat_mode": "live", "messages": {}, "labels": {}}
+    out = subprocess.run(
+        ["node", str(probe), str(ROOT / "h5/static/h5/h5.js"), json.dumps(config), "token" if logged_in else "-"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    calls = json.loads(out.stdout)
+    page = "https://shop.example.com/h5/products/7?sc=SOTHER12"
+    assert calls["fetch"][0]["url"] == "/h5/jssdk?url=" + quote(page, safe="")
+    assert calls["wx"][0][0] == "config" and "updateTimelineShareData" in calls["wx"][0][2]
+    timeline = next(c[1] for c in calls["wx"] if c[0] == "timeline")
+    assert timeline["title"] == "龙井" and timeline["imgUrl"] == "https://img.example.com/c.png"
+    if logged_in:
+        link_call = calls["fetch"][1]
+        assert (link_call["url"], link_call["method"], link_call["auth"]) == (
+            "/api/v1/share-links/",
+            "POST",
+            "Bearer tok-1",
+        )
+        assert json.loads(link_call["body"]) == {"target_type": "product", "channel": "moments", "target_id": 7}
+        assert timeline["link"] == "https://shop.example.com/s/SMINE123"
+    else:
+        assert len(calls["fetch"]) == 1
+        assert timeline["link"] == page

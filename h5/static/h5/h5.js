@@ -9,7 +9,8 @@
  *   H5.pay(orderNo, paidUrl)  start paying: POST /orders/{no}/pay/, then the sandbox pay sheet
  *       (sandbox mode) or WeChat's JSAPI pay (live mode); paidUrl is where a payment lands.
  *   H5.requireLogin() the token, or off to the login page (returns null).
- *   H5.share(data)    live mode: wx.config via /h5/jssdk and the Moments/friend share data.
+ *   H5.share(data)    live mode: wx.config via /h5/jssdk and the Moments/friend share data
+ *       ({title, image, desc, link, target_type, target_id}: a distributor shares their own link).
  */
 (function () {
   "use strict";
@@ -142,6 +143,17 @@
     });
   }
 
+  /* The link a share carries: a distributor's own short link for the target (made once, then the
+     same: POST /share-links/ answers the existing one), so friends who open it are attributed;
+     anyone else shares the page's address. */
+  function shareLink(data, url) {
+    if (!data.target_type || !token()) { return Promise.resolve(data.link || url); }
+    var body = { target_type: data.target_type, channel: "moments" };
+    if (data.target_id) { body.target_id = data.target_id; }
+    return api("/share-links/", { method: "POST", body: body, noLoginRedirect: true }).then(function (l) { return l.url; },
+      function () { return data.link || url; });
+  }
+
   function share(data) {
     if (config.wechat_mode !== "live" || !window.wx || !data) { return; }
     var url = location.href.split("#")[0];
@@ -149,10 +161,12 @@
       if (!c || !c.signature) { return; }
       window.wx.config({ debug: false, appId: c.appId, timestamp: c.timestamp, nonceStr: c.nonceStr, signature: c.signature,
         jsApiList: ["updateTimelineShareData", "updateAppMessageShareData", "chooseWXPay"] });
-      window.wx.ready(function () {
-        var d = { title: data.title, link: data.link || url, imgUrl: data.image || "", desc: data.desc || "" };
-        window.wx.updateTimelineShareData(d);
-        window.wx.updateAppMessageShareData(d);
+      shareLink(data, url).then(function (link) {
+        window.wx.ready(function () {
+          var d = { title: data.title, link: link, imgUrl: data.image || "", desc: data.desc || "" };
+          window.wx.updateTimelineShareData(d);
+          window.wx.updateAppMessageShareData(d);
+        });
       });
     });
   }
