@@ -45,7 +45,7 @@ from django.utils import translation
 from django.utils.module_loading import import_string
 
 from accounts import selectors as account_selectors
-from api.errors import domain_status, error_body
+from api.errors import domain_message, domain_status, error_body
 from campaigns.services import envelope_grabs as grab_services
 from core import errors as domain
 from core.cache import cache_incr_queue, cache_pipeline
@@ -169,11 +169,12 @@ class GrabRoute:
                     return None  # revoked since: DRF's 401
             grab = grab_services.envelope_grab(user_id=user_id, envelope_id=envelope_id)
             return _json(200, answer(grab))
-        except domain.DomainError as exc:
-            return _json(domain_status(exc), error_body(exc.code, str(exc.message), exc.extra))
+        except domain.DomainError as exc:  # as api.errors.exception_handler renders it
+            message, extra = domain_message(exc)
+            return _json(domain_status(exc), error_body(exc.code, message, extra))
         except Exception:  # noqa: BLE001 - as Django would: logged, the JSON 500
             logger.exception("Internal Server Error: %s", request.path, extra={"status_code": 500})
-            return _json(500, error_body("server_error", "Internal server error."))
+            return _json(500, error_body("server_error", translation.gettext("Internal server error.")))
 
 
 _THROTTLED = object()

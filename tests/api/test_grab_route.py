@@ -11,18 +11,17 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.test import RequestFactory
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts import token_cache
 from accounts.models import AuthToken, Follow
 from accounts.services import token_issue
+from api.grab_route import GrabRoute, grab_route
 from campaigns.models import EnvelopeShare, EnvelopeStatus, RedEnvelope
 from campaigns.services import envelope_gate as gates
 from campaigns.services import envelope_grabs
-from django.core.handlers.wsgi import WSGIHandler
-
-from api.grab_route import GrabRoute, grab_route
 from tests.campaigns.envelope_helpers import opened
 from tests.factories import UserFactory
 
@@ -305,3 +304,22 @@ def test_redis_losing_its_scripts_or_its_keys_mid_envelope_grabs_nobody_twice(lo
     assert [r[0] for r in rest] == [200, 200, 200, 409, 409]
     rows = EnvelopeShare.objects.filter(envelope=env, user__isnull=False)
     assert rows.count() == 6 and rows.values("user").distinct().count() == 6
+
+
+def test_a_crash_in_the_grab_answers_the_json_500_in_the_requests_language(monkeypatch):
+    import json
+
+    env = opened(total_fen=300, count=3)
+    token = token_issue(user=UserFactory())
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(envelope_grabs, "envelope_grab", broken)
+    for language in ("en", "zh-hans"):
+        status, headers, body = call(application, grab_url(env), token=token, HTTP_ACCEPT_LANGUAGE=language)
+        with translation.override(language):
+            expected = translation.gettext("Internal server error.")
+        assert (status, json.loads(body)) == (500, {"code": "server_error", "message": expected, "extra": {}})
+        assert headers["Content-Language"] == language
+    assert not EnvelopeShare.objects.filter(envelope=env, user__isnull=False).exists()
