@@ -88,6 +88,8 @@ def _envelope_open(envelope_id, *, user_id: int) -> RedEnvelope:
         raise AlreadyGrabbed()
     if env.status == E.EMPTY:
         raise EnvelopeEmpty()
+    if env.status in (E.FUNDING, E.PENDING_PAYMENT):  # the contract's code, the right words
+        raise EnvelopeExpired("This red envelope is not open yet.", extra={"status": env.status})
     raise EnvelopeExpired(extra={"status": env.status})
 
 

@@ -583,6 +583,8 @@ def test_grab_a_funding_envelope(client_for, db):
     for who in (UserFactory(), fan, env.owner):
         body = _refused(client_for(who), grab_url(env), None, 409, "envelope_expired")
         assert body["extra"] == {"status": "funding"}
+        assert client_for(who).post(grab_url(env), HTTP_ACCEPT_LANGUAGE="en").json()["message"] == (
+            "This red envelope is not open yet.")
     assert client_for(env.owner).post(open_url(env)).status_code == 200
     assert client_for(fan).post(grab_url(env)).status_code == 200
 
