@@ -230,9 +230,27 @@ class AutoSchema(openapi.AutoSchema):
         return responses
 
 
+# Amounts and counts whose serializers are deliberately wide so that the service answers its own
+# codes (amount_too_small, amount_too_large, count must be at least 1...): the schema still says the
+# bounds the service enforces. api/red_envelopes.py's inputs are here because that module is the
+# lead's (issue 12).
+SERVICE_BOUNDS: dict[str, dict[str, tuple[int, int]]] = {
+    "ContributionCreateInputRequest": {"amount_fen": (1, 10**10)},
+    "EnvelopeCreateInputRequest": {"total_fen": (1, 10**10), "count": (1, 100_000)},
+    "TopUpInputRequest": {"amount_fen": (1, 10**10)},
+}
+
+
 def postprocess_schema(result, generator, request, public):
     """Schema-wide touches after every operation is built (SPECTACULAR_SETTINGS POSTPROCESSING_HOOKS)."""
     components = result.get("components", {}).get("schemas", {})
+    for name, bounds in SERVICE_BOUNDS.items():
+        properties = components.get(name, {}).get("properties", {})
+        for field, (low, high) in bounds.items():
+            if field in properties:
+                properties[field].update({"minimum": low, "maximum": high})
+                if high < 2**31:
+                    properties[field].pop("format", None)
     # The paginated envelope: count ≥ 0, page numbers from 1.
     for name, schema in components.items():
         if name.startswith("Paginated") and "count" in schema.get("properties", {}):

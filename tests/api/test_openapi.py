@@ -196,3 +196,12 @@ def test_text_fields_of_request_bodies_are_strings_with_limits(schema):
     address = resolve(schema, order["properties"]["address"])
     assert address["properties"]["name"] == {"type": "string", "minLength": 1, "maxLength": 32}
     assert "pattern" in address["properties"]["phone"]
+
+
+def test_amounts_the_services_check_are_bounded_in_the_schema(schema):
+    _, contribution = body_schema(schema, schema["paths"]["/api/v1/crowdfunds/{id}/contributions/"]["post"])
+    assert contribution["properties"]["amount_fen"]["minimum"] == 1
+    _, envelope = body_schema(schema, schema["paths"]["/api/v1/red-envelopes/"]["post"])
+    assert envelope["properties"]["count"]["minimum"] == 1 and envelope["properties"]["total_fen"]["minimum"] == 1
+    _, top_up = body_schema(schema, schema["paths"]["/api/v1/red-envelopes/{id}/top-ups/"]["post"])
+    assert top_up["properties"]["amount_fen"]["minimum"] == 1
