@@ -178,6 +178,7 @@ def test_the_sandbox_pay_sheet_shows_the_amount_and_pays_the_order(wechat_sandbo
     assert "龙井小铺" in sheet.text
     assert f'var back = "/h5/orders/{no}/paid"' in sheet.text
     assert 'data-testid="pay-sheet-confirm"' in sheet.text
+    assert f'href="/h5/orders/{no}/paid?cancelled=1"' in sheet.text  # closing it unpaid
     # what the sheet's confirm button does
     confirm = requests.post(f"{base}/wechat-sandbox/pay/{prepay_id}/confirm/", timeout=30)
     assert confirm.json()["return_code"] == "SUCCESS"

@@ -9,7 +9,8 @@
   GET  /wechat-sandbox/pay/{prepay_id}/sheet/?return=/h5/...
       WeChat's pay sheet: the amount, the merchant and what is paid for; "confirm" POSTs
       /wechat-sandbox/pay/{prepay_id}/confirm/ (which sends the signed payment notification to our
-      notify URL) and then goes to `return` (a path on this site).
+      notify URL) and then goes to `return` (a path on this site); "cancel" goes to `return` with
+      `cancelled=1` added.
 
 WeChat's API, as wechatpy calls it:
   GET  /wechat-sandbox/api/cgi-bin/ticket/getticket?access_token=&type=jsapi   the JS-SDK ticket
@@ -155,6 +156,8 @@ def pay_sheet(request, prepay_id: str):
         "amount": f"¥{fen // 100}.{fen % 100:02d}",
         "merchant": getattr(settings, "SHOP_NAME", "") or f"商户 {prepay.mch_id}",
         "back": back,
+        # "cancel" tells the page it came back to that the person closed the sheet unpaid
+        "cancel": f"{back}{'&' if '?' in back else '?'}cancelled=1" if back else "",
     }
     return render(request, "wechat_sandbox/pay_sheet.html", context)
 
