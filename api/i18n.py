@@ -80,7 +80,10 @@ PATTERNS = [
     gettext_noop("content must be at most %(n)s characters."),
     gettext_noop("WeChat answered HTTP %(status)s."),
     gettext_noop("WeChat refused the request: %(reason)s"),
+    gettext_noop("Set either level%(a)s_bps or level%(b)s_fixed_fen, not both."),
 ]
+# "field: message" (commissions/services/rules.py names the field first): the message is translated.
+_FIELD_FIRST = re.compile(r"^([a-z][a-z0-9_]*): (.+)$", re.S)
 
 
 def _regex(msgid: str) -> re.Pattern:
@@ -111,6 +114,11 @@ def translate(message):
             translated = gettext(msgid)
             if translated != msgid:
                 return translated % match.groupdict()
+    field_first = _FIELD_FIRST.match(message)
+    if field_first:
+        inner = translate(field_first.group(2))
+        if inner != field_first.group(2):
+            return f"{field_first.group(1)}: {inner}"
     return message
 
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.auth import HasModelPerm
-from api.fields import StrictCharField
+from api.fields import ID_MAX, StrictCharField
 from api.pagination import Pagination, paginated
 from commissions.models import RuleScope
 from commissions.selectors import rules as rule_selectors
@@ -42,6 +42,21 @@ class _Passthrough(serializers.Field):
         return value
 
 
+def _passthrough(low: int, high: int):
+    """A _Passthrough documented with the bounds the service enforces (ids from 1, bps 0-10000...)."""
+
+    @extend_schema_field({"type": "integer", "minimum": low, "maximum": high})
+    class Bounded(_Passthrough):
+        pass
+
+    return Bounded
+
+
+_Id = _passthrough(1, ID_MAX)
+_Bps = _passthrough(0, rule_services.BPS_MAX)
+_FixedFen = _passthrough(0, rule_services.FIXED_MAX_FEN)
+
+
 class _RejectUnknown(serializers.Serializer):
     def validate(self, attrs):
         unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
@@ -52,21 +67,21 @@ class _RejectUnknown(serializers.Serializer):
 
 class RuleCreateInput(_RejectUnknown):
     scope = serializers.ChoiceField(choices=RuleScope.choices)
-    sku_id = _Passthrough(required=False, allow_null=True)
-    product_id = _Passthrough(required=False, allow_null=True)
-    tier_id = _Passthrough(required=False, allow_null=True)
-    level1_bps = _Passthrough(required=False, allow_null=True)
-    level2_bps = _Passthrough(required=False, allow_null=True)
-    level1_fixed_fen = _Passthrough(required=False, allow_null=True)
-    level2_fixed_fen = _Passthrough(required=False, allow_null=True)
+    sku_id = _Id(required=False, allow_null=True)
+    product_id = _Id(required=False, allow_null=True)
+    tier_id = _Id(required=False, allow_null=True)
+    level1_bps = _Bps(required=False, allow_null=True)
+    level2_bps = _Bps(required=False, allow_null=True)
+    level1_fixed_fen = _FixedFen(required=False, allow_null=True)
+    level2_fixed_fen = _FixedFen(required=False, allow_null=True)
     is_active = _StrictBoolean(required=False)
 
 
 class RuleUpdateInput(_RejectUnknown):
-    level1_bps = _Passthrough(required=False, allow_null=True)
-    level2_bps = _Passthrough(required=False, allow_null=True)
-    level1_fixed_fen = _Passthrough(required=False, allow_null=True)
-    level2_fixed_fen = _Passthrough(required=False, allow_null=True)
+    level1_bps = _Bps(required=False, allow_null=True)
+    level2_bps = _Bps(required=False, allow_null=True)
+    level1_fixed_fen = _FixedFen(required=False, allow_null=True)
+    level2_fixed_fen = _FixedFen(required=False, allow_null=True)
     is_active = _StrictBoolean(required=False)
 
 

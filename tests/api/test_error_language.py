@@ -198,3 +198,14 @@ def test_every_constant_domain_message_has_its_chinese():
     with translation.override("zh-hans"):
         missing = sorted(m for m in messages if not CJK.search(translate(m)))
     assert missing == []
+
+
+def test_a_commission_rule_message_naming_its_field_is_translated(operator_client):
+    from tests.mall.orders_helpers import make_sku
+
+    body = {"scope": "sku", "sku_id": make_sku().pk, "level1_bps": 20000}
+    zh = operator_client.post("/api/v1/ops/commission-rules/", body, format="json")
+    en = operator_client.post("/api/v1/ops/commission-rules/", body, format="json", **EN)
+    assert zh.status_code == en.status_code == 400, zh.content
+    assert zh.json()["message"].startswith("level1_bps: ") and CJK.search(zh.json()["message"])
+    assert en.json()["message"] == "level1_bps: Must be between 0 and 10000."

@@ -205,3 +205,10 @@ def test_amounts_the_services_check_are_bounded_in_the_schema(schema):
     assert envelope["properties"]["count"]["minimum"] == 1 and envelope["properties"]["total_fen"]["minimum"] == 1
     _, top_up = body_schema(schema, schema["paths"]["/api/v1/red-envelopes/{id}/top-ups/"]["post"])
     assert top_up["properties"]["amount_fen"]["minimum"] == 1
+
+
+def test_commission_rule_inputs_carry_the_services_bounds(schema):
+    _, rule = body_schema(schema, schema["paths"]["/api/v1/ops/commission-rules/"]["post"])
+    props = rule["properties"]
+    assert (props["level1_bps"]["minimum"], props["level1_bps"]["maximum"]) == (0, 10000)
+    assert props["sku_id"]["minimum"] == 1 and props["level2_fixed_fen"]["minimum"] == 0
