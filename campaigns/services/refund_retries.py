@@ -120,7 +120,7 @@ def campaign_refund_settle(*, refund_id: int, operator, note: str) -> CampaignRe
     Refusals as for a retry; a second settle finds it settled (RefundNotFailed)."""
     note = note.strip() if isinstance(note, str) else ""
     if not note or len(note) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"Say how the money was paid back (1 to {MAX_NOTE_CHARS} characters).",
+        raise InvalidInput("Say how the money was paid back (1 to 200 characters).",  # MAX_NOTE_CHARS
                            code="invalid", extra={"fields": {"note": ["1 to 200 characters."]}})
     with transaction.atomic():
         campaign, paid, refund = _locked_last_failed(refund_id)

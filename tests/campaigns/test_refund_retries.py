@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from api.i18n import translate
 from campaigns.models import CampaignRefund, CampaignRefundStatus, ContributionStatus, CrowdfundStatus, RedEnvelope
 from campaigns.services import crowdfunds as cf_services
 from campaigns.services import envelopes as env_services
@@ -195,3 +196,17 @@ def test_a_closed_envelope_refund_may_also_be_settled(wechat_sandbox, settings):
     assert settled.status == R.SETTLED and escrow(env) == 0
     assert env.events.filter(kind="refund_settled_by_operator").count() == 1
 
+
+
+def test_the_operators_refusals_are_in_the_requests_language(operator_client):
+    import re
+
+    for path, body in (("999999/retry/", None), ("999999/settle/", {"note": "x"})):
+        zh = operator_client.post(URL + path, body, format="json").json()["message"]
+        en = operator_client.post(URL + path, body, format="json", HTTP_ACCEPT_LANGUAGE="en").json()["message"]
+        assert (zh, en) == ("未找到该活动退款。", "Campaign refund not found.")
+    from campaigns.services import refund_retries as rr
+
+    with translation.override("zh-hans"):
+        for exc in (rr.RefundNotFailed(), rr.RefundAbnormal(), rr.RefundRetriedAlready()):
+            assert re.search(r"[\u4e00-\u9fff]", translate(str(exc.message))), exc.code
