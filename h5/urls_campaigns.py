@@ -7,6 +7,7 @@ from django.urls import path
 from . import views_campaigns as views
 
 urlpatterns = [
+    path("crowdfunds", views.crowdfund_list, name="crowdfunds"),
     path("crowdfunds/new", views.crowdfund_new, name="crowdfund-new"),
     path("crowdfunds/<int:pk>", views.crowdfund_page, name="crowdfund"),
     path("red-envelopes/new", views.envelope_new, name="red-envelope-new"),

@@ -110,6 +110,14 @@ def crowdfund_page(request, pk: int):
 
 
 @require_GET
+def crowdfund_list(request):
+    """The initiator's own crowdfunds (/h5/crowdfunds): campaigns.js reads GET /api/v1/crowdfunds/
+    with the person's token (the page itself knows nobody)."""
+    labels = {str(k): str(v) for k, v in CROWDFUND_STATUS.items()}
+    return _page(request, "h5/campaigns/crowdfund_list.html", {"status_labels": labels, "nav": "home"})
+
+
+@require_GET
 def crowdfund_new(request):
     """Start a crowdfund for one of a product's SKUs: /h5/crowdfunds/new?product=<id>[&sku=<id>];
     without a product, the products to choose from."""

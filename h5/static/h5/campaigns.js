@@ -6,6 +6,7 @@
  *   crowdfund page   countdown, chip in (amount + message, WeChat Pay), share, and for the
  *                    initiator their figures, "pay the rest" and "cancel"
  *   crowdfund/new    start a crowdfund for a SKU (address, message, duration)
+ *   crowdfunds       the initiator's own crowdfunds (GET /api/v1/crowdfunds/)
  *   envelope page    grab (the amount and the follow that came with it), top up while it is
  *                    funding (wallet or WeChat Pay), and for the owner "open"
  *   envelope/new     send an envelope (total, shares, split, greeting, wallet or WeChat Pay)
@@ -142,6 +143,26 @@
     }, function () { return null; });
   }
 
+  /* ---- my crowdfunds ------------------------------------------------------------------- */
+  function crowdfundList(root) {
+    if (!H5.requireLogin()) { return; }
+    var labels = JSON.parse(document.getElementById("cf-status-labels").textContent);
+    H5.api("/crowdfunds/?page_size=50").then(function (page) {
+      var rows = (page && page.results) || [];
+      document.getElementById("cf-rows").innerHTML = rows.map(function (cf) {
+        return '<a class="item row" data-testid="cf-row" data-id="' + cf.id + '" data-status="' + H5.esc(cf.status) +
+          '" href="' + H5.config.h5 + "/crowdfunds/" + cf.id + '">' +
+          '<div class="grow"><div class="title">' + H5.esc(cf.title) + '</div>' +
+          '<div class="muted">' + H5.esc(labels[cf.status] || cf.status) + " · " + H5.time(cf.deadline) + '</div></div>' +
+          '<div class="right"><b class="price">' + H5.yuan(cf.raised_fen) + '</b><div class="muted small">/ ' +
+          H5.yuan(cf.goal_fen) + '</div></div></a>';
+      }).join("");
+      document.getElementById("cf-rows").hidden = !rows.length;
+      document.getElementById("cf-rows-none").hidden = !!rows.length;
+      root.setAttribute("data-loaded", "true");
+    }, function () { return null; });
+  }
+
   /* ---- start a crowdfund ---------------------------------------------------------------- */
   function crowdfundNew(form) {
     if (!H5.requireLogin()) { return; }
@@ -259,6 +280,7 @@
     var el;
     if ((el = document.getElementById("crowdfund"))) { crowdfundPage(el); }
     if ((el = document.getElementById("crowdfund-new"))) { crowdfundNew(el); }
+    if ((el = document.getElementById("crowdfund-list"))) { crowdfundList(el); }
     if ((el = document.getElementById("envelope"))) { envelopePage(el); }
     if ((el = document.getElementById("envelope-new"))) { envelopeNew(el); }
   });

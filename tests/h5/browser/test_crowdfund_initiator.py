@@ -41,6 +41,12 @@ def test_the_initiator_pays_the_rest(phone, h5):
     assert page.inner_text("#cf-order-link") == cf.order.no
     assert page.locator("[data-testid=cf-result]").count() == 1
     assert page.is_hidden("[data-testid=cf-pay-rest]") and page.is_hidden("[data-testid=cf-cancel]")
+    page.click("[data-testid=cf-my-list]")  # the initiator's own crowdfunds
+    page.wait_for_selector("[data-testid=crowdfund-list][data-loaded=true]")
+    rows = page.locator("[data-testid=cf-row]")
+    assert rows.count() == 1 and rows.first.get_attribute("data-id") == str(cf.pk)
+    assert rows.first.get_attribute("data-status") == "ordered" and "¥50.00" in rows.first.inner_text()
+    shot(page, "crowdfund-list")
     no_js_errors(page)
 
 
@@ -88,6 +94,9 @@ def test_bad_amounts_are_refused_on_the_page_and_change_nothing(phone, h5):
     assert page.url.endswith(f"/h5/crowdfunds/{cf.pk}")
     cf.refresh_from_db()
     assert (cf.raised_fen, cf.reserved_fen, cf.contributions.count()) == (0, 0, 0)
+    page.goto("/h5/crowdfunds")  # the friend's own list: somebody else's crowdfund is not in it
+    page.wait_for_selector("[data-testid=crowdfund-list][data-loaded=true]")
+    assert page.locator("[data-testid=cf-row]").count() == 0 and page.is_visible("[data-testid=cf-rows-none]")
     no_js_errors(page)
 
 
