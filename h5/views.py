@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import pgettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from core.errors import DomainError, NotFound
 from distributors.codes import code_normalise
@@ -68,7 +68,7 @@ def _cover(images) -> str:
 # --- catalog ------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def home(request):
     categories = list(catalog_selectors.category_list_public())
     category_id = None
@@ -108,7 +108,7 @@ def home(request):
     return page(request, "home.html", context, nav="home")
 
 
-@require_GET
+@require_safe
 def product_detail(request, pk: int):
     try:
         product = catalog_selectors.product_get_public(product_id=pk)
@@ -153,7 +153,7 @@ def safe_next(request, raw: str | None) -> str:
 
 
 @never_cache
-@require_GET
+@require_safe
 def login(request):
     """Off to WeChat's authorisation (the sandbox's identity picker in sandbox mode); WeChat
     comes back to /h5/login/callback with `code` and our signed `state` (which holds `next`)."""
@@ -166,7 +166,7 @@ def login(request):
 
 
 @never_cache
-@require_GET
+@require_safe
 def login_callback(request):
     """WeChat came back: the page's script posts `code` to /api/v1/auth/wechat/, keeps the
     token and goes on to `next`. A missing code (the user declined) or a bad state says so."""
@@ -195,7 +195,7 @@ def login_callback(request):
     return page(request, "login_callback.html", {"code": code, "next": next_path})
 
 
-@require_GET
+@require_safe
 def jssdk(request):
     """The JS-SDK config for the page at ?url= (live mode's share to Moments): JSON."""
     url = request.GET.get("url", "")
@@ -215,7 +215,7 @@ def jssdk(request):
 # --- recruitment ----------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def recruit(request):
     """The recruitment page a recruit link lands on: who invites, and the apply form."""
     inviter_code = request.GET.get("inviter", "").strip().upper()[:12]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from django.utils.translation import pgettext
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from core.errors import NotFound
 from distributors.codes import code_normalise
@@ -42,7 +42,7 @@ def _order_or_404(request, no: str):
 # --- buying -------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def checkout(request):
     """Buy one SKU: the product's public data, quantity, the address form; the script creates
     the order (POST /orders/ with the share code) and starts paying."""
@@ -70,22 +70,22 @@ def checkout(request):
     return page(request, "checkout.html", context, nav="home")
 
 
-@require_GET
+@require_safe
 def orders(request):
     return page(request, "orders.html", {"status": request.GET.get("status", "")}, nav="orders")
 
 
-@require_GET
+@require_safe
 def order_detail(request, no: str):
     return _order_or_404(request, no) or page(request, "order.html", {"no": no}, nav="orders")
 
 
-@require_GET
+@require_safe
 def order_paid(request, no: str):
     return _order_or_404(request, no) or page(request, "paid.html", {"no": no}, nav="orders")
 
 
-@require_GET
+@require_safe
 def order_refund(request, no: str):
     return _order_or_404(request, no) or page(request, "refund.html", {"no": no}, nav="orders")
 
@@ -94,7 +94,7 @@ def order_refund(request, no: str):
 
 
 def _shell(template: str, **context):
-    @require_GET
+    @require_safe
     def view(request, **kwargs):
         return page(request, f"distributor/{template}", {**context, **kwargs}, nav="distributor")
 
@@ -105,7 +105,7 @@ def _shell(template: str, **context):
 distributor_home = _shell("index.html")
 
 
-@require_GET
+@require_safe
 def distributor_links(request):
     """My links; the form to make one offers the shop, the recruitment page and the on-shelf
     products (public data)."""
@@ -113,7 +113,7 @@ def distributor_links(request):
     return page(request, "distributor/links.html", {"products": products}, nav="distributor")
 
 
-@require_GET
+@require_safe
 def distributor_stats(request):
     """The stats page; its ranges end on the shop's today (settings.TIME_ZONE), not the phone's."""
     context = {"days_choices": STATS_DAYS, "today": stats_today().isoformat()}
@@ -125,7 +125,7 @@ distributor_commissions = _shell("commissions.html")
 distributor_wallet = _shell("wallet.html")
 
 
-@require_GET
+@require_safe
 def distributor_withdraw(request):
     """The withdrawal form with the shop's rules (minimum, fee), which are public."""
     s = distribution_settings_get()
@@ -142,7 +142,7 @@ distributor_withdrawals = _shell("withdrawals.html")
 distributor_withdrawal = _shell("withdrawal.html")
 
 
-@require_GET
+@require_safe
 def distributor_link(request, code: str):
     normalised = code_normalise(code)
     if normalised is None:

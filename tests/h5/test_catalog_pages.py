@@ -231,3 +231,10 @@ def test_home_and_product_pages_read_in_a_fixed_number_of_queries(client, django
     assert queries(f"/h5/products/{product.pk}") == few_product
     with django_assert_max_num_queries(6):
         client.get(f"/h5/products/{product.pk}")
+
+
+def test_link_previews_may_ask_with_head(client):
+    product, _, _ = tea_product()
+    assert client.head(f"/h5/products/{product.pk}").status_code == 200
+    assert client.head("/h5/").status_code == 200
+    assert client.post("/h5/").status_code == 405
