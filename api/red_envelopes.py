@@ -18,7 +18,6 @@ from campaigns.models import MAX_MESSAGE_CHARS, EnvelopeStatus, PayWith, SplitMo
 from campaigns.selectors import envelopes as env_selectors
 from campaigns.services import envelope_grabs as grab_services
 from campaigns.services import envelopes as env_services
-from distributors.selectors.links import share_link_url
 
 
 class EnvelopeCreateInput(serializers.Serializer):
@@ -80,7 +79,7 @@ class EnvelopeOutput(serializers.Serializer):
         return self.context.get("remaining", {}).get(env.pk, 0)
 
     def get_share_url(self, env) -> str:
-        return share_link_url(code=env.share_code)
+        return env_selectors.envelope_share_url(env)
 
     def get_top_backers(self, env) -> list[dict]:
         return PersonOutput(self.context.get("top", {}).get(env.pk, []), many=True).data

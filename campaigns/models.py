@@ -404,6 +404,9 @@ class RedEnvelope(models.Model):
     pool_fen = models.BigIntegerField(default=0, help_text="Paid so far: the owner's money and every paid top-up")
     greeting = models.CharField(max_length=MAX_MESSAGE_CHARS, blank=True, default="")
     share_code = models.CharField(max_length=16, unique=True)
+    share_link = models.ForeignKey("distributors.ShareLink", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+",
+                                   help_text="The owner's own distributor link to it (when the owner is one)")
     expires_hours = models.PositiveIntegerField()
     max_share_fen = models.PositiveIntegerField(help_text="The operator's share maximum when it was created")
     open_when_paid = models.BooleanField(default=False)

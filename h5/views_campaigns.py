@@ -14,7 +14,6 @@ Paths (h5/urls_campaigns.py, under /h5/) are the ones share links redirect to
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
@@ -173,10 +172,9 @@ def envelope_page(request, pk: int):
         env = env_selectors.envelope_get(envelope_id=pk)
     except NotFound:
         raise Http404 from None
-    # The envelope's own share_code names no share link (the API's share_url, /s/<code>, answers
-    # 404 for it): the page itself is what a person shares. A distributor's own link to the
-    # envelope (POST /api/v1/share-links/ target red_envelope) redirects here too.
-    share_url = f"{settings.H5_BASE_URL}/red-envelopes/{env.pk}"
+    # The owner's own short link when the owner is a distributor (counted, binding), else this
+    # page (campaigns.selectors.envelopes.envelope_share_url, as the API's share_url).
+    share_url = env_selectors.envelope_share_url(env)
     context = {
         **_envelope_context(env),
         "can_grab": env.status == EnvelopeStatus.ACTIVE,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.db.models import Count, Min, QuerySet, Sum
 
 from core.errors import NotFound
+from distributors.selectors.links import share_link_url
 
 from ..models import BackingStatus, EnvelopeBacking, EnvelopeShare, EnvelopeStatus, RedEnvelope
 
@@ -20,6 +22,14 @@ def envelope_get(*, envelope_id: int) -> RedEnvelope:
     if env is None:
         raise NotFound("Red envelope not found.")
     return env
+
+
+def envelope_share_url(env: RedEnvelope) -> str:
+    """The link to share: the owner's short link when they are a distributor (counted as their
+    click, binding the friend), else the envelope's H5 page."""
+    if env.share_link_id:
+        return share_link_url(code=env.share_code)
+    return f"{settings.H5_BASE_URL.rstrip('/')}/red-envelopes/{env.pk}"
 
 
 def envelope_list_for_owner(*, owner_id: int) -> QuerySet[RedEnvelope]:

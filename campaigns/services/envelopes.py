@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, InvalidInput
 from distributors.codes import code_generate
+from distributors.models import Distributor, DistributorStatus
+from distributors.services.links import share_link_get_or_create
 from ledger.locks import accounts_lock, user_account_ids
 from ledger.models import AccountKind
 from ledger.services import ledger_post
@@ -157,6 +159,10 @@ def envelope_create(*, owner, total_fen, count, split="random", greeting="", exp
                 continue
         if env is None:  # pragma: no cover
             raise RuntimeError("could not draw a unique envelope code")
+        if Distributor.objects.filter(user=owner, status=DistributorStatus.APPROVED).exists():
+            # The owner shares their own short link: its clicks are counted and bind, like any link.
+            link, _ = share_link_get_or_create(user=owner, target_type="red_envelope", target_id=env.pk)
+            RedEnvelope.objects.filter(pk=env.pk).update(share_link=link, share_code=link.code)
         env = envelope_lock(envelope_id=env.pk)
         if pay_with == PayWith.WECHAT:
             backing = EnvelopeBacking.objects.create(no=backing_no_generate(), envelope=env, user=owner, is_owner=True,
