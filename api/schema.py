@@ -94,6 +94,9 @@ FIELD_EXAMPLES = [(IdField, 1), (MoneyField, 39800), (BpsField, 500)]
 # printable ASCII, no space at either end (the key is stripped, then must be printable)
 KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 
+# ...and by the end of a field's name, for the fields that are not of those classes
+NAME_EXAMPLES = {"fen": 39800, "bps": 500, "quantity": 1, "count": 10, "hours": 24, "days": 7, "minutes": 15}
+
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -251,6 +254,16 @@ def postprocess_schema(result, generator, request, public):
                 properties[field].update({"minimum": low, "maximum": high})
                 if high < 2**31:
                     properties[field].pop("format", None)
+    # Realistic examples by name wherever a field class gave none (Swagger UI would show the
+    # maximum, 4611686018427388000, for an id bounded by 2^62).
+    for schema in components.values():
+        for name, prop in schema.get("properties", {}).items():
+            if prop.get("type") != "integer" or "example" in prop or prop.get("readOnly"):
+                continue
+            example = 1 if name == "id" or name.endswith("_id") else NAME_EXAMPLES.get(name.rsplit("_", 1)[-1])
+            low, high = prop.get("minimum"), prop.get("maximum")
+            if example is not None and (low is None or low <= example) and (high is None or example <= high):
+                prop["example"] = example
     # The paginated envelope: count ≥ 0, page numbers from 1.
     for name, schema in components.items():
         if name.startswith("Paginated") and "count" in schema.get("properties", {}):

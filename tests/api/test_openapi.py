@@ -212,3 +212,12 @@ def test_commission_rule_inputs_carry_the_services_bounds(schema):
     props = rule["properties"]
     assert (props["level1_bps"]["minimum"], props["level1_bps"]["maximum"]) == (0, 10000)
     assert props["sku_id"]["minimum"] == 1 and props["level2_fixed_fen"]["minimum"] == 0
+
+
+def test_every_id_and_amount_in_a_request_body_has_a_realistic_example(schema):
+    for name, component in schema["components"]["schemas"].items():
+        if not name.endswith("Request"):
+            continue
+        for field, prop in component.get("properties", {}).items():
+            if prop.get("type") == "integer" and (field.endswith("_id") or field.endswith("_fen")):
+                assert "example" in prop and prop["example"] < 10**7, (name, field, prop)
