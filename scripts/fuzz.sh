@@ -92,18 +92,22 @@ EOF
 )
 
 mkdir -p "$REPORT_DIR"
+# Schemathesis keeps its replay cache in ./.schemathesis unless told: keep it with the reports.
+printf '[cache]\ndirectory = "%s/cache"\n' "$REPORT_DIR" > "$REPORT_DIR/schemathesis.toml"
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 status=0
 for who in shopper operator; do
   token=$SHOPPER; [ "$who" = operator ] && token=$OPERATOR
   echo "=== fuzz as the $who: $EXAMPLES examples per operation, phases examples,coverage,fuzzing,stateful"
   # POST /auth/logout/ would revoke the very token the run uses: every later case would be a 401.
-  $ST run "$BASE/api/schema/" \
+  # One worker: with two, Hypothesis (not thread-safe) now and then stopped an operation with an
+  # internal "Inconsistent results" error of its own.
+  $ST --config-file "$REPORT_DIR/schemathesis.toml" run "$BASE/api/schema/" \
     --header "Authorization: Bearer $token" \
     --checks "$CHECKS" \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$EXAMPLES" \
-    --workers 2 \
+    --workers 1 \
     --request-timeout 30 \
     --exclude-operation-id v1_auth_logout_create \
     ${FUZZ_SEED:+--seed "$FUZZ_SEED"} \
