@@ -194,7 +194,7 @@ def test_settings_changes_need_a_body_with_one_setting_at_least(schema, path):
 def test_text_fields_of_request_bodies_are_strings_with_limits(schema):
     _, order = body_schema(schema, schema["paths"]["/api/v1/orders/"]["post"])
     address = resolve(schema, order["properties"]["address"])
-    assert address["properties"]["name"] == {"type": "string", "minLength": 1, "maxLength": 32}
+    assert address["properties"]["name"] == {"type": "string", "minLength": 1, "maxLength": 32, "example": "张三"}
     assert "pattern" in address["properties"]["phone"]
 
 
