@@ -30,7 +30,7 @@ USER_AGENT = (
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _playwright():
     try:
         from playwright.sync_api import sync_playwright
@@ -38,7 +38,8 @@ def _playwright():
         pytest.skip(f"Playwright for Python is not installed ({exc}); pip install -r requirements-dev.txt")
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"no Chromium at {CHROMIUM} (scripts/browser.sh installs Debian's chromium)")
-    # Playwright's sync API keeps an asyncio loop on this thread for the whole session; the
+    # Playwright's sync API keeps an asyncio loop on this thread while it runs (this package: it
+    # stops, and the switch is put back, after the last browser test); the
     # tests' own ORM reads and writes (set-up, the database assertions) are plain synchronous
     # code between browser steps, which Django allows only with this switch.
     before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -54,7 +55,7 @@ def _playwright():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(_playwright):
     try:
         b = _playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
