@@ -31,6 +31,7 @@ beat: $(STAMP)
 
 # Schemathesis against a live server (scripts/fuzz.sh): FUZZ_EXAMPLES=N cases per operation.
 fuzz: $(STAMP) services
+	@bash scripts/fonts.sh
 	bash scripts/fuzz.sh
 
 bench: $(STAMP) services
