@@ -46,6 +46,7 @@ def production_rates(settings):
 
 
 def api_login(api_client, username, password=PASSWORD, ip="10.0.0.1", **extra):
+    extra.setdefault("HTTP_ACCEPT_LANGUAGE", "en")  # LOCKED_TEXT is the English message (zh-hans is the default)
     return api_client.post(API_LOGIN, {"username": username, "password": password}, format="json",
                            REMOTE_ADDR=ip, **extra)
 

@@ -299,7 +299,7 @@ def test_bad_periods_are_400(operator_client, params):
 
 def test_a_repeated_parameter_is_400(operator_client):
     for url in (OVERVIEW, STATEMENT):
-        res = operator_client.get(f"{url}?from=2024-03-01&from=2024-03-02&to=2024-03-31")
+        res = operator_client.get(f"{url}?from=2024-03-01&from=2024-03-02&to=2024-03-31", HTTP_ACCEPT_LANGUAGE="en")
         assert res.status_code == 400 and res.json()["extra"]["fields"] == {"from": ["Give it once."]}
     res = operator_client.get(f"{STATEMENT}?distributor=1&distributor=2")
     assert res.status_code == 400 and "distributor" in res.json()["extra"]["fields"]
@@ -500,7 +500,7 @@ def test_the_csv_ignores_the_accept_header(month, operator_client):
 
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "1.5", "1e3", str(2**63), "9" * 40, "１", " 1"])
 def test_bad_distributor_is_400(operator_client, value):
-    res = operator_client.get(STATEMENT, {"distributor": value})
+    res = operator_client.get(STATEMENT, {"distributor": value}, HTTP_ACCEPT_LANGUAGE="en")
     assert res.status_code == 400
     assert res.json()["extra"]["fields"] == {"distributor": ["Not an id."]}
 

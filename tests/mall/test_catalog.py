@@ -181,7 +181,8 @@ def test_pagination_links_and_pages(api_client):
     assert [r["id"] for r in page3["results"]] == [made[0].pk]
     assert page3["next"] is None
     assert "page=2" in page3["previous"]
-    assert api_client.get(LIST, {"page": 9, "page_size": 2}).json()["results"] == []
+    past = api_client.get(LIST, {"page": 9, "page_size": 2})  # past the end: 404, as every list (issue 13)
+    assert past.status_code == 404 and past.json()["code"] == "not_found"
 
 
 def test_list_is_a_fixed_number_of_queries_whatever_the_page_size(api_client, django_assert_max_num_queries):
