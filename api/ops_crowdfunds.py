@@ -255,8 +255,8 @@ class OpsCrowdfundDetailView(APIView):
 
 def _bounded(name: str) -> serializers.IntegerField:
     low, high = settings_services.LIMITS[name]
-    # min_goal_fen is an `integer` column: its service bound (10^10) does not fit on PostgreSQL.
-    return bounded(low, min(high, INT_COLUMN_MAX))
+    # Money columns are bigint (the service's bounds fit); the others are `integer` columns.
+    return bounded(low, high if name.endswith("_fen") else min(high, INT_COLUMN_MAX))
 
 
 class CrowdfundSettingsSerializer(serializers.Serializer):
@@ -307,7 +307,7 @@ class CrowdfundProductRuleSerializer(serializers.Serializer):
     product_id = serializers.IntegerField(read_only=True)
     enabled = StrictBooleanField()
     # an `integer` column: the service's bound (10^10) does not fit on PostgreSQL
-    min_goal_fen = bounded(0, min(settings_services.MAX_FEN, INT_COLUMN_MAX))
+    min_goal_fen = bounded(0, settings_services.MAX_FEN)
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 

@@ -35,10 +35,10 @@ class CrowdfundSettings(models.Model):
     enabled = models.BooleanField(default=True, help_text="Crowdfunding on for the whole shop")
     default_duration_hours = models.PositiveIntegerField(default=24)
     max_duration_hours = models.PositiveIntegerField(default=7 * 24)
-    min_contribution_fen = models.PositiveIntegerField(default=100)
+    min_contribution_fen = models.PositiveBigIntegerField(default=100)
     pay_window_minutes = models.PositiveIntegerField(
         default=10, help_text="How long a contribution's reservation waits for its payment")
-    min_goal_fen = models.PositiveIntegerField(default=0, help_text="The smallest crowdfund goal (0: any)")
+    min_goal_fen = models.PositiveBigIntegerField(default=0, help_text="The smallest crowdfund goal (0: any)")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -66,7 +66,7 @@ class CrowdfundProductRule(models.Model):
 
     product = models.OneToOneField("mall.Product", on_delete=models.CASCADE, related_name="crowdfund_rule")
     enabled = models.BooleanField(default=True)
-    min_goal_fen = models.PositiveIntegerField(
+    min_goal_fen = models.PositiveBigIntegerField(
         default=0, help_text="A crowdfund of this product needs at least this goal")
     updated_at = models.DateTimeField(auto_now=True)
 

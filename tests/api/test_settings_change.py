@@ -72,8 +72,9 @@ def test_patch_and_put_change_only_what_is_sent(operator_client, saved, url):
         ("/api/v1/ops/settings/distribution/", {"binding_mode": 1}, "binding_mode"),
         ("/api/v1/ops/settings/mall/", {"refund_window_days": 1.5}, "refund_window_days"),
         ("/api/v1/ops/settings/crowdfunds/", {"enabled": 1}, "enabled"),
-        # the fuzzer's find: 9999999999 passed the service's bound and was a DataError (500) on PostgreSQL
-        ("/api/v1/ops/settings/crowdfunds/", {"min_goal_fen": 9_999_999_999}, "min_goal_fen"),
+        # above the service's bound (10^10 fen); the fuzzer found 9,999,999,999 a DataError (500) when the
+        # column was `integer` (it is bigint since campaigns 0007)
+        ("/api/v1/ops/settings/crowdfunds/", {"min_goal_fen": 10**10 + 1}, "min_goal_fen"),
         ("/api/v1/ops/settings/red-envelopes/", {"max_count": 0}, "max_count"),
     ],
 )
@@ -83,9 +84,12 @@ def test_a_bad_value_is_400_on_its_field_and_changes_nothing(operator_client, sa
     assert row_of(SETTINGS[url][0]) == saved[url]
 
 
-def test_the_largest_min_goal_the_column_holds_is_taken(operator_client, db):
-    res = operator_client.patch("/api/v1/ops/settings/crowdfunds/", {"min_goal_fen": 2**31 - 1}, format="json")
-    assert res.status_code == 200 and CrowdfundSettings.objects.get().min_goal_fen == 2**31 - 1
+def test_the_largest_min_goal_the_service_allows_is_stored(operator_client, db):
+    """10^10 fen (the service's bound) fits the bigint column: stored as sent (the fuzzer's
+    9,999,999,999 was a 500 when the column was `integer`)."""
+    for value in (9_999_999_999, 10**10):
+        res = operator_client.patch("/api/v1/ops/settings/crowdfunds/", {"min_goal_fen": value}, format="json")
+        assert res.status_code == 200 and CrowdfundSettings.objects.get().min_goal_fen == value
 
 
 def test_a_product_crowdfund_rule_needs_a_body_too(operator_client):
@@ -95,8 +99,11 @@ def test_a_product_crowdfund_rule_needs_a_body_too(operator_client):
         assert getattr(operator_client, method)(url, {}, format="json").status_code == 400
         assert getattr(operator_client, method)(url).status_code == 400
     assert not CrowdfundProductRule.objects.exists()
-    res = operator_client.patch(url, {"min_goal_fen": 9_999_999_999}, format="json")
+    res = operator_client.patch(url, {"min_goal_fen": 10**10 + 1}, format="json")
     assert res.status_code == 400 and "min_goal_fen" in res.json()["extra"]["fields"]
+    assert not CrowdfundProductRule.objects.exists()
+    res = operator_client.patch(url, {"min_goal_fen": 9_999_999_999}, format="json")  # bigint: fits
+    assert res.status_code == 200 and CrowdfundProductRule.objects.get().min_goal_fen == 9_999_999_999
     res = operator_client.patch(url, {"enabled": False}, format="json")
     assert res.status_code == 200 and CrowdfundProductRule.objects.get().enabled is False
     assert operator_client.patch("/api/v1/ops/products/999999/crowdfund-rule/", {}, format="json").status_code == 404
