@@ -66,4 +66,4 @@ def test_the_admin_list_shows_the_debt(client, operator):
     client.force_login(operator)
     text = client.get(ADMIN).content.decode()
     assert "column-debt" in text
-    assert 'class="field-debt">1000<' in text, owing.pk
+    assert 'class="field-debt">¥10.00<' in text, owing.pk  # 1000 fen, shown as yuan (core/admin_money.py)
