@@ -61,10 +61,6 @@ def answer_seconds() -> float:
     return max(float(getattr(settings, "AUTH_TOKEN_ANSWER_SECONDS", 0) or 0), cache_seconds())
 
 
-def keep_seconds() -> float:
-    return answer_seconds()
-
-
 @dataclass(frozen=True, slots=True)
 class Entry:
     verified_at: float  # on `clock`: when the database last said the token was live
@@ -94,13 +90,13 @@ class TokenCache:
 
     def get(self, key_hash: str, *, now: float, max_age: float) -> Entry | None:
         """The entry if the database vouched for it less than `max_age` seconds ago. Older ones are
-        dropped only when older than the longest age any reader accepts (`keep_seconds`)."""
+        dropped only when older than the longest age any reader accepts (`answer_seconds`)."""
         with self._lock:
             entry = self._entries.get(key_hash)
             if entry is None:
                 return None
             if entry.verified_at + max_age <= now:
-                if entry.verified_at + keep_seconds() <= now:
+                if entry.verified_at + answer_seconds() <= now:
                     self._drop(key_hash)
                 return None
             self._entries.move_to_end(key_hash)

@@ -210,3 +210,26 @@ def test_the_operators_refusals_are_in_the_requests_language(operator_client):
     with translation.override("zh-hans"):
         for exc in (rr.RefundNotFailed(), rr.RefundAbnormal(), rr.RefundRetriedAlready()):
             assert re.search(r"[\u4e00-\u9fff]", translate(str(exc.message))), exc.code
+
+
+def test_operators_settling_at_once_pay_the_escrow_out_once(wechat_sandbox, settings):
+    from django.db import connection
+
+    from campaigns.services.refund_retries import campaign_refund_settle
+
+    cf, c, last = _crowdfund_refund_refused(wechat_sandbox, settings, status="CHANGE")
+    operators = [UserFactory(is_staff=True) for _ in range(6)]
+
+    def settle(i: int) -> str:
+        try:
+            return campaign_refund_settle(refund_id=last.pk, operator=operators[i], note=f"bank {i}").status
+        except Exception as exc:  # noqa: BLE001 - the refusals are the point
+            return getattr(exc, "code", repr(exc))
+        finally:
+            connection.close()
+
+    outcomes = run_at_once(settle, 6)
+    assert sorted(outcomes) == ["refund_not_failed"] * 5 + ["settled"]
+    assert escrow_balance(cf) == 0
+    assert cf.events.filter(kind="refund_settled_by_operator").count() == 1
+    assert_money_accounted(cf)
