@@ -131,21 +131,28 @@ class WithdrawalStatus(models.TextChoices):
     REQUESTED = "requested", "Requested (in review)"
     APPROVED = "approved", "Approved (payout queued)"
     PAYING = "paying", "Paying (transfer to WeChat balance under way)"
+    CONFIRMING = "confirming", "Waiting for the user's confirmation (merchant transfer bill sent)"
     PAID = "paid", "Paid"
     REJECTED = "rejected", "Rejected (money back in the wallet)"
-    FAILED = "failed", "Failed (WeChat refused the transfer; money back in the wallet)"
+    FAILED = "failed", "Failed (WeChat refused the transfer, or it was not taken in time; money back in the wallet)"
+    CANCELLED = "cancelled", "Cancelled (the operator cancelled the transfer before the user confirmed; money back)"
 
 
 WITHDRAWAL_TRANSITIONS: dict[str, frozenset[str]] = {
     WithdrawalStatus.REQUESTED: frozenset({WithdrawalStatus.APPROVED, WithdrawalStatus.REJECTED}),
     WithdrawalStatus.APPROVED: frozenset({WithdrawalStatus.PAYING, WithdrawalStatus.FAILED}),
-    WithdrawalStatus.PAYING: frozenset({WithdrawalStatus.PAID, WithdrawalStatus.FAILED}),
+    WithdrawalStatus.PAYING: frozenset({WithdrawalStatus.PAID, WithdrawalStatus.FAILED, WithdrawalStatus.CONFIRMING,
+                                        WithdrawalStatus.CANCELLED}),
+    WithdrawalStatus.CONFIRMING: frozenset({WithdrawalStatus.PAID, WithdrawalStatus.FAILED,
+                                            WithdrawalStatus.CANCELLED}),
     WithdrawalStatus.PAID: frozenset(),
     WithdrawalStatus.REJECTED: frozenset(),
     WithdrawalStatus.FAILED: frozenset(),
+    WithdrawalStatus.CANCELLED: frozenset(),
 }
 transitions_check(WITHDRAWAL_TRANSITIONS, WithdrawalStatus)
-WITHDRAWAL_OPEN = frozenset({WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING})
+WITHDRAWAL_OPEN = frozenset({WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING,
+                             WithdrawalStatus.CONFIRMING})
 
 
 class Withdrawal(models.Model):

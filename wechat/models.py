@@ -59,21 +59,37 @@ transitions_check(REFUND_TRANSITIONS, RefundStatus)
 REFUND_FINAL = frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CLOSED})
 
 
+class PayApi(models.TextChoices):
+    V2 = "v2", "APIv2 (XML, MD5)"
+    V3 = "v3", "APIv3 (JSON, RSA)"
+
+
+class TransferApi(models.TextChoices):
+    V2 = "v2", "企业付款到零钱 (v2 transfers)"
+    V3_BILL = "v3_bill", "商家转账 (APIv3 transfer bill, the user confirms)"
+
+
 class TransferStatus(models.TextChoices):
     REQUESTED = "requested", "Requested (not sent, or no answer yet)"
+    WAITING = "waiting", "Waiting for the user's confirmation (transfer bill; package_info)"
     SUCCEEDED = "succeeded", "Succeeded (money in the user's WeChat balance)"
-    FAILED = "failed", "Failed (WeChat refused it; no money moved)"
+    FAILED = "failed", "Failed (WeChat refused it, or the user did not take it; no money moved)"
+    CANCELLED = "cancelled", "Cancelled (transfer bill cancelled before the user confirmed; no money moved)"
     UNKNOWN = "unknown", "Unknown (timeout or untrusted answer; query or retry with the same number)"
 
 
 TRANSFER_TRANSITIONS: dict[str, frozenset[str]] = {
-    TransferStatus.REQUESTED: frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED, TransferStatus.UNKNOWN}),
-    TransferStatus.UNKNOWN: frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED}),
+    TransferStatus.REQUESTED: frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED, TransferStatus.UNKNOWN,
+                                         TransferStatus.WAITING, TransferStatus.CANCELLED}),
+    TransferStatus.UNKNOWN: frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED, TransferStatus.WAITING,
+                                       TransferStatus.CANCELLED}),
+    TransferStatus.WAITING: frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED, TransferStatus.CANCELLED}),
     TransferStatus.SUCCEEDED: frozenset(),
     TransferStatus.FAILED: frozenset(),
+    TransferStatus.CANCELLED: frozenset(),
 }
 transitions_check(TRANSFER_TRANSITIONS, TransferStatus)
-TRANSFER_FINAL = frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED})
+TRANSFER_FINAL = frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED, TransferStatus.CANCELLED})
 
 
 class RedpackStatus(models.TextChoices):
@@ -109,6 +125,8 @@ class WechatPayment(models.Model):
     notify_count = models.PositiveIntegerField(default=0, help_text="Valid notifications received")
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.CharField(max_length=255, blank=True, default="")
+    api = models.CharField(max_length=4, choices=PayApi.choices, default=PayApi.V2,
+                           help_text="The API it was ordered through (queried and closed through the same)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,6 +154,8 @@ class WechatRefund(models.Model):
     notify_count = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.CharField(max_length=255, blank=True, default="")
+    api = models.CharField(max_length=4, choices=PayApi.choices, default=PayApi.V2,
+                           help_text="The API it was applied for through (queried through the same)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -151,7 +171,9 @@ class WechatRefund(models.Model):
 
 
 class WechatTransfer(models.Model):
-    """A transfer to a user's WeChat balance (企业付款到零钱)."""
+    """A payout to a user's WeChat balance: a v2 transfer (企业付款到零钱, partner_trade_no) or an
+    APIv3 merchant transfer bill (商家转账, out_bill_no = partner_trade_no) that the user
+    confirms in WeChat with `package_info` before the money moves."""
 
     partner_trade_no = models.CharField(max_length=32, unique=True)
     openid = models.CharField(max_length=64)
@@ -165,6 +187,14 @@ class WechatTransfer(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.CharField(max_length=255, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
+    api = models.CharField(max_length=8, choices=TransferApi.choices, default=TransferApi.V2)
+    transfer_bill_no = models.CharField(max_length=64, blank=True, default="", help_text="WeChat's bill number (v3)")
+    bill_state = models.CharField(max_length=20, blank=True, default="",
+                                  help_text="WeChat's state of the bill as last heard (ACCEPTED … CANCELLED)")
+    package_info = models.CharField(max_length=256, blank=True, default="",
+                                    help_text="For wx.requestMerchantTransfer: the user confirms with it")
+    scene_id = models.CharField(max_length=8, blank=True, default="")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -71,7 +71,8 @@ LARGE_AMOUNT_FACTOR = 3
 RISK_SCAN_MAX = 5_000  # the `risk` filter judges at most this many matching rows (newest first)
 RISK_SCAN_BATCH = 500
 # Withdrawals that took money out (or are on the way): what "their history" of amounts means.
-COUNTED = (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING, WithdrawalStatus.PAID)
+COUNTED = (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAYING,
+           WithdrawalStatus.CONFIRMING, WithdrawalStatus.PAID)
 
 ORDERINGS = {
     "requested_at": ("requested_at", "pk"),

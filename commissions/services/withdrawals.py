@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BULK = 200
 # Withdrawals that count against the daily limits (rejected and failed ones gave the money back).
-COUNTED = (S.REQUESTED, S.APPROVED, S.PAYING, S.PAID)
+COUNTED = (S.REQUESTED, S.APPROVED, S.PAYING, S.CONFIRMING, S.PAID)
 
 
 # --- helpers --------------------------------------------------------------------------

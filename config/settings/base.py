@@ -230,6 +230,34 @@ WECHAT_MCH_ID = env("WECHAT_MCH_ID", default="1900000109")
 WECHAT_PAY_API_KEY = env("WECHAT_PAY_API_KEY", default="sandbox0api0key0sandbox0api0key00")
 WECHAT_MCH_CERT = env("WECHAT_MCH_CERT", default="")
 WECHAT_MCH_KEY = env("WECHAT_MCH_KEY", default="")
+# Which WeChat Pay API takes payments and refunds, and which pays withdrawals out (docs/wechat.md):
+# v2 (MD5-signed XML) or v3 (APIv3: RSA-signed JSON). Payouts: v2 企业付款到零钱 (closed to merchants
+# onboarded since 2025-01-15) or v3_transfer_bills, the merchant transfer (商家转账) the user confirms.
+WECHAT_PAY_API = env("WECHAT_PAY_API", default="v2")
+WECHAT_PAYOUT_API = env("WECHAT_PAYOUT_API", default="v3_transfer_bills")
+if WECHAT_PAY_API not in ("v2", "v3"):
+    raise environ.ImproperlyConfigured("WECHAT_PAY_API must be 'v2' or 'v3'")
+if WECHAT_PAYOUT_API not in ("v2", "v3_transfer_bills"):
+    raise environ.ImproperlyConfigured("WECHAT_PAYOUT_API must be 'v2' or 'v3_transfer_bills'")
+# APIv3: the merchant API certificate's key (apiclient_key.pem: a path or the PEM itself) and
+# serial, the 32-character APIv3 key, and WeChat's key: the "WeChat Pay public key" (a path or
+# PEM) with its id PUB_KEY_ID_…, or, when those are empty, the platform certificates fetched
+# from /v3/certificates. In sandbox mode an empty key is generated into WECHAT_SANDBOX_KEY_DIR.
+WECHAT_MCH_PRIVATE_KEY = env("WECHAT_MCH_PRIVATE_KEY", default="")
+WECHAT_MCH_CERT_SERIAL = env("WECHAT_MCH_CERT_SERIAL", default="")
+WECHAT_PAY_APIV3_KEY = env("WECHAT_PAY_APIV3_KEY", default="sandbox0apiv30key0sandbox0apiv3k")
+WECHAT_PAY_PUBLIC_KEY = env("WECHAT_PAY_PUBLIC_KEY", default="")
+WECHAT_PAY_PUBLIC_KEY_ID = env("WECHAT_PAY_PUBLIC_KEY_ID", default="")
+WECHAT_SANDBOX_KEY_DIR = env("WECHAT_SANDBOX_KEY_DIR", default=str(BASE_DIR / "var" / "wechat-keys"))
+# The merchant transfer (商家转账) scene our withdrawals use, as opened on the merchant platform:
+# 1005 佣金报酬 (its report infos: 岗位类型, 报酬说明) or 1000 现金营销 (活动名称, 奖励说明); what the
+# user sees as the kind of money (user_recv_perception), the scene's per-transfer maximum as
+# configured there, and how long the user has to confirm (WeChat: 24 hours).
+WECHAT_TRANSFER_SCENE_ID = env("WECHAT_TRANSFER_SCENE_ID", default="1005")
+WECHAT_TRANSFER_PERCEPTION = env("WECHAT_TRANSFER_PERCEPTION", default="劳务报酬")
+WECHAT_TRANSFER_POSITION = env("WECHAT_TRANSFER_POSITION", default="分销推广员")
+WECHAT_TRANSFER_SCENE_MAX_FEN = env.int("WECHAT_TRANSFER_SCENE_MAX_FEN", default=200_000)
+WECHAT_TRANSFER_CONFIRM_HOURS = env.int("WECHAT_TRANSFER_CONFIRM_HOURS", default=24)
 WECHAT_MP_TOKEN = env("WECHAT_MP_TOKEN", default="sandbox-mp-token")
 WECHAT_MP_AES_KEY = env("WECHAT_MP_AES_KEY", default="")
 # A message endpoint request whose signed timestamp is older than this is refused (replay window).
@@ -243,6 +271,9 @@ WECHAT_SANDBOX_BASE_URL = env("WECHAT_SANDBOX_BASE_URL", default=PUBLIC_BASE_URL
 WECHAT_PAY_NOTIFY_URL = env("WECHAT_PAY_NOTIFY_URL", default=f"{PUBLIC_BASE_URL}/api/v1/wechat/pay/notify/")
 WECHAT_REFUND_NOTIFY_URL = env(
     "WECHAT_REFUND_NOTIFY_URL", default=f"{PUBLIC_BASE_URL}/api/v1/wechat/refund/notify/"
+)
+WECHAT_TRANSFER_NOTIFY_URL = env(
+    "WECHAT_TRANSFER_NOTIFY_URL", default=f"{PUBLIC_BASE_URL}/api/v1/wechat/transfer/notify/"
 )
 
 # The mini-program (小程序码 for share links); defaults to the official account's credentials.

@@ -1,6 +1,7 @@
 from .h5_views import h5_urlpatterns
 from .mp_views import mp_urlpatterns
 from .pay_views import pay_urlpatterns
+from .v3 import v3_common_urlpatterns
 from .wxa_views import wxa_urlpatterns
 
-urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns, *wxa_urlpatterns, *h5_urlpatterns]
+urlpatterns: list = [*pay_urlpatterns, *mp_urlpatterns, *wxa_urlpatterns, *h5_urlpatterns, *v3_common_urlpatterns]

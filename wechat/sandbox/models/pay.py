@@ -28,6 +28,8 @@ class SandboxPrepay(models.Model):
     trade_state = models.CharField(max_length=16, choices=State.choices, default=State.NOTPAY)
     transaction_id = models.CharField(max_length=32, blank=True, default="")
     time_end = models.CharField(max_length=14, blank=True, default="")
+    api = models.CharField(max_length=4, default="v2", help_text="v2 (XML) or v3 (APIv3 JSON): how it was ordered "
+                           "and how its notification is sent")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -51,6 +53,8 @@ class SandboxRefund(models.Model):
     notify_url = models.CharField(max_length=256, blank=True, default="")
     refund_status = models.CharField(max_length=16, choices=State.choices, default=State.PROCESSING)
     success_time = models.CharField(max_length=19, blank=True, default="")
+    reason = models.CharField(max_length=80, blank=True, default="")
+    api = models.CharField(max_length=4, default="v2", help_text="v2 or v3: how its notification is sent")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
