@@ -63,6 +63,12 @@ PLATFORM_CERT_FILE = "sandbox_platform_cert.pem"
 WRONG_KEY_FILE = "sandbox_wrong_key.pem"
 NOTIFY_TIMEOUT = 10.0
 DUPLICATE_NOTIFY_COPIES = 5
+# A fault armed with a v2 err_code (the same tests arm faults for both APIs) answers the v3 code.
+V2_TO_V3_CODES = {
+    "SYSTEMERROR": "SYSTEM_ERROR", "NOTENOUGH": "NOT_ENOUGH", "ORDERCLOSED": "ORDER_CLOSED",
+    "ORDERNOTEXIST": "ORDER_NOT_EXIST", "REFUNDNOTEXIST": "RESOURCE_NOT_EXISTS", "SIGNERROR": "SIGN_ERROR",
+    "FREQ_LIMIT": "FREQUENCY_LIMITED", "BIZERR_NEED_RETRY": "SYSTEM_ERROR",
+}
 # HTTP status WeChat answers with for an error code.
 ERROR_STATUS = {
     "PARAM_ERROR": 400, "INVALID_REQUEST": 400, "SIGN_ERROR": 401, "NO_AUTH": 403, "NOT_ENOUGH": 403,
@@ -212,7 +218,7 @@ def v3_endpoint(name: str, *, methods: tuple[str, ...] = ("POST",),
             if mode == FaultMode.HTTP_ERROR:
                 return HttpResponse("<html><body>500 Internal Server Error</body></html>", status=500)
             if mode == FaultMode.FAIL:
-                err_code = fault.err_code or "SYSTEM_ERROR"
+                err_code = V2_TO_V3_CODES.get(fault.err_code, fault.err_code) or "SYSTEM_ERROR"
                 if fault.outcome == FaultOutcome.EXECUTED:
                     handler(request, data, **kwargs)  # carried out; the answer is lost in the error
                 elif fault.outcome == FaultOutcome.FAILED and record_failed is not None:
