@@ -421,6 +421,25 @@ def test_cancel_after_the_end_is_refused(sandbox, recorder, action):
     assert len(recorder.received) == 1
 
 
+def test_a_bill_in_transfer_cannot_be_cancelled_then_succeeds(sandbox, recorder, client):
+    no = new_no()
+    made = create(no, recorder.url)
+    answer = helper(sandbox, no, "confirm", action="transfering").json()
+    assert (answer["state"], answer["notifications"]) == ("TRANSFERING", [])
+    assert query(no)["state"] == "TRANSFERING"
+    with pytest.raises(WechatError) as info:
+        v3.call("test.bill.cancel", "POST", f"{BILLS}/out-bill-no/{no}/cancel")
+    assert info.value.extra["err_code_des"] == "当前状态不可撤销"
+    res = client.post("/wechat-sandbox/h5/transfer/", {"package": made["package_info"], "back": "/h5/wallet/"})
+    assert res.status_code == 409 and "转账中" in res.content.decode()  # the sheet does not finish it
+    res = helper(sandbox, no, "expire")
+    assert (res.status_code, res.json()["state"]) == (409, "TRANSFERING")
+    assert SandboxTransferBill.objects.get(out_bill_no=no).state == State.TRANSFERING
+    assert recorder.received == []
+    assert helper(sandbox, no, "confirm").json()["state"] == "SUCCESS"
+    assert recorder.opened().resource["state"] == "SUCCESS"
+
+
 def test_cancel_unknown_is_not_found(sandbox):
     with pytest.raises(WechatError) as info:
         v3.call("test.bill.cancel", "POST", f"{BILLS}/out-bill-no/{new_no()}/cancel")

@@ -23,10 +23,11 @@ fail_reason = the error code, its callback sent, the error answered), http_error
 
 The sandbox's own helpers (not WeChat's; JSON answers {out_bill_no, state, notify_url, code,
 notifications}, `code` being what our server answered the callback, "SUCCESS" on 200/204):
-  POST /wechat-sandbox/transfer-bills/{out_bill_no}/confirm/ {action?: confirm|fail, fail_reason?}
-       the user confirms receipt (WAIT_USER_CONFIRM -> SUCCESS, or FAIL with fail_reason, default
-       PAYEE_ACCOUNT_ABNORMAL), callback sent; a final bill re-sends its callback (WeChat's
-       retry); a cancelled bill: 409.
+  POST /wechat-sandbox/transfer-bills/{out_bill_no}/confirm/ {action?: confirm|fail|transfering,
+       fail_reason?}  the user confirms receipt (WAIT_USER_CONFIRM or TRANSFERING -> SUCCESS, or
+       FAIL with fail_reason, default PAYEE_ACCOUNT_ABNORMAL), callback sent; a final bill
+       re-sends its callback (WeChat's retry); a cancelled bill: 409. "transfering": confirmed,
+       the money still on its way (WAIT_USER_CONFIRM -> TRANSFERING, no callback; cancel refused).
   POST /wechat-sandbox/transfer-bills/{out_bill_no}/expire/    24 hours passed unconfirmed:
        WAIT_USER_CONFIRM -> CANCELLED, callback sent; any other state: 409.
   POST /wechat-sandbox/transfer-bills/{out_bill_no}/notify/    re-send the callback of a final
@@ -78,6 +79,7 @@ REMARK_MAX = 32
 SCENE_REPORT_INFOS = {"1000": ("活动名称", "奖励说明"), "1005": ("岗位类型", "报酬说明")}
 FINAL = (State.SUCCESS, State.FAIL, State.CANCELLED)
 CANCELLABLE = (State.ACCEPTED, State.PROCESSING, State.WAIT_USER_CONFIRM)
+CONFIRMABLE = (State.WAIT_USER_CONFIRM, State.TRANSFERING)
 DEFAULT_FAIL_REASON = "PAYEE_ACCOUNT_ABNORMAL"
 
 
@@ -315,15 +317,22 @@ def _helper_error(error: str, message: str, status: int, **extra: Any) -> JsonRe
                         json_dumps_params={"ensure_ascii": False})
 
 
+CONFIRM_ACTIONS = ("confirm", "fail", "transfering")
+
+
 def bill_confirm(bill: Bill, *, action: str = "confirm", fail_reason: str = "") -> tuple[bool, list[dict[str, Any]]]:
-    """The user confirms receipt (action "confirm") or the payout fails ("fail"): a waiting bill
-    becomes SUCCESS / FAIL and its callback is sent; a final bill's callback is sent again.
-    (False, []) for a bill that cannot be confirmed (cancelled, or not waiting)."""
+    """The user confirms receipt (action "confirm") or the payout fails ("fail"): a waiting (or
+    transferring) bill becomes SUCCESS / FAIL and its callback is sent; a final bill's callback
+    is sent again. Action "transfering": the user confirmed and the money is on its way
+    (WAIT_USER_CONFIRM -> TRANSFERING, no callback: not final). (False, []) for a bill that cannot
+    be confirmed (cancelled, or not waiting)."""
+    if action == "transfering":
+        moved = _move(bill, to=State.TRANSFERING, from_states=(State.WAIT_USER_CONFIRM,))
+        return moved or bill.state == State.TRANSFERING, []
     if action == "fail":
-        _move(bill, to=State.FAIL, from_states=(State.WAIT_USER_CONFIRM,),
-              fail_reason=fail_reason or DEFAULT_FAIL_REASON)
+        _move(bill, to=State.FAIL, from_states=CONFIRMABLE, fail_reason=fail_reason or DEFAULT_FAIL_REASON)
     else:
-        _move(bill, to=State.SUCCESS, from_states=(State.WAIT_USER_CONFIRM,))
+        _move(bill, to=State.SUCCESS, from_states=CONFIRMABLE)
     if bill.state not in (State.SUCCESS, State.FAIL):
         return False, []
     return True, bill_notify(bill)
@@ -343,8 +352,8 @@ def helper_confirm(request, out_bill_no: str):
         return _helper_error("PARAM_ERROR", "body must be a JSON object", 400)
     action = payload.get("action", "confirm")
     fail_reason = payload.get("fail_reason", "")
-    if action not in ("confirm", "fail"):
-        return _helper_error("PARAM_ERROR", "action must be confirm or fail", 400)
+    if action not in CONFIRM_ACTIONS:
+        return _helper_error("PARAM_ERROR", f"action must be one of {', '.join(CONFIRM_ACTIONS)}", 400)
     if fail_reason and (not isinstance(fail_reason, str) or not FAIL_REASON_RE.fullmatch(fail_reason)):
         return _helper_error("PARAM_ERROR", "fail_reason must be an upper-case code, e.g. PAYEE_ACCOUNT_ABNORMAL", 400)
     bill = _helper_bill(out_bill_no)
@@ -416,6 +425,7 @@ MESSAGES = {
     State.FAIL: "转账失败 · This transfer failed",
     State.CANCELLED: "转账已撤销或已过期 · This transfer was cancelled or has expired",
     State.CANCELING: "转账撤销中 · This transfer is being cancelled",
+    State.TRANSFERING: "已确认，转账中 · Confirmed, the money is on its way",
 }
 
 
@@ -432,7 +442,8 @@ def transfer_sheet(request):
     if request.method == "POST":
         if not _same_origin(request):
             return _error_page(request, "请求来源不被允许 · cross-site request refused", status=403)
-        done, _ = bill_confirm(bill)
+        # the sheet confirms a waiting bill (or re-sends a final one's callback), never moves one in transfer
+        done, _ = bill_confirm(bill) if bill.state != State.TRANSFERING else (False, [])
         if done and back:
             return HttpResponseRedirect(_with(back, "transfer=confirmed"))
         if not done:
