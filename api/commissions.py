@@ -1,7 +1,7 @@
 """The user's commissions and wallet (balances are the ledger's)."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,9 +14,11 @@ from commissions.models import CommissionStatus, WithdrawalStatus
 from commissions.selectors.commissions import commission_list_for_user
 from commissions.selectors.withdrawals import (
     wallet_for_user,
+    withdrawal_confirm_params,
     withdrawal_get_for_user,
     withdrawal_list_for_user,
 )
+from commissions.services.payouts import withdrawal_confirm_check
 from commissions.services.withdrawals import withdrawal_request
 from ledger.selectors import user_entries
 
@@ -82,6 +84,13 @@ class WithdrawalInput(serializers.Serializer):
     amount_fen = MoneyField(help_text="Taken from the available balance, fee included")
 
 
+class WithdrawalConfirmOutput(serializers.Serializer):
+    mchId = serializers.CharField(help_text="wx.requestMerchantTransfer's mchId")  # noqa: N815 - WeChat's names
+    appId = serializers.CharField()  # noqa: N815
+    package = serializers.CharField(help_text="The transfer bill's package_info")
+    confirm_by = serializers.DateTimeField(allow_null=True, help_text="WeChat closes the bill after this")
+
+
 class WithdrawalOutput(serializers.Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
@@ -92,6 +101,14 @@ class WithdrawalOutput(serializers.Serializer):
     requested_at = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
+    confirm = serializers.SerializerMethodField(
+        help_text="status confirming: what the page passes to wx.requestMerchantTransfer so the user confirms "
+                  "receipt in WeChat; null otherwise")
+
+    @extend_schema_field(WithdrawalConfirmOutput(allow_null=True))
+    def get_confirm(self, w):
+        params = withdrawal_confirm_params(w)
+        return WithdrawalConfirmOutput(params).data if params else None
 
 
 class WithdrawalListCreateView(APIView):
@@ -115,4 +132,15 @@ class WithdrawalListCreateView(APIView):
 class WithdrawalDetailView(APIView):
     @extend_schema(responses={200: WithdrawalOutput}, tags=["money"])
     def get(self, request, pk):
+        return Response(WithdrawalOutput(withdrawal_get_for_user(user=request.user, withdrawal_id=pk)).data)
+
+
+class WithdrawalConfirmedView(APIView):
+    """The page tells us the user confirmed receipt in WeChat (wx.requestMerchantTransfer said
+    ok, or the sandbox's confirm page returned): we ask WeChat — the page is never believed —
+    and answer the withdrawal as it is now (paid once WeChat says so)."""
+
+    @extend_schema(request=None, responses={200: WithdrawalOutput}, tags=["money"])
+    def post(self, request, pk):
+        withdrawal_confirm_check(withdrawal_id=pk, user_id=request.user.pk)
         return Response(WithdrawalOutput(withdrawal_get_for_user(user=request.user, withdrawal_id=pk)).data)

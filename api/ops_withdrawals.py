@@ -20,6 +20,7 @@ from api.fields import IdField, MomentField, StrictCharField
 from api.pagination import Pagination
 from commissions.models import WithdrawalStatus
 from commissions.selectors import withdrawals_review as review
+from commissions.services.payouts import withdrawal_cancel
 from commissions.services.withdrawals import MAX_BULK, withdrawal_approve, withdrawal_reject, withdrawals_review_bulk
 from core.admin import csv_response
 
@@ -272,6 +273,26 @@ class OpsWithdrawalRejectView(APIView):
         data = WithdrawalRejectInput(data=request.data)
         data.is_valid(raise_exception=True)
         withdrawal_reject(operator=request.user, withdrawal_id=pk, reason=data.validated_data["reason"])
+        return Response(_detail(pk))
+
+
+class WithdrawalCancelInput(serializers.Serializer):
+    reason = StrictCharField(max_length=200, help_text="Why the transfer is cancelled (kept in the review trail)")
+
+
+class OpsWithdrawalCancelView(APIView):
+    """Cancel a withdrawal whose merchant transfer bill the user has not confirmed yet: WeChat
+    cancels the bill, and the money is back in the wallet once WeChat says it is cancelled."""
+
+    permission_classes = [HasModelPerm]
+    required_perm = REVIEW_PERM
+
+    @extend_schema(request=WithdrawalCancelInput, responses={200: WithdrawalReviewDetailOutput}, tags=["ops"])
+    def post(self, request, pk: int):
+        review.withdrawal_get_for_review(withdrawal_id=pk)
+        data = WithdrawalCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        withdrawal_cancel(withdrawal_id=pk, actor=request.user, reason=data.validated_data["reason"])
         return Response(_detail(pk))
 
 

@@ -32,6 +32,7 @@ from . import (
     system,
     wechat,
     wechat_mp,
+    wechat_v3,
 )
 from .short_link import short_link_view
 
@@ -111,9 +112,12 @@ urlpatterns = [
     path("wallet/entries/", commissions.WalletEntriesView.as_view(), name="wallet-entries"),
     path("withdrawals/", commissions.WithdrawalListCreateView.as_view(), name="withdrawals"),
     path("withdrawals/<int:pk>/", commissions.WithdrawalDetailView.as_view(), name="withdrawal-detail"),
+    path("withdrawals/<int:pk>/confirmed/", commissions.WithdrawalConfirmedView.as_view(),
+         name="withdrawal-confirmed"),
     # WeChat's callbacks: pay and refund notifications, the official account's messages
     path("wechat/pay/notify/", wechat.PayNotifyView.as_view(), name="wechat-pay-notify"),
     path("wechat/refund/notify/", wechat.RefundNotifyView.as_view(), name="wechat-refund-notify"),
+    path("wechat/transfer/notify/", wechat_v3.TransferBillNotifyView.as_view(), name="wechat-transfer-notify"),
     path("wechat/mp/", wechat_mp.WechatMpView.as_view(), name="wechat-mp"),
     # share links
     path("share-links/", distribution_links.ShareLinkListCreateView.as_view(), name="share-links"),
@@ -142,6 +146,8 @@ urlpatterns = [
          name="ops-withdrawal-approve"),
     path("ops/withdrawals/<int:pk>/reject/", ops_withdrawals.OpsWithdrawalRejectView.as_view(),
          name="ops-withdrawal-reject"),
+    path("ops/withdrawals/<int:pk>/cancel/", ops_withdrawals.OpsWithdrawalCancelView.as_view(),
+         name="ops-withdrawal-cancel"),
     path("ops/reports/overview/", ops_reports.OpsReportOverviewView.as_view(), name="ops-reports-overview"),
     path("ops/reports/commission-statement.csv", ops_reports.OpsCommissionStatementView.as_view(),
          name="ops-reports-commission-statement"),

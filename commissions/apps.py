@@ -25,7 +25,7 @@ class CommissionsConfig(AppConfig):
             register_order_handler,
             register_refund_window_default,
         )
-        from wechat.hooks import register_transfer_handler
+        from wechat.hooks import register_transfer_handler, register_transfer_waiting_handler
 
         from .selectors.commissions import commission_totals
         from .services import accrual
@@ -46,6 +46,7 @@ class CommissionsConfig(AppConfig):
         register_refund_window_default(refund_window_default_days)
 
         register_transfer_handler(TRANSFER_PURPOSE, on_transfer_final)
+        register_transfer_waiting_handler(TRANSFER_PURPOSE, on_transfer_final)
         register_job(
             name="commissions.resume_payouts",
             func=withdrawals_resume,

@@ -1,5 +1,5 @@
 """Template messages (模板消息) to distributors: commission accrued, commissions settled,
-withdrawal paid / rejected / failed.
+withdrawal paid / rejected / failed / waiting for the user's confirmation.
 
 * The `notify_*` functions are called inside the transaction of the state change. They only
   schedule the Celery task `commissions.notify` with `transaction.on_commit(robust=True)`:
@@ -31,7 +31,9 @@ templates from WeChat's library whose keywords mean the same):
   commissions_settled first, keyword1 amount settled (元), keyword2 time, remark
   withdrawal_paid     first, keyword1 amount (元), keyword2 received after the fee (元), keyword3 time, remark
   withdrawal_rejected first, keyword1 amount (元), keyword2 reason, keyword3 time, remark
-  withdrawal_failed   (the same fields as rejected)
+  withdrawal_failed   (the same fields as rejected; also sent for a cancelled transfer bill)
+  withdrawal_confirm  first, keyword1 amount (元), keyword2 to receive (元), keyword3 time, remark
+                      (a merchant transfer bill waits: confirm receipt in WeChat within 24 h)
 
 Links: `WECHAT_TEMPLATE_URL_BASE` + "/distributor/commissions" or
 "/distributor/withdrawals/<id>"; no link when the base is empty.
@@ -79,6 +81,7 @@ class Kind:
     WITHDRAWAL_PAID = "withdrawal_paid"
     WITHDRAWAL_REJECTED = "withdrawal_rejected"
     WITHDRAWAL_FAILED = "withdrawal_failed"
+    WITHDRAWAL_CONFIRM = "withdrawal_confirm"
 
 
 TEMPLATE_SETTINGS = {
@@ -87,6 +90,7 @@ TEMPLATE_SETTINGS = {
     Kind.WITHDRAWAL_PAID: "WECHAT_TEMPLATE_WITHDRAWAL_PAID",
     Kind.WITHDRAWAL_REJECTED: "WECHAT_TEMPLATE_WITHDRAWAL_REJECTED",
     Kind.WITHDRAWAL_FAILED: "WECHAT_TEMPLATE_WITHDRAWAL_FAILED",
+    Kind.WITHDRAWAL_CONFIRM: "WECHAT_TEMPLATE_WITHDRAWAL_CONFIRM",
 }
 
 
@@ -150,6 +154,11 @@ def notify_withdrawal_rejected(*, withdrawal_id: int) -> None:
 
 def notify_withdrawal_failed(*, withdrawal_id: int) -> None:
     _schedule(kind=Kind.WITHDRAWAL_FAILED, subject_id=int(withdrawal_id))
+
+
+def notify_withdrawal_confirm(*, withdrawal_id: int) -> None:
+    """A merchant transfer bill waits: "confirm receipt in WeChat within 24 hours"."""
+    _schedule(kind=Kind.WITHDRAWAL_CONFIRM, subject_id=int(withdrawal_id))
 
 
 # --- building the messages -------------------------------------------------------------
@@ -248,9 +257,10 @@ def _settled_messages(user_amounts: list, batch: str) -> list[Message]:
 
 
 WITHDRAWAL_EXPECTED_STATUS = {
-    Kind.WITHDRAWAL_PAID: "paid",
-    Kind.WITHDRAWAL_REJECTED: "rejected",
-    Kind.WITHDRAWAL_FAILED: "failed",
+    Kind.WITHDRAWAL_PAID: ("paid",),
+    Kind.WITHDRAWAL_REJECTED: ("rejected",),
+    Kind.WITHDRAWAL_FAILED: ("failed", "cancelled"),
+    Kind.WITHDRAWAL_CONFIRM: ("confirming",),
 }
 
 
@@ -259,7 +269,7 @@ def _withdrawal_messages(kind: str, withdrawal_id: int) -> list[Message]:
     if w is None:
         logger.warning("commissions.notify %s: withdrawal %s not found", kind, withdrawal_id)
         return []
-    if w.status != WITHDRAWAL_EXPECTED_STATUS[kind]:
+    if w.status not in WITHDRAWAL_EXPECTED_STATUS[kind]:
         logger.warning("commissions.notify %s: withdrawal %s is %s; not sent", kind, withdrawal_id, w.status)
         return []
     if kind == Kind.WITHDRAWAL_PAID:
@@ -269,6 +279,14 @@ def _withdrawal_messages(kind: str, withdrawal_id: int) -> list[Message]:
             "keyword2": yuan(w.net_fen),
             "keyword3": template_time(w.paid_at),
             "remark": f"手续费 {yuan(w.fee_fen)}。" if w.fee_fen else "感谢您的推广。",
+        }
+    elif kind == Kind.WITHDRAWAL_CONFIRM:
+        data = {
+            "first": "您的提现已发出，请在微信中确认收款",
+            "keyword1": yuan(w.amount_fen),
+            "keyword2": yuan(w.net_fen),
+            "keyword3": template_time(w.paying_at),
+            "remark": f"请在 {settings.WECHAT_TRANSFER_CONFIRM_HOURS} 小时内打开提现记录确认收款，逾期金额退回钱包。",
         }
     else:
         rejected = kind == Kind.WITHDRAWAL_REJECTED

@@ -24,6 +24,10 @@ def worker_start(queue: str, **extra_env: str) -> subprocess.Popen:
         "CELERY_BROKER_URL": settings.REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "LOG_LEVEL": "WARNING",
+        # The test's WeChat Pay set-up (the worker reads the base settings, not the test ones).
+        "WECHAT_PAY_API": settings.WECHAT_PAY_API,
+        "WECHAT_PAYOUT_API": settings.WECHAT_PAYOUT_API,
+        "WECHAT_SANDBOX_KEY_DIR": settings.WECHAT_SANDBOX_KEY_DIR,
         **extra_env,
     }
     return subprocess.Popen(

@@ -22,10 +22,13 @@ Guarantees:
 * Refund handlers run when a refund reaches a final status (succeeded, failed, closed),
   in that status change's transaction, exactly once per refund. They receive the
   `WechatRefund`; `refund.payment.purpose` says whose it is.
-* Transfer handlers run when a transfer reaches a final status (succeeded or failed),
+* Transfer handlers run when a transfer reaches a final status (succeeded, failed, or
+  cancelled for a merchant transfer bill),
   in that transaction, exactly once per transfer; keyed by the transfer's own purpose.
   This includes the synchronous answer inside `transfer_create`: callers should do
-  their bookkeeping in the handler, not twice.
+  their bookkeeping in the handler, not twice. Transfer-waiting handlers run once when a
+  merchant transfer bill (APIv3) starts waiting for the user's confirmation, in that
+  transaction: the transfer's `package_info` is what the user confirms with.
 
 Handlers must only touch the database (no HTTP): they hold the payment's row lock.
 Several handlers may be registered for one purpose; they run by `order` (lower first),
@@ -54,7 +57,12 @@ refund_final = Hook(
 )
 transfer_final = Hook(
     "wechat.transfer_final", keyed=True,
-    doc="A transfer reached succeeded or failed; keyed by the transfer's purpose; fn(transfer).",
+    doc="A transfer reached succeeded, failed or cancelled; keyed by the transfer's purpose; fn(transfer).",
+)
+transfer_waiting = Hook(
+    "wechat.transfer_waiting", keyed=True,
+    doc="A merchant transfer bill waits for the user's confirmation (package_info known); keyed by the "
+        "transfer's purpose; fn(transfer).",
 )
 
 
@@ -88,6 +96,14 @@ def unregister_transfer_handler(purpose: str, fn: Handler) -> None:
     transfer_final.unregister(fn, key=purpose)
 
 
+def register_transfer_waiting_handler(purpose: str, fn: Handler, *, order: int = 100) -> None:
+    transfer_waiting.register(fn, key=_purpose(purpose), order=order)
+
+
+def unregister_transfer_waiting_handler(purpose: str, fn: Handler) -> None:
+    transfer_waiting.unregister(fn, key=purpose)
+
+
 def _run(hook: Hook, what: str, purpose: str, obj: Any) -> int:
     handlers = hook.subscribers(purpose)
     if not handlers:
@@ -108,3 +124,7 @@ def run_refund_handlers(refund) -> int:
 
 def run_transfer_handlers(transfer) -> int:
     return _run(transfer_final, "transfer", transfer.purpose, transfer)
+
+
+def run_transfer_waiting_handlers(transfer) -> int:
+    return _run(transfer_waiting, "transfer waiting", transfer.purpose, transfer)

@@ -1,28 +1,55 @@
 """Reads of a user's own withdrawals (the operators' queue is in withdrawals_review.py)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from core.errors import NotFound
 from ledger.models import Account, AccountKind
+from wechat.models import TransferApi, WechatTransfer
+from wechat.transfer_bills import CONFIRMABLE_STATES
 
 from ..models import Withdrawal, WithdrawalStatus
+
+
+def _with_bill(qs: QuerySet[Withdrawal]) -> QuerySet[Withdrawal]:
+    """Each withdrawal with its merchant transfer bill's state and package_info (one query
+    for a page: two correlated subqueries on the bill's unique number)."""
+    bills = WechatTransfer.objects.filter(partner_trade_no=OuterRef("transfer_no"), api=TransferApi.V3_BILL)
+    return qs.annotate(bill_state=Subquery(bills.values("bill_state")[:1]),
+                       bill_package=Subquery(bills.values("package_info")[:1]))
 
 
 def withdrawal_list_for_user(*, user, status: str | None = None) -> QuerySet[Withdrawal]:
     qs = Withdrawal.objects.filter(user_id=user.pk)
     if status:
         qs = qs.filter(status=status)
-    return qs.order_by("-requested_at", "-pk")
+    return _with_bill(qs).order_by("-requested_at", "-pk")
 
 
 def withdrawal_get_for_user(*, user, withdrawal_id: int) -> Withdrawal:
     """The user's own withdrawal; another user's is 'not found' (API.md)."""
-    w = Withdrawal.objects.filter(pk=withdrawal_id, user_id=user.pk).first()
+    w = _with_bill(Withdrawal.objects.filter(pk=withdrawal_id, user_id=user.pk)).first()
     if w is None:
         raise NotFound("Withdrawal not found.")
     return w
+
+
+def withdrawal_confirm_params(w: Withdrawal) -> dict | None:
+    """For a withdrawal from `withdrawal_list_for_user` / `withdrawal_get_for_user`: what the
+    page passes to wx.requestMerchantTransfer ({mchId, appId, package}) while the user can
+    still confirm receipt, with the deadline; None otherwise."""
+    if w.status != WithdrawalStatus.CONFIRMING or getattr(w, "bill_state", None) not in CONFIRMABLE_STATES:
+        return None
+    package = getattr(w, "bill_package", "") or ""
+    if not package:
+        return None
+    deadline = w.paying_at + timedelta(hours=settings.WECHAT_TRANSFER_CONFIRM_HOURS) if w.paying_at else None
+    return {"mchId": settings.WECHAT_MCH_ID, "appId": settings.WECHAT_APPID, "package": package,
+            "confirm_by": deadline}
 
 
 def wallet_for_user(*, user_id: int) -> dict[str, int]:

@@ -32,19 +32,26 @@ from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.transitions import transition
 from distributors.models import Distributor
 from distributors.services.settings import distribution_settings_get
 from ledger.locks import user_accounts_locked
 from ledger.models import Account, AccountKind
 from ledger.services import account_code, account_get_or_create, ledger_post
-from wechat.models import TRANSFER_FINAL, TransferStatus, WechatTransfer
+from wechat.errors import WechatError, WechatTimeout
+from wechat.models import TRANSFER_FINAL, TransferApi, TransferStatus, WechatTransfer
 from wechat.services import transfer_create
+from wechat.transfer_bills import (
+    USER_NAME_FROM_FEN,
+    transfer_bill_cancel,
+    transfer_bill_create,
+    transfer_bill_query,
+)
 
 from ..models import WITHDRAWAL_TRANSITIONS, Withdrawal, WithdrawalEvent
 from ..models import WithdrawalStatus as S
-from ..notifications import notify_withdrawal_failed, notify_withdrawal_paid
+from ..notifications import notify_withdrawal_confirm, notify_withdrawal_failed, notify_withdrawal_paid
 
 logger = logging.getLogger(__name__)
 
@@ -119,41 +126,72 @@ def _start_paying(*, withdrawal_id: int) -> Withdrawal:
     return w
 
 
+def _payout_api(w: Withdrawal, transfer: WechatTransfer | None) -> str:
+    """The API a withdrawal is paid through: the one its transfer was first sent with (a shop
+    that moves from v2 to v3 finishes what v2 started), else the configured one."""
+    if transfer is not None:
+        return transfer.api
+    return TransferApi.V3_BILL if django_settings.WECHAT_PAYOUT_API == "v3_transfer_bills" else TransferApi.V2
+
+
 def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
     """Pay an approved withdrawal (or carry on with a paying one). Safe to run again, and at once:
     WeChat pays a transfer number once. Returns the withdrawal; `paying` means the outcome is
-    not known yet (try again later)."""
+    not known yet (try again later); `confirming` means a merchant transfer bill waits for the
+    user's confirmation."""
     w = _start_paying(withdrawal_id=withdrawal_id)
-    if w.status != S.PAYING:
+    if w.status not in (S.PAYING, S.CONFIRMING):
         return w
     transfer = WechatTransfer.objects.filter(partner_trade_no=w.transfer_no).first()
-    if transfer is not None and transfer.status in TRANSFER_FINAL:
-        on_transfer_final(transfer)  # recorded, but the withdrawal missed it (cannot happen in one txn; be safe)
+    if transfer is not None and (transfer.status in TRANSFER_FINAL or transfer.status == TransferStatus.WAITING):
+        _on_transfer(transfer)  # recorded, but the withdrawal missed it (cannot happen in one txn; be safe)
+        return Withdrawal.objects.get(pk=w.pk)
+    if w.status == S.CONFIRMING:
+        return w
+    # transfer_create / transfer_bill_create query a transfer that was sent before (timeout, crash,
+    # SEND_FAILED, SYSTEMERROR…) and send the same number again only if WeChat does not know it;
+    # only a documented refusal fails it (docs/wechat.md, "Uncertain answers and error codes").
+    # The distributor's real name: v2 FORCE_CHECK (WeChat refuses to pay a different person);
+    # v3 sends it (encrypted) from 2,000 yuan, where WeChat requires it.
+    real_name = Distributor.objects.filter(pk=w.distributor_id).values_list("real_name", flat=True).first() or ""
+    if _payout_api(w, transfer) == TransferApi.V3_BILL:
+        transfer = transfer_bill_create(
+            out_bill_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen, remark="佣金提现",
+            purpose=TRANSFER_PURPOSE, ref=str(w.pk),
+            user_name=real_name if w.net_fen >= USER_NAME_FROM_FEN else "")
     else:
-        # transfer_create queries a transfer that was sent before (timeout, crash, SEND_FAILED,
-        # SYSTEMERROR…) and sends the same number again only if WeChat does not know it; only
-        # a documented refusal fails it (docs/wechat.md, "Uncertain answers and error codes").
-        # FORCE_CHECK with the distributor's real name: WeChat refuses to pay a different person.
-        real_name = Distributor.objects.filter(pk=w.distributor_id).values_list("real_name", flat=True).first()
         transfer = transfer_create(partner_trade_no=w.transfer_no, openid=w.openid, amount_fen=w.net_fen,
                                    description="佣金提现", purpose=TRANSFER_PURPOSE, ref=str(w.pk),
-                                   real_name=real_name or "")
-        if transfer.status not in TRANSFER_FINAL and transfer.error_code:
-            # Not paid yet (refused for now, e.g. NOTENOUGH, or no answer): the operator sees why.
-            # Not a status change: the withdrawal stays paying.
-            Withdrawal.objects.filter(pk=w.pk, status=S.PAYING).update(error_code=transfer.error_code[:64],
-                                                                       updated_at=timezone.now())
+                                   real_name=real_name)
+    if transfer.status not in TRANSFER_FINAL and transfer.status != TransferStatus.WAITING and transfer.error_code:
+        # Not paid yet (refused for now, e.g. NOTENOUGH, or no answer): the operator sees why.
+        # Not a status change: the withdrawal stays paying.
+        Withdrawal.objects.filter(pk=w.pk, status=S.PAYING).update(error_code=transfer.error_code[:64],
+                                                                   updated_at=timezone.now())
     return Withdrawal.objects.get(pk=w.pk)
 
 
 def on_transfer_final(transfer) -> None:
-    """The wechat transfer hook (purpose commissions.withdrawal), in the transaction that recorded
-    the transfer's final status: succeeded → paid; failed → failed, the money back."""
+    """The wechat transfer hooks (purpose commissions.withdrawal: final and waiting), in the
+    transaction that recorded the transfer's status: succeeded → paid; failed → failed, the
+    money back; cancelled → cancelled by the operator, or failed when nobody cancelled it (the
+    user did not confirm in time), the money back; waiting → confirming."""
+    _on_transfer(transfer)
+
+
+def _on_transfer(transfer) -> None:
     with transaction.atomic():
         w = Withdrawal.objects.select_for_update().filter(transfer_no=transfer.partner_trade_no).first()
-        if w is None or w.status != S.PAYING:
+        if w is None or w.status not in (S.PAYING, S.CONFIRMING):
             return
-        if transfer.status == TransferStatus.SUCCEEDED:
+        if transfer.status == TransferStatus.WAITING:
+            if w.status == S.PAYING:
+                transition(w, S.CONFIRMING, table=WITHDRAWAL_TRANSITIONS,
+                           record=withdrawal_recorded(data={"transfer_bill_no": transfer.transfer_bill_no}),
+                           fields={"error_code": ""}, locked=True, what="withdrawal")
+                notify_withdrawal_confirm(withdrawal_id=w.pk)
+                logger.info("withdrawal.confirming id=%s bill=%s", w.pk, transfer.transfer_bill_no)
+        elif transfer.status == TransferStatus.SUCCEEDED:
             transition(w, S.PAID, table=WITHDRAWAL_TRANSITIONS,
                        record=withdrawal_recorded(data={"payment_no": transfer.payment_no}),
                        fields={"paid_at": transfer.paid_at or timezone.now()}, locked=True, what="withdrawal")
@@ -169,20 +207,86 @@ def on_transfer_final(transfer) -> None:
         elif transfer.status == TransferStatus.FAILED:
             _fail(w, code=transfer.error_code or "transfer_failed",
                   message=transfer.error_message or "WeChat refused the transfer.")
+        elif transfer.status == TransferStatus.CANCELLED:
+            if transfer.cancel_requested_at is not None:
+                _cancelled(w, transfer)
+            else:
+                _fail(w, code="not_confirmed_in_time",
+                      message="The transfer was not confirmed in WeChat in time; WeChat closed it.")
+
+
+def _cancelled(w: Withdrawal, transfer) -> None:
+    """confirming/paying → cancelled (w locked): the operator cancelled the bill; money back."""
+    transition(w, S.CANCELLED, table=WITHDRAWAL_TRANSITIONS,
+               record=withdrawal_recorded(note="transfer cancelled",
+                                          data={"transfer_bill_no": transfer.transfer_bill_no}),
+               fields={"failed_at": timezone.now(), "error_code": "cancelled"}, locked=True, what="withdrawal")
+    withdrawal_give_back(w, step="cancel", memo=f"withdrawal #{w.pk} cancelled")
+    notify_withdrawal_failed(withdrawal_id=w.pk)
+    logger.warning("withdrawal.cancelled id=%s", w.pk)
+
+
+def withdrawal_cancel(*, withdrawal_id: int, actor, reason: str) -> Withdrawal:
+    """The operator cancels a withdrawal whose merchant transfer bill the user has not confirmed
+    yet (撤销转账). The money is back once WeChat says the bill is cancelled (at once, or
+    through its callback or a query: the withdrawal stays confirming meanwhile). A bill the
+    user confirmed meanwhile is paid, not cancelled. Raises Conflict for any other withdrawal."""
+    if not (reason or "").strip():
+        raise InvalidInput("A reason is required.", code="reason_required", extra={"field": "reason"})
+    w = Withdrawal.objects.filter(pk=withdrawal_id).first()
+    if w is None:
+        raise NotFound("Withdrawal not found.")
+    transfer = WechatTransfer.objects.filter(partner_trade_no=w.transfer_no, api=TransferApi.V3_BILL).first()
+    if w.status != S.CONFIRMING or transfer is None:
+        raise Conflict("Only a withdrawal waiting for the user's confirmation can be cancelled.",
+                       code="withdrawal_not_cancellable", extra={"status": w.status})
+    WithdrawalEvent.objects.create(withdrawal=w, from_status=w.status, to_status=w.status, actor=actor,
+                                   reason=reason.strip()[:200], data={"action": "cancel_requested"})
+    transfer_bill_cancel(out_bill_no=w.transfer_no)
+    return Withdrawal.objects.get(pk=w.pk)
+
+
+def withdrawal_confirm_check(*, withdrawal_id: int, user_id: int) -> Withdrawal:
+    """The user's page says they confirmed in WeChat: ask WeChat (never believe the page) and
+    bring the withdrawal in line. Only the withdrawal's owner may ask."""
+    w = Withdrawal.objects.filter(pk=withdrawal_id, user_id=user_id).first()
+    if w is None:
+        raise NotFound("Withdrawal not found.")
+    if w.status == S.CONFIRMING:
+        try:
+            transfer_bill_query(out_bill_no=w.transfer_no)
+        except (WechatError, WechatTimeout) as exc:
+            logger.warning("withdrawal.confirm_check id=%s query failed: %s", w.pk, exc.code)
+    return Withdrawal.objects.get(pk=w.pk)
 
 
 def withdrawals_resume(*, older_than_seconds: int | None = None) -> dict:
     """Beat job: re-drive approved withdrawals whose payout task never ran and paying ones whose
-    outcome is unknown (the worker died, WeChat timed out). Returns how many were handled."""
+    outcome is unknown (the worker died, WeChat timed out); ask WeChat about confirming ones
+    (a lost callback), and cancel a bill still unconfirmed well past WeChat's 24 hours (WeChat
+    closes it itself; the cancel makes sure, and the money comes back once it is closed).
+    Returns how many were handled."""
     if older_than_seconds is None:
         older_than_seconds = django_settings.PAYOUT_RESUME_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(Withdrawal.objects.filter(status__in=(S.APPROVED, S.PAYING), updated_at__lte=cutoff)
                .order_by("pk").values_list("pk", flat=True)[:500])
-    outcome = {"resumed": 0, "paid": 0, "failed": 0, "still_paying": 0}
+    outcome = {"resumed": 0, "paid": 0, "failed": 0, "still_paying": 0, "confirming_checked": 0}
     for withdrawal_id in ids:
         w = withdrawal_pay(withdrawal_id=withdrawal_id)
         outcome["resumed"] += 1
         key = {S.PAID: "paid", S.FAILED: "failed"}.get(w.status, "still_paying")
         outcome[key] += 1
+    overdue = timezone.now() - timedelta(hours=django_settings.WECHAT_TRANSFER_CONFIRM_HOURS + 1)
+    for w in (Withdrawal.objects.filter(status=S.CONFIRMING, updated_at__lte=cutoff)
+              .order_by("pk").only("pk", "transfer_no", "paying_at")[:500]):
+        outcome["confirming_checked"] += 1
+        try:
+            transfer = transfer_bill_query(out_bill_no=w.transfer_no)
+            if transfer.status == TransferStatus.WAITING and w.paying_at and w.paying_at <= overdue:
+                transfer_bill_cancel(out_bill_no=w.transfer_no)
+        except (WechatError, WechatTimeout, NotFound) as exc:
+            logger.warning("withdrawal.resume id=%s bill query failed: %s", w.pk, exc.code)
+            continue
+        Withdrawal.objects.filter(pk=w.pk, status=S.CONFIRMING).update(updated_at=timezone.now())
     return outcome

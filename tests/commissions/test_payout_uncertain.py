@@ -85,7 +85,8 @@ def test_send_failed_that_wechat_never_recorded_stays_paying_then_the_same_numbe
     assert not SandboxTransfer.objects.exists()
     assert _ledger("withdrawal.fail") == 0
 
-    assert withdrawals_resume(older_than_seconds=0) == {"resumed": 1, "paid": 1, "failed": 0, "still_paying": 0}
+    assert withdrawals_resume(older_than_seconds=0) == {"resumed": 1, "paid": 1, "failed": 0, "still_paying": 0,
+                                                      "confirming_checked": 0}
 
     w.refresh_from_db()
     assert w.status == "paid"

@@ -320,7 +320,8 @@ def test_a_lost_answer_is_queried_before_anything_is_sent_again(wechat_sandbox, 
     assert w.status == "paying"
     assert WechatTransfer.objects.get().status == "unknown"
     assert wallet(d.user)["user_withdrawing"] == 3_000  # still the user's, until WeChat says
-    assert withdrawals_resume(older_than_seconds=0) == {"resumed": 1, "paid": 1, "failed": 0, "still_paying": 0}
+    assert withdrawals_resume(older_than_seconds=0) == {"resumed": 1, "paid": 1, "failed": 0, "still_paying": 0,
+                                                      "confirming_checked": 0}
     w.refresh_from_db()
     assert w.status == "paid"
     assert SandboxTransfer.objects.count() == 1
