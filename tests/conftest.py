@@ -109,4 +109,5 @@ def wechat_sandbox(live_server, settings):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.WECHAT_PAY_NOTIFY_URL = f"{live_server.url}/api/v1/wechat/pay/notify/"
     settings.WECHAT_REFUND_NOTIFY_URL = f"{live_server.url}/api/v1/wechat/refund/notify/"
+    settings.WECHAT_TRANSFER_NOTIFY_URL = f"{live_server.url}/api/v1/wechat/transfer/notify/"
     return live_server

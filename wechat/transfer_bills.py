@@ -205,12 +205,14 @@ def transfer_bill_create(
     )
     if created:
         _event(transfer, kind="created", source="api", to_status=transfer.status)
-    if transfer.status in TRANSFER_FINAL or transfer.status == TransferStatus.WAITING:
+    if transfer.status in TRANSFER_FINAL:
         return transfer
-    if transfer.attempts:
+    if transfer.status != TransferStatus.WAITING and transfer.attempts:
         transfer, send = _query_before_resend(transfer)
         if not send:
-            return transfer
+            return _package_fetched(transfer, user_name=user_name)
+    if transfer.status == TransferStatus.WAITING:
+        return _package_fetched(transfer, user_name=user_name)
     code, message = bill_rules_problem(amount_fen=amount_fen, scene_id=transfer.scene_id, user_name=user_name)
     if code:
         return _fail_before_sending(transfer, code, message)
@@ -253,6 +255,23 @@ def _send_bill(transfer: WechatTransfer, *, user_name: str) -> dict[str, Any]:
     _, data = v3.call("pay.v3.transfer_bill", "POST", BILLS_PATH, payload=payload, serial_header=serial)
     _check_answer(transfer, data)
     return data
+
+
+def _package_fetched(transfer: WechatTransfer, *, user_name: str) -> WechatTransfer:
+    """A bill a query found waiting, whose create answer (with package_info) was lost: the
+    query does not carry package_info, so the same request is sent again with the same
+    out_bill_no — WeChat answers the bill it has (same number, same content), it never makes a
+    second one — and its package_info kept. Anything but a clean answer leaves it for later."""
+    if transfer.status != TransferStatus.WAITING or transfer.package_info or transfer.bill_state not in (
+            CONFIRMABLE_STATES):
+        return transfer
+    try:
+        answer = _send_bill(transfer, user_name=user_name)
+    except (WechatError, WechatTimeout) as exc:
+        logger.warning("wechat pay: transfer bill %s: package_info not fetched (%s)", transfer.partner_trade_no,
+                       exc.code)
+        return WechatTransfer.objects.get(pk=transfer.pk)
+    return bill_apply(transfer, state=str(answer["state"]), info=answer, source="transfer_bill_again")
 
 
 def _query_before_resend(transfer: WechatTransfer) -> tuple[WechatTransfer, bool]:

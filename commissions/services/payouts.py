@@ -56,6 +56,7 @@ from ..notifications import notify_withdrawal_confirm, notify_withdrawal_failed,
 logger = logging.getLogger(__name__)
 
 TRANSFER_PURPOSE = "commissions.withdrawal"
+CANCEL_REQUESTED = "cancel_requested"  # WithdrawalEvent.data["action"] of an operator's cancel
 # A withdrawal's money moves between these accounts of its user (locked together, up front).
 WALLET_KINDS = (AccountKind.USER_WALLET, AccountKind.USER_FROZEN, AccountKind.USER_DEBT, AccountKind.USER_WITHDRAWING)
 
@@ -143,11 +144,13 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal:
     if w.status not in (S.PAYING, S.CONFIRMING):
         return w
     transfer = WechatTransfer.objects.filter(partner_trade_no=w.transfer_no).first()
-    if transfer is not None and (transfer.status in TRANSFER_FINAL or transfer.status == TransferStatus.WAITING):
+    if transfer is not None and (transfer.status in TRANSFER_FINAL or
+                                 (transfer.status == TransferStatus.WAITING and transfer.package_info)):
         _on_transfer(transfer)  # recorded, but the withdrawal missed it (cannot happen in one txn; be safe)
         return Withdrawal.objects.get(pk=w.pk)
-    if w.status == S.CONFIRMING:
+    if w.status == S.CONFIRMING and (transfer is None or transfer.api != TransferApi.V3_BILL):
         return w
+    # (a bill waiting without package_info — its create answer was lost — is asked for it again)
     # transfer_create / transfer_bill_create query a transfer that was sent before (timeout, crash,
     # SEND_FAILED, SYSTEMERROR…) and send the same number again only if WeChat does not know it;
     # only a documented refusal fails it (docs/wechat.md, "Uncertain answers and error codes").
@@ -208,7 +211,9 @@ def _on_transfer(transfer) -> None:
             _fail(w, code=transfer.error_code or "transfer_failed",
                   message=transfer.error_message or "WeChat refused the transfer.")
         elif transfer.status == TransferStatus.CANCELLED:
-            if transfer.cancel_requested_at is not None:
+            # An operator's cancel is in the withdrawal's trail; otherwise WeChat closed it (or the
+            # beat job did, well past the 24 hours): the user did not confirm in time.
+            if WithdrawalEvent.objects.filter(withdrawal=w, data__action=CANCEL_REQUESTED).exists():
                 _cancelled(w, transfer)
             else:
                 _fail(w, code="not_confirmed_in_time",
@@ -241,7 +246,7 @@ def withdrawal_cancel(*, withdrawal_id: int, actor, reason: str) -> Withdrawal:
         raise Conflict("Only a withdrawal waiting for the user's confirmation can be cancelled.",
                        code="withdrawal_not_cancellable", extra={"status": w.status})
     WithdrawalEvent.objects.create(withdrawal=w, from_status=w.status, to_status=w.status, actor=actor,
-                                   reason=reason.strip()[:200], data={"action": "cancel_requested"})
+                                   reason=reason.strip()[:200], data={"action": CANCEL_REQUESTED})
     transfer_bill_cancel(out_bill_no=w.transfer_no)
     return Withdrawal.objects.get(pk=w.pk)
 
@@ -285,6 +290,8 @@ def withdrawals_resume(*, older_than_seconds: int | None = None) -> dict:
             transfer = transfer_bill_query(out_bill_no=w.transfer_no)
             if transfer.status == TransferStatus.WAITING and w.paying_at and w.paying_at <= overdue:
                 transfer_bill_cancel(out_bill_no=w.transfer_no)
+            elif transfer.status == TransferStatus.WAITING and not transfer.package_info:
+                withdrawal_pay(withdrawal_id=w.pk)  # the create answer was lost: ask for package_info
         except (WechatError, WechatTimeout, NotFound) as exc:
             logger.warning("withdrawal.resume id=%s bill query failed: %s", w.pk, exc.code)
             continue

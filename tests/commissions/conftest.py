@@ -13,3 +13,14 @@ def chain():
     top = DistributorFactory()
     mid = DistributorFactory(inviter=top)
     return mid, top
+
+
+@pytest.fixture
+def bills(wechat_sandbox, settings):
+    """Payouts through merchant transfer bills (WECHAT_PAYOUT_API=v3_transfer_bills), the
+    sandbox over HTTP (returns the live server). tests/commissions/bill_helpers.py has the rest."""
+    from .wallet_helpers import withdrawal_settings
+
+    settings.WECHAT_PAYOUT_API = "v3_transfer_bills"
+    withdrawal_settings()
+    return wechat_sandbox
