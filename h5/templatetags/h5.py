@@ -44,6 +44,7 @@ def js_messages() -> dict[str, str]:
         "empty": pgettext("h5", "Nothing here yet."),
         "paid": pgettext("h5", "Paid"),
         "pay_cancelled": pgettext("h5", "Payment cancelled."),
+        "transfer_cancelled": pgettext("h5", "You have not confirmed receipt yet."),
         "copied": pgettext("h5", "Copied."),
         "saved": pgettext("h5", "Saved."),
         "confirm": pgettext("h5", "Are you sure?"),

@@ -8,6 +8,9 @@
  *   H5.yuan(fen)      "¥398.00" (money is integer fen everywhere else)
  *   H5.pay(orderNo, paidUrl)  start paying: POST /orders/{no}/pay/, then the sandbox pay sheet
  *       (sandbox mode) or WeChat's JSAPI pay (live mode); paidUrl is where a payment lands.
+ *   H5.confirmTransfer(confirm, backUrl)  the user confirms receipt of a merchant transfer bill
+ *       (a withdrawal's `confirm`): WeChat's requestMerchantTransfer (live mode) or the sandbox's
+ *       confirm sheet; resolves when WeChat says ok (live), the sheet sends the user back to backUrl?transfer=confirmed (sandbox).
  *   H5.requireLogin() the token, or off to the login page (returns null).
  *   H5.share(data)    live mode: wx.config via /h5/jssdk and the Moments/friend share data
  *       ({title, image, desc, link, target_type, target_id}: a distributor shares their own link).
@@ -143,6 +146,25 @@
     });
   }
 
+  function confirmTransfer(confirm, backUrl) {
+    var params = { mchId: confirm.mchId, appId: confirm.appId, package: confirm.package };
+    if (config.wechat_mode === "sandbox") {
+      location.href = "/wechat-sandbox/h5/transfer/?package=" + encodeURIComponent(confirm.package) +
+        "&back=" + encodeURIComponent(backUrl);
+      return new Promise(function () {});
+    }
+    return new Promise(function (resolve, reject) {
+      function done(res) {
+        var msg = (res && (res.err_msg || res.errMsg)) || "";
+        if (/:ok$/.test(msg)) { resolve(res); }
+        else { reject(new H5Error(0, "transfer_cancelled", t("transfer_cancelled"), res || {})); }
+      }
+      function invoke() { window.WeixinJSBridge.invoke("requestMerchantTransfer", params, done); }
+      if (window.WeixinJSBridge) { invoke(); }
+      else { document.addEventListener("WeixinJSBridgeReady", invoke, false); }
+    });
+  }
+
   /* The link a share carries: a distributor's own short link for the target (made once, then the
      same: POST /share-links/ answers the existing one), so friends who open it are attributed;
      anyone else shares the page's address. */
@@ -209,7 +231,7 @@
 
   window.H5 = {
     config: config, t: t, label: label, api: api, token: token, setToken: setToken, newKey: newKey, requireLogin: requireLogin,
-    loginUrl: loginUrl, flash: flash, showError: showError, yuan: yuan, time: time, esc: esc, pay: pay, share: share,
+    loginUrl: loginUrl, flash: flash, showError: showError, yuan: yuan, time: time, esc: esc, pay: pay, confirmTransfer: confirmTransfer, share: share,
     busy: busy, list: list, H5Error: H5Error
   };
 
