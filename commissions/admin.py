@@ -16,6 +16,7 @@ from core.errors import DomainError
 
 from .models import Commission, CommissionRule, Notification, Withdrawal, WithdrawalEvent
 from .selectors import withdrawals_review as review_selectors
+from .services import payouts as payout_services
 from .services import rules as rule_services
 from .services import withdrawals as withdrawal_services
 
@@ -153,7 +154,7 @@ class WithdrawalAdmin(MoneyAdmin):
     raw_id_fields = ("user", "distributor", "reviewed_by")
     inlines = [WithdrawalEventInline]
     date_hierarchy = "requested_at"
-    actions = ("approve_selected", "reject_selected", "export_csv")
+    actions = ("approve_selected", "reject_selected", "cancel_transfer_selected", "export_csv")
     show_full_result_count = False
 
     def has_add_permission(self, request):
@@ -217,6 +218,33 @@ class WithdrawalAdmin(MoneyAdmin):
             "intro": "A reason is required; the distributor sees it and the money goes back to the wallet.",
             "form": form, "queryset": queryset, "action": "reject_selected", "submit_label": "Reject",
             "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/mall/action_form.html", context)
+
+    @admin.action(description="Cancel the transfer of selected withdrawals the user has not confirmed yet "
+                              "(with a reason; the money goes back once WeChat cancels it)", permissions=["review"])
+    def cancel_transfer_selected(self, request, queryset):
+        form = WithdrawalReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            done = []
+            for withdrawal_id in queryset.order_by("pk").values_list("pk", flat=True)[:withdrawal_services.MAX_BULK]:
+                try:
+                    w = payout_services.withdrawal_cancel(withdrawal_id=withdrawal_id, actor=request.user,
+                                                          reason=form.cleaned_data["reason"])
+                except DomainError as exc:
+                    self.message_user(request, f"#{withdrawal_id}: {exc.code}: {exc.message}", messages.ERROR)
+                    continue
+                done.append(f"#{w.pk} {w.status}")
+            if done:
+                self.message_user(request, f"Cancel asked of WeChat: {', '.join(done)}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request), "title": "Cancel transfers",
+            "intro": "Only a withdrawal waiting for the user's confirmation (a merchant transfer bill) can be "
+                     "cancelled. A reason is required; the money goes back to the wallet once WeChat has "
+                     "cancelled the bill. A bill the user confirmed meanwhile is paid instead.",
+            "form": form, "queryset": queryset, "action": "cancel_transfer_selected",
+            "submit_label": "Cancel transfers", "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/mall/action_form.html", context)
 

@@ -8,9 +8,9 @@ from .models import WechatEvent, WechatPayment, WechatRedpack, WechatRefund, Wec
 
 @admin.register(WechatPayment)
 class WechatPaymentAdmin(ReadOnlyAdmin):
-    list_display = ("out_trade_no", "purpose", "ref", "amount_fen", "status", "transaction_id", "paid_at",
+    list_display = ("out_trade_no", "api", "purpose", "ref", "amount_fen", "status", "transaction_id", "paid_at",
                     "notify_count", "created_at")
-    list_filter = ("status", "purpose", "created_at")
+    list_filter = ("status", "api", "purpose", "created_at")
     search_fields = ("out_trade_no", "transaction_id", "ref", "openid", "prepay_id")
     date_hierarchy = "created_at"
 
@@ -25,10 +25,10 @@ class WechatRefundAdmin(ReadOnlyAdmin):
 
 @admin.register(WechatTransfer)
 class WechatTransferAdmin(ReadOnlyAdmin):
-    list_display = ("partner_trade_no", "purpose", "ref", "openid", "amount_fen", "status", "payment_no",
-                    "error_code", "attempts", "created_at")
-    list_filter = ("status", "purpose", "created_at")
-    search_fields = ("partner_trade_no", "payment_no", "openid", "ref")
+    list_display = ("partner_trade_no", "api", "purpose", "ref", "openid", "amount_fen", "status", "bill_state",
+                    "payment_no", "error_code", "attempts", "created_at")
+    list_filter = ("status", "api", "bill_state", "purpose", "created_at")
+    search_fields = ("partner_trade_no", "payment_no", "transfer_bill_no", "openid", "ref")
 
 
 @admin.register(WechatRedpack)

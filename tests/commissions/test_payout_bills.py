@@ -353,3 +353,20 @@ def test_a_bill_unconfirmed_well_past_24_hours_is_cancelled_by_the_beat_job(bill
     assert the_bill(w).state == "CANCELLED"
     assert wallet(d.user)["user_wallet"] == 10_000
     assert ledger_count("withdrawal.fail") == 1
+
+
+def test_admin_cancel_action_asks_for_a_reason_and_cancels_only_waiting_bills(bills, admin_client):
+    d, w = approved(3_000)
+    d2, paid = approved(2_000)
+    user_confirms(bills, paid)
+    url = "/admin/commissions/withdrawal/"
+
+    asked = admin_client.post(url, {"action": "cancel_transfer_selected", "_selected_action": [w.pk]})
+    assert asked.status_code == 200 and b'name="reason"' in asked.content
+    assert _status(w) == "confirming"
+    done = admin_client.post(url, {"action": "cancel_transfer_selected", "_selected_action": [w.pk, paid.pk],
+                                   "apply": "1", "reason": "收款人有误"}, follow=True)
+    text = done.content.decode()
+    assert "withdrawal_not_cancellable" in text  # the paid one is refused, by name
+    assert (_status(w), _status(paid)) == ("cancelled", "paid")
+    assert wallet(d.user)["user_wallet"] == 10_000
