@@ -17,6 +17,7 @@ from ledger.selectors import ledger_audit
 from mall.models import Order, Product
 from tests.factories import UserFactory
 from wechat.models import WechatTransfer
+from wechat.sandbox.models.v3 import SandboxTransferBill
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +59,10 @@ def _story(server, tmp_path, *args):
     return out.getvalue(), json.loads(path.read_text())
 
 
-def test_the_story_told_over_http_matches_the_database(wechat_sandbox, story_operator, tmp_path):
+@pytest.mark.parametrize("payout_api", ["v2", "v3_transfer_bills"])
+def test_the_story_told_over_http_matches_the_database(wechat_sandbox, story_operator, tmp_path, settings,
+                                                        payout_api):
+    settings.WECHAT_PAYOUT_API = payout_api
     before = DistributionSettings.objects.get_or_create(pk=1)[0]
     text, report = _story(wechat_sandbox, tmp_path, "--distributors", "3", "--friends", "3")
 
@@ -109,6 +113,10 @@ def test_the_story_told_over_http_matches_the_database(wechat_sandbox, story_ope
     withdrawals = Withdrawal.objects.filter(distributor__in=distributors)
     assert withdrawals.count() == report["payouts"]["count"] == 3
     assert set(withdrawals.values_list("status", flat=True)) == {"paid"}
+    if payout_api == "v3_transfer_bills":  # merchant transfer bills: each confirmed by its distributor
+        bills = SandboxTransferBill.objects.filter(out_bill_no__in=withdrawals.values("transfer_no"))
+        assert sorted(bills.values_list("state", flat=True)) == ["SUCCESS"] * 3
+        assert "3 distributors confirmed receipt in WeChat" in text
     assert withdrawals.aggregate(s=Sum("amount_fen"))["s"] == report["payouts"]["amount_fen"] == 6 * 1990 + 2 * 995
     assert (
         WechatTransfer.objects.filter(

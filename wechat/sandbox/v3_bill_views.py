@@ -368,6 +368,26 @@ def helper_confirm(request, out_bill_no: str):
 
 @csrf_exempt
 @require_POST
+def helper_confirm_package(request):
+    """The user confirms the bill whose package_info they hold (what wx.requestMerchantTransfer
+    is given; a client that only sees the withdrawal's `confirm.package`, e.g. demo_story)."""
+    try:
+        payload = json.loads(request.body or b"{}")
+        assert isinstance(payload, dict) and isinstance(payload.get("package"), str) and payload["package"]
+    except (ValueError, AssertionError):
+        return _helper_error("PARAM_ERROR", "body must be a JSON object with the package", 400)
+    bill = Bill.objects.filter(package_info=payload["package"]).first()
+    if bill is None:
+        return _helper_error("NOT_FOUND", "no bill has this package", 404)
+    done, results = bill_confirm(bill)
+    if not done:
+        return _helper_error("INVALID_STATE", f"the bill is {bill.state}: it cannot be confirmed", 409,
+                             state=bill.state)
+    return _helper_answer(bill, results)
+
+
+@csrf_exempt
+@require_POST
 def helper_expire(request, out_bill_no: str):
     bill = _helper_bill(out_bill_no)
     if bill is None:
@@ -469,6 +489,7 @@ v3_bill_urlpatterns = [
     path(f"{BILLS}/transfer-bill-no/<str:transfer_bill_no>", bill_query_transfer,
          name="sandbox-v3-bill-query-by-transfer-bill-no"),
     path(f"{BILLS}/out-bill-no/<str:out_bill_no>/cancel", bill_cancel, name="sandbox-v3-bill-cancel"),
+    path("transfer-bills/by-package/confirm/", helper_confirm_package, name="sandbox-bill-confirm-package"),
     path("transfer-bills/<str:out_bill_no>/confirm/", helper_confirm, name="sandbox-bill-confirm"),
     path("transfer-bills/<str:out_bill_no>/expire/", helper_expire, name="sandbox-bill-expire"),
     path("transfer-bills/<str:out_bill_no>/notify/", helper_notify, name="sandbox-bill-notify"),

@@ -632,6 +632,9 @@ class Story:
             waiting = [w for w in self.withdrawals if w["status"] not in ("paid", "failed", "rejected")]
             if not waiting or time.monotonic() > deadline:
                 break
+            for w in waiting:
+                if w["status"] == "confirming" and not w.get("confirmed"):
+                    self.confirm_receipt(w)
             if not resumed and time.monotonic() > deadline - self.payout_wait / 2:
                 self.jobs["commissions.resume_payouts"] = self.console.run_job("commissions.resume_payouts")
                 resumed = True
@@ -642,10 +645,24 @@ class Story:
                 f"(statuses: {sorted({w['status'] for w in waiting})}); is a Celery worker running?"
             )
         paid = [w for w in self.withdrawals if w["status"] == "paid"]
+        confirmed = sum(bool(w.get("confirmed")) for w in self.withdrawals)
+        how = f"; {confirmed} distributors confirmed receipt in WeChat (merchant transfer)" if confirmed else ""
         self.progress(
             f"operator approved {len(self.withdrawals)} withdrawals; {len(paid)} payouts landed in WeChat "
-            f"({yuan(sum(w['net_fen'] for w in paid))})"
+            f"({yuan(sum(w['net_fen'] for w in paid))}){how}"
         )
+
+    def confirm_receipt(self, w: dict) -> None:
+        """A merchant transfer bill waits: the distributor confirms receipt in WeChat (the sandbox
+        plays wx.requestMerchantTransfer), then their page asks the server to check."""
+        row = self.http.json("GET", f"/api/v1/withdrawals/{w['id']}/", token=w["person"].token)
+        if not row.get("confirm"):
+            return
+        self.http.json("POST", "/wechat-sandbox/transfer-bills/by-package/confirm/",
+                       body={"package": row["confirm"]["package"]}, expect=(200,))
+        w["status"] = self.http.json("POST", f"/api/v1/withdrawals/{w['id']}/confirmed/", token=w["person"].token,
+                                     body={})["status"]
+        w["confirmed"] = True
 
     # --- the report ------------------------------------------------------------------
 
