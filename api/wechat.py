@@ -12,12 +12,19 @@ throttling, XML in and XML out.
   notification never succeeds.
 * Our own failure (a database error, a hook that raised): FAIL XML with HTTP 500, so
   WeChat sends the notification again later; nothing was committed.
+
+APIv3 callbacks come to the same URLs: a request carrying Wechatpay-* headers (signature,
+timestamp, nonce, serial) is one, whatever WECHAT_PAY_API says now (an order made on v3 is
+notified on v3). JSON in and out: received → 200 `{"code": "SUCCESS"}`; refused (not signed by
+WeChat or older than 5 minutes, does not decrypt with our APIv3 key, another merchant, unknown
+number, wrong amount, trade_state not SUCCESS…) → 4xx `{"code": "FAIL", "message": "<code>: …"}`,
+logged, nothing changes; our own failure → 500 with the FAIL body.
 """
 from __future__ import annotations
 
 import logging
 
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -28,6 +35,7 @@ from rest_framework.views import APIView
 from core.errors import DomainError
 from wechat import services as wechat_services
 from wechat.pay import NOTIFY_MAX_BYTES
+from wechat.v3 import CALLBACK_MAX_BYTES
 
 from .errors import domain_status
 
@@ -61,6 +69,19 @@ def _fail(code: str, message: str, status: int) -> HttpResponse:
     return _xml(wechat_services.notify_reply_xml(ok=False, message=f"{code}: {message}"), status)
 
 
+def _json(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+V3_HEADERS = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial")
+
+
+def is_v3_callback(request) -> bool:
+    """An APIv3 callback carries the Wechatpay-* headers (any of them: a forged one missing
+    its signature is still answered, and refused, as APIv3)."""
+    return any(request.headers.get(name) for name in V3_HEADERS)
+
+
 class _NotifyView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -68,9 +89,12 @@ class _NotifyView(APIView):
     renderer_classes = [_XMLRenderer]
     content_negotiation_class = _FirstRenderer
     notify_handler = None  # set by subclasses: a wechat.services function(body=bytes) -> XML
+    notify_v3_handler = None  # and its APIv3 twin: function(headers=, body=bytes) -> dict
     what = ""
 
     def post(self, request):
+        if is_v3_callback(request._request):
+            return self.post_v3(request)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -88,6 +112,25 @@ class _NotifyView(APIView):
             logger.exception("wechat %s notification failed", self.what)
             return _fail("error", "Internal error; send it again later.", 500)
 
+    def post_v3(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > CALLBACK_MAX_BYTES:
+            logger.warning("wechat %s v3 notification refused: payload_too_large (%s bytes)", self.what, length)
+            return _json("FAIL", "payload_too_large: The notification is too large.", 413)
+        body = request._request.read(CALLBACK_MAX_BYTES + 1)
+        try:
+            answer = type(self).notify_v3_handler(headers=request._request.headers, body=body)
+        except DomainError as exc:
+            status = 413 if exc.code == "payload_too_large" else domain_status(exc)
+            return _json("FAIL", f"{exc.code}: {exc.message}", status if status < 500 else 500)
+        except Exception:  # noqa: BLE001 - WeChat must get a FAIL it will retry, never an HTML page
+            logger.exception("wechat %s v3 notification failed", self.what)
+            return _json("FAIL", "error: Internal error; send it again later.", 500)
+        return _json(answer.get("code", "SUCCESS"), answer.get("message", "成功"), 200)
+
 
 _SCHEMA = dict(
     request={"text/xml": OpenApiTypes.STR},
@@ -103,6 +146,7 @@ _SCHEMA = dict(
 
 class PayNotifyView(_NotifyView):
     notify_handler = wechat_services.payment_notify_handle
+    notify_v3_handler = wechat_services.payment_notify_v3_handle
     what = "payment"
 
     @extend_schema(summary="WeChat Pay payment notification (called by WeChat)", **_SCHEMA)
@@ -112,6 +156,7 @@ class PayNotifyView(_NotifyView):
 
 class RefundNotifyView(_NotifyView):
     notify_handler = wechat_services.refund_notify_handle
+    notify_v3_handler = wechat_services.refund_notify_v3_handle
     what = "refund"
 
     @extend_schema(summary="WeChat Pay refund notification (called by WeChat)", **_SCHEMA)

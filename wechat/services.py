@@ -33,7 +33,7 @@ from django.utils import timezone
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
 from core.transitions import transition
 
-from . import hooks, pay
+from . import hooks, pay, pay_v3
 from .errors import WechatError, WechatTimeout
 from .models import (
     PAYMENT_TRANSITIONS,
@@ -95,6 +95,9 @@ REFUND_DEFINITE_FAILURES = frozenset({
     "TRADE_OVERDUE", "ERROR", "USER_ACCOUNT_ABNORMAL", "INVALID_TRANSACTIONID", "PARAM_ERROR",
     "APPID_NOT_EXIST", "MCHID_NOT_EXIST", "ORDERNOTEXIST", "REQUIRE_POST_METHOD", "SIGNERROR",
     "XML_FORMAT_ERROR", "TRADE_STATE_ERROR", "APPID_MCHID_NOT_MATCH",
+    # APIv3 (退款申请 error table): INVALID_REQUEST is "does not meet the business rules" (already
+    # fully refunded, more than refundable…), nothing done; MCH_NOT_EXISTS.
+    "INVALID_REQUEST", "MCH_NOT_EXISTS",
 })
 REFUND_LATER = frozenset({"NOTENOUGH", "FREQUENCY_LIMITED", "INVALID_REQ_TOO_MUCH"})
 # A query's "no such number" is believed (and the same number sent again) only this long after
@@ -191,6 +194,8 @@ def _not_found_may_resend(model: type[models.Model], obj: Any, what: str) -> boo
 
 
 def _wechat_time(value: str) -> datetime | None:
+    """A WeChat time: v2's 20240101120000 / 2024-01-01 12:00:00 (Shanghai time) or APIv3's
+    RFC3339 2024-01-01T12:00:00+08:00 (its own offset)."""
     try:
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
     except (TypeError, ValueError):
@@ -198,7 +203,20 @@ def _wechat_time(value: str) -> datetime | None:
     try:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
     except (TypeError, ValueError):
+        pass
+    if not isinstance(value, str) or "T" not in value:
         return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SHANGHAI)
+
+
+def _pay_api(api: str):
+    """The adapter a row talks through: wechat.pay (v2) or wechat.pay_v3 (APIv3). Both have the
+    same functions returning the same (v2-named) fields."""
+    return pay_v3 if api == "v3" else pay
 
 
 def _positive(amount_fen: int) -> None:
@@ -252,6 +270,7 @@ def payment_create(
     defaults = {
         "purpose": purpose, "ref": str(ref), "amount_fen": amount_fen, "openid": openid,
         "description": pay._bytes_cut(description or purpose, 127), "client_ip": client_ip[:64],
+        "api": settings.WECHAT_PAY_API,
     }
     payment, created = _get_or_create(
         WechatPayment, lookup={"out_trade_no": out_trade_no}, defaults=defaults,
@@ -260,12 +279,12 @@ def payment_create(
     if created:
         _event(payment, kind="created", source="api", to_status=payment.status)
     if payment.status == PaymentStatus.PREPAID and payment.prepay_id:
-        return payment, _pay_params(payment.prepay_id)
+        return payment, _pay_params(payment)
     if payment.status != PaymentStatus.CREATED:
         raise Conflict("This payment can no longer be paid.", code="payment_not_payable",
                        extra={"status": payment.status})
     try:
-        answer = pay.pay_unified_order_jsapi(
+        answer = _pay_api(payment.api).pay_unified_order_jsapi(
             out_trade_no=out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
             openid=payment.openid, client_ip=client_ip, attach=attach,
         )
@@ -288,11 +307,13 @@ def payment_create(
     if payment.status != PaymentStatus.PREPAID:
         raise Conflict("This payment can no longer be paid.", code="payment_not_payable",
                        extra={"status": payment.status})
-    return payment, _pay_params(payment.prepay_id)
+    return payment, _pay_params(payment)
 
 
-def _pay_params(prepay_id: str) -> dict[str, Any]:
-    return {"prepay_id": prepay_id, "jsapi": pay.pay_jsapi_params(prepay_id=prepay_id)}
+def _pay_params(payment: WechatPayment) -> dict[str, Any]:
+    """The JSAPI parameters, signed the way the payment's API wants (v2 MD5, v3 RSA)."""
+    return {"prepay_id": payment.prepay_id,
+            "jsapi": _pay_api(payment.api).pay_jsapi_params(prepay_id=payment.prepay_id)}
 
 
 def _payment_mark_paid(*, payment: WechatPayment, transaction_id: str, paid_at: datetime | None, source: str,
@@ -330,8 +351,23 @@ def payment_notify_handle(*, body: bytes) -> str:
     Raises a DomainError (InvalidSignature, or InvalidInput with code invalid_xml,
     payload_too_large, merchant_mismatch, unknown_out_trade_no, amount_mismatch) when the
     notification is refused; it is logged and nothing changes."""
+    _payment_notify_apply(lambda: pay.payment_notification_parse(body=body))
+    return notify_reply_xml(ok=True)
+
+
+def payment_notify_v3_handle(*, headers: Any, body: bytes) -> dict[str, str]:
+    """Handle one APIv3 payment callback (TRANSACTION.SUCCESS); return the JSON answer.
+
+    Refused (raises, logged, nothing changes) like `payment_notify_handle`, and also when the
+    signature is not WeChat's or stale, the resource does not open with our APIv3 key, or its
+    trade_state is not SUCCESS (wechat/pay_v3.py lists the checks)."""
+    _payment_notify_apply(lambda: pay_v3.payment_notification_parse(headers=headers, body=body))
+    return {"code": "SUCCESS", "message": "成功"}
+
+
+def _payment_notify_apply(parse: Callable[[], dict[str, str]]) -> None:
     try:
-        data = pay.payment_notification_parse(body=body)
+        data = parse()
         out_trade_no = data.get("out_trade_no", "")
         payment = WechatPayment.objects.filter(out_trade_no=out_trade_no).first()
         if payment is None:
@@ -340,7 +376,7 @@ def payment_notify_handle(*, body: bytes) -> str:
         if data.get("result_code") != "SUCCESS":
             logger.info("wechat pay: notification for %s says %s %s", out_trade_no, data.get("err_code"),
                         data.get("err_code_des"))
-            return notify_reply_xml(ok=True)
+            return
         if data.get("total_fee") != str(payment.amount_fen) or data.get("fee_type", "CNY") not in ("", "CNY"):
             raise InvalidInput("The notification's amount is not the amount we asked for.", code="amount_mismatch",
                                extra={"out_trade_no": out_trade_no, "expected": payment.amount_fen,
@@ -353,7 +389,6 @@ def payment_notify_handle(*, body: bytes) -> str:
         raise
     _payment_mark_paid(payment=payment, transaction_id=transaction_id, paid_at=_wechat_time(data.get("time_end")),
                        source="notify", data={"transaction_id": transaction_id, "time_end": data.get("time_end", "")})
-    return notify_reply_xml(ok=True)
 
 
 def payment_query(*, out_trade_no: str) -> WechatPayment:
@@ -361,7 +396,7 @@ def payment_query(*, out_trade_no: str) -> WechatPayment:
     payment = WechatPayment.objects.filter(out_trade_no=out_trade_no).first()
     if payment is None:
         raise NotFound("No such payment.", extra={"out_trade_no": out_trade_no})
-    answer = pay.pay_order_query(out_trade_no=out_trade_no, expect_amount_fen=payment.amount_fen)
+    answer = _pay_api(payment.api).pay_order_query(out_trade_no=out_trade_no, expect_amount_fen=payment.amount_fen)
     state = answer.get("trade_state", "")
     if state in ("SUCCESS", "REFUND"):
         transaction_id = answer.get("transaction_id", "")
@@ -388,7 +423,7 @@ def payment_close(*, out_trade_no: str) -> WechatPayment:
         raise Conflict("A paid payment cannot be closed; refund it.", code="invalid_transition",
                        extra={"status": payment.status})
     try:
-        pay.pay_order_close(out_trade_no=out_trade_no)
+        _pay_api(payment.api).pay_order_close(out_trade_no=out_trade_no)
     except (WechatError, WechatTimeout) as exc:
         err_code = exc.extra.get("err_code", "")
         if err_code == "ORDERPAID":
@@ -437,7 +472,7 @@ def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, rea
                 raise InvalidInput("The refunds would exceed the amount paid.", code="amount_too_large",
                                    extra={"paid_fen": payment.amount_fen, "refunded_fen": refunded})
             refund = WechatRefund.objects.create(out_refund_no=out_refund_no, payment=payment, amount_fen=amount_fen,
-                                                 reason=reason[:80])
+                                                 reason=reason[:80], api=settings.WECHAT_PAY_API)
             _event(refund, kind="created", source="api", to_status=refund.status)
     if refund.status != RefundStatus.REQUESTED:
         return refund
@@ -448,8 +483,8 @@ def refund_create(*, out_refund_no: str, out_trade_no: str, amount_fen: int, rea
         if refund.status != RefundStatus.REQUESTED:
             return refund
     try:
-        answer = pay.pay_refund(out_trade_no=out_trade_no, out_refund_no=out_refund_no, total_fen=payment.amount_fen,
-                                refund_fen=amount_fen, reason=reason)
+        answer = _pay_api(refund.api).pay_refund(out_trade_no=out_trade_no, out_refund_no=out_refund_no,
+                                                 total_fen=payment.amount_fen, refund_fen=amount_fen, reason=reason)
     except (WechatError, WechatTimeout) as exc:
         _record_error(WechatRefund, refund.pk, exc)
         outcome = _outcome(exc, definite=REFUND_DEFINITE_FAILURES, later=REFUND_LATER)
@@ -510,8 +545,21 @@ def refund_notify_handle(*, body: bytes) -> str:
     Refusals raise DomainErrors (invalid_signature when req_info does not decrypt with our
     key, merchant_mismatch, unknown_out_refund_no, amount_mismatch), are logged and
     change nothing."""
+    _refund_notify_apply(lambda: pay.refund_notification_parse(body=body))
+    return notify_reply_xml(ok=True)
+
+
+def refund_notify_v3_handle(*, headers: Any, body: bytes) -> dict[str, str]:
+    """Handle one APIv3 refund callback (REFUND.SUCCESS / REFUND.ABNORMAL / REFUND.CLOSED);
+    return the JSON answer. Refused (raises, logged, nothing changes) like
+    `refund_notify_handle`, and when the signature or the encrypted resource is not WeChat's."""
+    _refund_notify_apply(lambda: pay_v3.refund_notification_parse(headers=headers, body=body))
+    return {"code": "SUCCESS", "message": "成功"}
+
+
+def _refund_notify_apply(parse: Callable[[], dict[str, str]]) -> None:
     try:
-        info = pay.refund_notification_parse(body=body)
+        info = parse()
         out_refund_no = info.get("out_refund_no", "")
         refund = WechatRefund.objects.select_related("payment").filter(out_refund_no=out_refund_no).first()
         if refund is None:
@@ -530,7 +578,6 @@ def refund_notify_handle(*, body: bytes) -> str:
         logger.warning("wechat pay: refund notification refused: %s (%s) %s", exc.code, exc.message, exc.extra)
         raise
     _refund_apply_result(refund, status=status, source="notify", info=info)
-    return notify_reply_xml(ok=True)
 
 
 def refund_query(*, out_refund_no: str) -> WechatRefund:
@@ -538,7 +585,7 @@ def refund_query(*, out_refund_no: str) -> WechatRefund:
     refund = WechatRefund.objects.select_related("payment").filter(out_refund_no=out_refund_no).first()
     if refund is None:
         raise NotFound("No such refund.", extra={"out_refund_no": out_refund_no})
-    answer = pay.pay_refund_query(out_refund_no=out_refund_no)
+    answer = _pay_api(refund.api).pay_refund_query(out_refund_no=out_refund_no)
     count = int(answer.get("refund_count") or 0)
     for i in range(count):
         if answer.get(f"out_refund_no_{i}") != out_refund_no:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.conf import settings
 from django.db import connection
 
 from core.errors import Conflict
@@ -10,7 +11,7 @@ from tests.concurrency import run_at_once
 from wechat import services
 from wechat.errors import WechatError, WechatTimeout
 from wechat.models import PaymentStatus, WechatEvent, WechatPayment
-from wechat.pay import sign, sign_valid, to_xml
+from wechat.pay import sign_valid, to_xml
 from wechat.sandbox.models.pay import SandboxPrepay
 from wechat.sandbox.pay_views import payment_notification
 
@@ -20,7 +21,9 @@ from .pay_helpers import (
     arm,
     confirm,
     create_payment,
+    jsapi_signed,
     new_no,
+    pay_v2_only,
     prepay_for,
 )
 
@@ -32,8 +35,10 @@ def test_order_confirm_notification_pays_once_and_runs_the_hook_once(wechat_sand
     assert params["prepay_id"] == payment.prepay_id
     jsapi = params["jsapi"]
     assert jsapi["package"] == f"prepay_id={payment.prepay_id}"
-    assert jsapi["signType"] == "MD5"
-    assert jsapi["paySign"] == sign({k: v for k, v in jsapi.items() if k != "paySign"})
+    assert jsapi["signType"] == ("RSA" if settings.WECHAT_PAY_API == "v3" else "MD5")
+    assert jsapi_signed(jsapi)
+    assert not jsapi_signed(dict(jsapi, package="prepay_id=wx-another"))
+    assert payment.api == settings.WECHAT_PAY_API
     prepay = prepay_for(payment)
     assert (prepay.total_fee, prepay.openid, prepay.spbill_create_ip) == (1990, OPENID, SHOPPER_IP)
     assert len(payment_hook) == 0
@@ -257,6 +262,7 @@ def test_http_error_becomes_wechat_error(wechat_sandbox):
     assert exc.value.extra["http_status"] == 500
 
 
+@pay_v2_only
 def test_sandbox_refuses_a_request_signed_with_the_wrong_key(wechat_sandbox, settings):
     fields = {"appid": settings.WECHAT_APPID, "mch_id": settings.WECHAT_MCH_ID, "nonce_str": "abc",
               "out_trade_no": new_no()}
@@ -285,6 +291,7 @@ def test_faults_endpoint_validates_and_clears(wechat_sandbox):
     assert payment.status == PaymentStatus.PREPAID
 
 
+@pay_v2_only  # APIv3 notifies successful payments only
 def test_notification_for_a_failed_payment_is_acknowledged_and_changes_nothing(wechat_sandbox, payment_hook):
     payment, _ = create_payment()
     arm(wechat_sandbox, "pay.notify", "fail", err_code="PAYERROR")

@@ -17,6 +17,10 @@ Our own helpers (not WeChat's):
   POST /wechat-sandbox/pay/refunds/{out_refund_no}/confirm/ {status?: SUCCESS|CHANGE|REFUNDCLOSE}
        WeChat finishes the refund: POSTs the refund notification (req_info encrypted with
        AES-256-ECB, key md5(api key)) to the refund's notify_url.
+  Both send the APIv3 callback instead (signed JSON, AES-256-GCM resource; TRANSACTION.SUCCESS,
+  REFUND.SUCCESS / REFUND.ABNORMAL / REFUND.CLOSED) for an order / refund made through APIv3
+  (v3_pay_views.py); their answers keep the same keys (return_code SUCCESS when our server
+  answered 200 SUCCESS, notifications).
   POST /wechat-sandbox/faults/  {endpoint, mode, times?, err_code?, executed?, outcome?}   arm a fault
   DELETE /wechat-sandbox/faults/                                      clear all faults
 
@@ -490,15 +494,21 @@ def pay_confirm(request, prepay_id: str):
     prepay.refresh_from_db()
     if prepay.trade_state == SandboxPrepay.State.CLOSED:
         return JsonResponse({"error": "ORDERCLOSED", "message": "the order is closed"}, status=409)
-    fault = fault_take("pay.notify")
-    mode = fault.mode if fault else ""
-    fields = payment_notification(
-        prepay, api_key=WRONG_KEY if mode == FaultMode.BAD_SIGNATURE else None,
-        result_code="FAIL" if mode == FaultMode.FAIL else "SUCCESS",
-        err_code=(fault.err_code or "PAYERROR") if mode == FaultMode.FAIL else "",
-    )
-    body = to_xml(fields, signed=False)  # already carries its sign
-    results = _post_many(prepay.notify_url, body, DUPLICATE_NOTIFY_COPIES if mode == FaultMode.DUPLICATE_NOTIFY else 1)
+    if prepay.api == "v3":
+        from .v3_pay_views import payment_callback_send  # APIv3: a signed, encrypted JSON callback
+
+        results = payment_callback_send(prepay)
+    else:
+        fault = fault_take("pay.notify")
+        mode = fault.mode if fault else ""
+        fields = payment_notification(
+            prepay, api_key=WRONG_KEY if mode == FaultMode.BAD_SIGNATURE else None,
+            result_code="FAIL" if mode == FaultMode.FAIL else "SUCCESS",
+            err_code=(fault.err_code or "PAYERROR") if mode == FaultMode.FAIL else "",
+        )
+        body = to_xml(fields, signed=False)  # already carries its sign
+        copies = DUPLICATE_NOTIFY_COPIES if mode == FaultMode.DUPLICATE_NOTIFY else 1
+        results = _post_many(prepay.notify_url, body, copies)
     return JsonResponse({
         "prepay_id": prepay.prepay_id, "out_trade_no": prepay.out_trade_no, "transaction_id": prepay.transaction_id,
         "trade_state": prepay.trade_state, "notify_url": prepay.notify_url,
@@ -544,12 +554,17 @@ def refund_confirm(request, out_refund_no: str):
         refund_status=status, success_time=f"{_now():%Y-%m-%d %H:%M:%S}" if status == "SUCCESS" else "",
     )
     refund_row.refresh_from_db()
-    fault = fault_take("refund.notify")
-    mode = fault.mode if fault else ""
-    fields = refund_notification(refund_row, api_key=WRONG_KEY if mode == FaultMode.BAD_SIGNATURE else None)
-    body = to_xml(fields, signed=False)
     url = refund_row.notify_url or settings.WECHAT_REFUND_NOTIFY_URL
-    results = _post_many(url, body, DUPLICATE_NOTIFY_COPIES if mode == FaultMode.DUPLICATE_NOTIFY else 1)
+    if refund_row.api == "v3":
+        from .v3_pay_views import refund_callback_send  # APIv3: REFUND.SUCCESS / ABNORMAL / CLOSED
+
+        results = refund_callback_send(refund_row, url)
+    else:
+        fault = fault_take("refund.notify")
+        mode = fault.mode if fault else ""
+        fields = refund_notification(refund_row, api_key=WRONG_KEY if mode == FaultMode.BAD_SIGNATURE else None)
+        body = to_xml(fields, signed=False)
+        results = _post_many(url, body, DUPLICATE_NOTIFY_COPIES if mode == FaultMode.DUPLICATE_NOTIFY else 1)
     return JsonResponse({
         "out_refund_no": refund_row.out_refund_no, "refund_id": refund_row.refund_id,
         "refund_status": refund_row.refund_status, "notify_url": url,
