@@ -23,9 +23,10 @@ The rules the v2 transfers keep hold here too:
   codes (NOT_ENOUGH, FREQUENCY_LIMITED) leave it requested; anything else is unknown and
   queried.
 * The scene's rules are checked before sending, and break nothing if broken: the scene must
-  be one we know with its report infos, the amount within WeChat's minimum and the scene's
-  per-transfer maximum, and from 2,000 yuan the user's real name is required (sent RSA-OAEP
-  encrypted with WeChat's key, which the request names in Wechatpay-Serial).
+  be one we know with its report infos, the amount within WeChat's minimum, the scene's
+  per-transfer maximum and (when set) its per-user daily maximum, and from 2,000 yuan the
+  user's real name is required (sent RSA-OAEP encrypted with WeChat's key, which the request
+  names in Wechatpay-Serial).
 * Hooks: `transfer_waiting` once when the bill starts waiting (package_info known),
   `transfer_final` once when it is succeeded, failed or cancelled — each inside the
   transaction that records it.
@@ -35,6 +36,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -64,6 +66,7 @@ from .services import (
 
 logger = logging.getLogger(__name__)
 
+SHANGHAI_TZ = ZoneInfo("Asia/Shanghai")
 BILLS_PATH = "/v3/fund-app/mch-transfer/transfer-bills"
 CALLBACK_EVENT = "MCHTRANSFER.BILL.FINISHED"
 # WeChat's rules for a bill (商家转账 API documentation).
@@ -101,7 +104,20 @@ def _report_infos(scene_id: str, *, remark: str) -> list[dict[str, str]]:
     return [{"info_type": first, "info_content": values[0][:32]}, {"info_type": second, "info_content": values[1][:32]}]
 
 
-def bill_rules_problem(*, amount_fen: int, scene_id: str, user_name: str) -> tuple[str, str]:
+def _sent_today_fen(transfer: WechatTransfer) -> int:
+    """What the bills to this user sent today (Beijing time) add up to, this one left out; only
+    bills that may still pay count (failed and cancelled ones moved nothing)."""
+    from django.db.models import Sum
+
+    start = timezone.localtime(timezone.now(), SHANGHAI_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    return WechatTransfer.objects.filter(
+        api=TransferApi.V3_BILL, openid=transfer.openid, created_at__gte=start, attempts__gt=0,
+    ).exclude(pk=transfer.pk).exclude(status__in=(TransferStatus.FAILED, TransferStatus.CANCELLED)).aggregate(
+        total=Sum("amount_fen"))["total"] or 0
+
+
+def bill_rules_problem(*, amount_fen: int, scene_id: str, user_name: str,
+                       transfer: WechatTransfer | None = None) -> tuple[str, str]:
     """(code, message) of the first rule the bill breaks, or ("", "")."""
     if scene_id not in SCENES:
         return "transfer_scene_unknown", f"Transfer scene {scene_id!r} is not one we can report for."
@@ -112,6 +128,10 @@ def bill_rules_problem(*, amount_fen: int, scene_id: str, user_name: str) -> tup
                 f"The transfer scene allows at most {settings.WECHAT_TRANSFER_SCENE_MAX_FEN} fen per transfer.")
     if amount_fen >= USER_NAME_FROM_FEN and not user_name:
         return "user_name_required", "From 2,000 yuan WeChat requires the payee's real name."
+    daily = settings.WECHAT_TRANSFER_USER_DAILY_MAX_FEN
+    if daily and transfer is not None and _sent_today_fen(transfer) + amount_fen > daily:
+        return ("scene_daily_limit_exceeded",
+                f"The transfer scene allows at most {daily} fen a day to one user.")
     return "", ""
 
 
@@ -213,7 +233,8 @@ def transfer_bill_create(
             return _package_fetched(transfer, user_name=user_name)
     if transfer.status == TransferStatus.WAITING:
         return _package_fetched(transfer, user_name=user_name)
-    code, message = bill_rules_problem(amount_fen=amount_fen, scene_id=transfer.scene_id, user_name=user_name)
+    code, message = bill_rules_problem(amount_fen=amount_fen, scene_id=transfer.scene_id, user_name=user_name,
+                                       transfer=transfer)
     if code:
         return _fail_before_sending(transfer, code, message)
     WechatTransfer.objects.filter(pk=transfer.pk).update(attempts=F("attempts") + 1)

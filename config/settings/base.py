@@ -252,11 +252,13 @@ WECHAT_SANDBOX_KEY_DIR = env("WECHAT_SANDBOX_KEY_DIR", default=str(BASE_DIR / "v
 # The merchant transfer (商家转账) scene our withdrawals use, as opened on the merchant platform:
 # 1005 佣金报酬 (its report infos: 岗位类型, 报酬说明) or 1000 现金营销 (活动名称, 奖励说明); what the
 # user sees as the kind of money (user_recv_perception), the scene's per-transfer maximum as
-# configured there, and how long the user has to confirm (WeChat: 24 hours).
+# configured there, its per-user daily maximum (0: the merchant set none), and how long the user
+# has to confirm (WeChat: 24 hours).
 WECHAT_TRANSFER_SCENE_ID = env("WECHAT_TRANSFER_SCENE_ID", default="1005")
 WECHAT_TRANSFER_PERCEPTION = env("WECHAT_TRANSFER_PERCEPTION", default="劳务报酬")
 WECHAT_TRANSFER_POSITION = env("WECHAT_TRANSFER_POSITION", default="分销推广员")
 WECHAT_TRANSFER_SCENE_MAX_FEN = env.int("WECHAT_TRANSFER_SCENE_MAX_FEN", default=200_000)
+WECHAT_TRANSFER_USER_DAILY_MAX_FEN = env.int("WECHAT_TRANSFER_USER_DAILY_MAX_FEN", default=0)  # 0: not checked
 WECHAT_TRANSFER_CONFIRM_HOURS = env.int("WECHAT_TRANSFER_CONFIRM_HOURS", default=24)
 WECHAT_MP_TOKEN = env("WECHAT_MP_TOKEN", default="sandbox-mp-token")
 WECHAT_MP_AES_KEY = env("WECHAT_MP_AES_KEY", default="")

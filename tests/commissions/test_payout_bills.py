@@ -370,3 +370,20 @@ def test_admin_cancel_action_asks_for_a_reason_and_cancels_only_waiting_bills(bi
     assert "withdrawal_not_cancellable" in text  # the paid one is refused, by name
     assert (_status(w), _status(paid)) == ("cancelled", "paid")
     assert wallet(d.user)["user_wallet"] == 10_000
+
+
+def test_the_scenes_daily_maximum_per_user_is_checked_before_sending(bills, settings):
+    settings.WECHAT_TRANSFER_USER_DAILY_MAX_FEN = 5_000
+    d, first = approved(3_000, fund_fen=20_000)
+    assert first.status == "confirming"
+    second = withdrawal_request(user=d.user, amount_fen=3_000)
+    withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=second.pk)
+    second.refresh_from_db()
+    assert (second.status, second.error_code) == ("failed", "scene_daily_limit_exceeded")
+    assert not SandboxTransferBill.objects.filter(out_bill_no=second.transfer_no).exists()
+    # A cancelled bill moved nothing: it does not count.
+    withdrawal_cancel(withdrawal_id=first.pk, actor=UserFactory(is_staff=True), reason="redo")
+    third = withdrawal_request(user=d.user, amount_fen=4_000)
+    withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=third.pk)
+    assert _status(third) == "confirming"
+    assert wallet(d.user) == {"user_wallet": 16_000, "user_withdrawing": 4_000, "user_debt": 0}
