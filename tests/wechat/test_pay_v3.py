@@ -104,8 +104,13 @@ def test_order_is_an_apiv3_order_and_its_jsapi_params_are_rsa_signed(wechat_sand
     assert payment.paid_at is not None and abs((payment.paid_at - datetime.now(UTC)).total_seconds()) < 120
     assert len(payment_hook) == 1 and payment_hook.items[0]["in_atomic"]
 
-    # query, and close (WeChat refuses to close a paid order: ORDERPAID)
+    # query (by our number, and WeChat's by its), and close (WeChat refuses to close a paid order: ORDERPAID)
     assert services.payment_query(out_trade_no=payment.out_trade_no).status == PaymentStatus.PAID
+    _, by_id = v3.call("test", "GET", f"/v3/pay/transactions/id/{payment.transaction_id}",
+                       query={"mchid": prepay.mch_id})
+    assert (by_id["out_trade_no"], by_id["trade_state"], by_id["amount"]["total"]) == (payment.out_trade_no,
+                                                                                       "SUCCESS", 1990)
+    assert by_id["success_time"].endswith("+08:00")
     with pytest.raises(WechatError) as exc:
         pay_v3.pay_order_close(out_trade_no=payment.out_trade_no)
     assert (exc.value.code, exc.value.extra["err_code"], exc.value.extra["v3_code"]) == (
