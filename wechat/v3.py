@@ -457,6 +457,12 @@ def call(what: str, method: str, path: str, *, payload: dict[str, Any] | None = 
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
     status, raw, headers = _send(method, path, body, what=what, serial_header=serial_header)
     if not signature_valid(headers, raw):
+        if status >= 500 and not headers.get("Wechatpay-Signature"):
+            # Not WeChat's answer at all (a proxy's error page): the request may or may not have
+            # been carried out, as with any HTTP error.
+            logger.warning("wechat pay v3: %s answered HTTP %s, unsigned", what, status)
+            raise WechatError(f"WeChat answered HTTP {status}.", code="wechat_http_error",
+                              extra={"call": what, "http_status": status})
         logger.warning("wechat pay v3: answer of %s (HTTP %s) has a bad or missing signature", what, status)
         raise WechatError("WeChat's answer has a bad signature.", code="invalid_signature",
                           extra={"call": what, "http_status": status})

@@ -387,3 +387,14 @@ def test_the_scenes_daily_maximum_per_user_is_checked_before_sending(bills, sett
     withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=third.pk)
     assert _status(third) == "confirming"
     assert wallet(d.user) == {"user_wallet": 16_000, "user_withdrawing": 4_000, "user_debt": 0}
+
+
+def test_an_unsigned_http_500_is_no_answer_and_the_query_settles_it(bills):
+    arm(bills, "v3.bill.create", "http_error")
+    d, w = approved(3_000)
+    assert w.status == "paying"
+    transfer = WechatTransfer.objects.get(partner_trade_no=w.transfer_no)
+    assert (transfer.status, transfer.error_code) == (TransferStatus.UNKNOWN, "wechat_http_error")
+    withdrawals_resume(older_than_seconds=0)  # NOT_FOUND at WeChat: the same number sent again
+    assert _status(w) == "confirming"
+    assert SandboxTransferBill.objects.count() == 1
