@@ -95,8 +95,12 @@ def _apiv3_problems() -> list[checks.CheckMessage]:
             f"WECHAT_PAYOUT_API={getattr(settings, 'WECHAT_PAYOUT_API', 'v2')}")
     apiv3_key = settings.WECHAT_PAY_APIV3_KEY or ""
     if apiv3_key in SHIPPED_APIV3_KEYS or len(apiv3_key) != APIV3_KEY_LENGTH:
-        why = "is the value shipped with the code" if apiv3_key in SHIPPED_APIV3_KEYS else (
-            f"has {len(apiv3_key)} characters, not {APIV3_KEY_LENGTH}")
+        if not apiv3_key:
+            why = "is empty"
+        elif apiv3_key in SHIPPED_APIV3_KEYS:
+            why = "is the value shipped with the code"
+        else:
+            why = f"has {len(apiv3_key)} characters, not {APIV3_KEY_LENGTH}"
         errors.append(checks.Error(
             f"WECHAT_PAY_APIV3_KEY {why}, and APIv3 is in use ({uses}): WeChat's callbacks and platform "
             "certificates cannot be opened, or anyone could seal them.",

@@ -107,6 +107,7 @@ BAD_PEM = "-----BEGIN PRIVATE KEY-----\\nbm90IGEga2V5\\n-----END PRIVATE KEY----
     # E005 the APIv3 key: unset (the settings' default), the shipped value, the wrong length
     ({"WECHAT_PAY_APIV3_KEY": None}, "fenxiao.E005", "shipped"),
     ({"WECHAT_PAY_APIV3_KEY": "sandbox0apiv30key0sandbox0apiv3k"}, "fenxiao.E005", "shipped"),
+    ({"WECHAT_PAY_APIV3_KEY": ""}, "fenxiao.E005", "is empty"),
     ({"WECHAT_PAY_APIV3_KEY": "0123456789abcdef"}, "fenxiao.E005", "16 characters"),
     ({"WECHAT_PAY_APIV3_KEY": "0123456789abcdef0123456789abcdef0"}, "fenxiao.E005", "33 characters"),
     # E006 the merchant's API certificate key and serial
