@@ -428,6 +428,7 @@ def test_statement_of_one_distributor(month, operator_client):
     assert wtotals == {"requested": ("1", "1500", "15", "1485"), "approved": ("1", "1200", "12", "1188"),
                        "paying": ("1", "800", "8", "792"), "paid": ("1", "1000", "10", "990"),
                        "rejected": ("1", "500", "0", "500"), "failed": ("1", "3000", "30", "2970"),
+                       "confirming": ("0", "0", "0", "0"), "cancelled": ("0", "0", "0", "0"),
                        "all": ("6", "8000", "75", "7925")}
 
 
