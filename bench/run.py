@@ -7,7 +7,8 @@ endpoint of bench/endpoints.py answers 200 (or its `expect`), then load it with 
 200-friends crowdfund race and the contribution profile (bench/crowdfunds_bench.py) -> stop
 gunicorn -> run the rows' check scripts -> time ledger postings in 1 and 2 processes -> share-link
 images -> commissions: accrual on payment in 1 and 2 processes, settlement of 1,000,000 matured
-commissions, audit_ledger over 1,000,000+ entries (bench/commissions_bench.py) -> audit the
+commissions, audit_ledger over 1,000,000+ entries (bench/commissions_bench.py) -> WeChat Pay
+APIv3 vs v2: crypto primitives and payment notifications without HTTP (bench/wechat_v3_bench.py) -> audit the
 ledger -> write docs/benchmarks.md and print it.
 
 Environment (all optional):
@@ -29,6 +30,8 @@ Environment (all optional):
                           `envelopes`: the same for the red-envelope rows (bench/envelopes_bench.py):
                           the bare baseline, the two grab rows, grabs without HTTP, the grab profile,
                           and /api/v1/me/ with the token cache off and on (two more gunicorns).
+                          `wechat`: the same for the WeChat Pay APIv3 rows (bench/wechat_v3_bench.py):
+                          crypto primitives, v2 vs v3 payment notifications on PostgreSQL, the profile.
                           `python bench/run.py --only <section>` says the same.
   BENCH_SANDBOX_WORKERS=1, BENCH_SANDBOX_THREADS=8  the WeChat sandbox's gunicorn (gthread)
   BENCH_CF_NOTIFICATIONS  crowdfund payment notifications seeded (default BENCH_NOTIFICATIONS)
@@ -64,7 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import commissions_bench, crowdfunds_bench, envelopes_bench, qr_gen, report  # noqa: E402
+from bench import commissions_bench, crowdfunds_bench, envelopes_bench, qr_gen, report, wechat_v3_bench  # noqa: E402
 from bench.endpoints import ENDPOINTS  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -89,7 +92,7 @@ ONLY = os.environ.get("BENCH_ONLY", "").strip()
 if "--only" in sys.argv[1:-1]:  # `python bench/run.py --only crowdfunds`, the same as BENCH_ONLY=crowdfunds
     ONLY = sys.argv[sys.argv.index("--only") + 1].strip()
 # Sections that can run alone (their part of the report is replaced).
-ONLY_SECTIONS = ("commissions", "crowdfunds", "envelopes")
+ONLY_SECTIONS = ("commissions", "crowdfunds", "envelopes", "wechat")
 
 # Each scenario runs one ledger_load.py process per pair of wallets (named in bench/seed.py).
 LEDGER_SCENARIOS = [
@@ -598,6 +601,7 @@ def main() -> int:
     ledger_rows = bench_ledger(seed["wallets"])
     qr_rows = qr_gen.run(PY, ROOT, DJANGO_ENV, SECONDS)  # share-link images, no HTTP
     commission_results = commissions_bench.run(PY, ROOT, DJANGO_ENV)  # accrual, settlement, audit; no HTTP
+    wechat_results = wechat_v3_bench.run(PY, ROOT, DJANGO_ENV)  # APIv3 crypto and notifications; no HTTP
     audit_ok = audit_ledger()
     meta["audit"] = "balanced" if audit_ok else "FAILED"
     meta["load_end"] = _load()
@@ -610,7 +614,8 @@ def main() -> int:
             + commissions_bench.section(commission_results) + "\n"
             + crowdfunds_bench.section(meta=meta, http_rows=http_rows, results=crowdfund_results, alone=False) + "\n"
             + envelopes_bench.section(meta=meta, http_rows=http_rows, results=envelope_results, me_rows=me_rows,
-                                      alone=False))
+                                      alone=False) + "\n"
+            + wechat_v3_bench.section(wechat_results))
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
     print(text)
@@ -618,7 +623,7 @@ def main() -> int:
 
     failed = [r["name"] for r in http_rows if r.get("failed") or r.get("http_errors") or r.get("check_failed")]
     failed += commissions_bench.failed(commission_results) + crowdfunds_bench.failed(crowdfund_results)
-    failed += envelopes_bench.failed(envelope_results)
+    failed += envelopes_bench.failed(envelope_results) + wechat_v3_bench.failed(wechat_results)
     failed += [r["name"] for r in me_rows if r.get("failed") or r.get("http_errors")]
     if failed or not audit_ok:
         log(f"FAILED: endpoints {failed or 'ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
@@ -634,6 +639,8 @@ def main_only() -> int:
         return main_only_crowdfunds()
     if ONLY == "envelopes":
         return main_only_envelopes()
+    if ONLY == "wechat":
+        return main_only_wechat()
     reset_database()
     log("migrating")
     run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
@@ -709,6 +716,29 @@ def main_only_envelopes() -> int:
     failed += envelopes_bench.failed(results)
     if failed or not audit_ok:
         log(f"FAILED: {failed or 'rows ok'}, ledger audit {'ok' if audit_ok else 'FAILED'}")
+        return 1
+    return 0
+
+
+def main_only_wechat() -> int:
+    """BENCH_ONLY=wechat: a fresh bench database, the WeChat Pay APIv3 rows (bench/wechat_v3_bench.py,
+    no HTTP) and only their section of the report."""
+    reset_database()
+    log("migrating")
+    run_django(["manage.py", "migrate", "--noinput", "-v", "0"])
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()  # our own db only
+    results = wechat_v3_bench.run(PY, ROOT, DJANGO_ENV)
+    section = wechat_v3_bench.section(results)
+    before = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(wechat_v3_bench.splice(before, section))
+    print(section)
+    log(f"replaced the {ONLY} section of {OUTPUT}")
+    failed = wechat_v3_bench.failed(results)
+    if failed:
+        log(f"FAILED: {failed}")
         return 1
     return 0
 
