@@ -70,6 +70,7 @@ UPSTREAM = {
     "v1_ops_refunds_approve_create",
     "v1_ops_withdrawals_approve_create",
     "v1_ops_withdrawals_bulk_create",
+    "v1_ops_withdrawals_cancel_create",
     "v1_crowdfunds_create",
     "v1_crowdfunds_contributions_create",
     "v1_crowdfunds_finish_create",

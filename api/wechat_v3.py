@@ -45,10 +45,18 @@ class TransferBillNotifyView(APIView):
 
     @extend_schema(
         summary="WeChat Pay merchant transfer bill callback (called by WeChat, APIv3)",
+        description="MCHTRANSFER.BILL.FINISHED, signed by WeChat Pay (Wechatpay-* headers, 5-minute window) with its "
+                    "resource AES-256-GCM sealed with our APIv3 key. Answers are WeChat's shapes, not our error "
+                    "shape: 200 `{\"code\": \"SUCCESS\"}`; refused 4xx `{\"code\": \"FAIL\", \"message\": "
+                    "\"<our code>: …\"}` (`invalid_signature`, `invalid_json`, `merchant_mismatch`, "
+                    "`unknown_out_bill_no`, `amount_mismatch`, `invalid_notification`; 413 `payload_too_large`), "
+                    "nothing changed; 500 our failure, WeChat sends it again.",
         request={"application/json": OpenApiTypes.OBJECT},
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description='{"code": "SUCCESS"}'),
-                   400: OpenApiResponse(OpenApiTypes.OBJECT, description='{"code": "FAIL", "message": …}: refused'),
-                   500: OpenApiResponse(OpenApiTypes.OBJECT, description="our failure; WeChat retries")},
+                   400: OpenApiResponse(OpenApiTypes.OBJECT,
+                                        description='`FAIL`: refused, e.g. `invalid_signature` (WeChat\'s shape)'),
+                   413: OpenApiResponse(OpenApiTypes.OBJECT, description="`FAIL`: `payload_too_large`"),
+                   500: OpenApiResponse(OpenApiTypes.OBJECT, description="`FAIL`: our failure; WeChat retries")},
         auth=[], tags=["wechat"],
     )
     def post(self, request):

@@ -28,7 +28,8 @@ Guarantees:
   This includes the synchronous answer inside `transfer_create`: callers should do
   their bookkeeping in the handler, not twice. Transfer-waiting handlers run once when a
   merchant transfer bill (APIv3) starts waiting for the user's confirmation, in that
-  transaction: the transfer's `package_info` is what the user confirms with.
+  transaction: the transfer's `package_info` is what the user confirms with (after a lost
+  create answer it is fetched a moment later, so it may still be empty then).
 
 Handlers must only touch the database (no HTTP): they hold the payment's row lock.
 Several handlers may be registered for one purpose; they run by `order` (lower first),
@@ -61,8 +62,8 @@ transfer_final = Hook(
 )
 transfer_waiting = Hook(
     "wechat.transfer_waiting", keyed=True,
-    doc="A merchant transfer bill waits for the user's confirmation (package_info known); keyed by the "
-        "transfer's purpose; fn(transfer).",
+    doc="A merchant transfer bill started waiting for the user's confirmation (its package_info may still be on "
+        "its way after a lost create answer); keyed by the transfer's purpose; fn(transfer).",
 )
 
 

@@ -27,7 +27,8 @@ The rules the v2 transfers keep hold here too:
   per-transfer maximum and (when set) its per-user daily maximum, and from 2,000 yuan the
   user's real name is required (sent RSA-OAEP encrypted with WeChat's key, which the request
   names in Wechatpay-Serial).
-* Hooks: `transfer_waiting` once when the bill starts waiting (package_info known),
+* Hooks: `transfer_waiting` once when the bill starts waiting (package_info known, or fetched
+  a moment later after a lost create answer),
   `transfer_final` once when it is succeeded, failed or cancelled — each inside the
   transaction that records it.
 """

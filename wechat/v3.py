@@ -1,10 +1,12 @@
 """WeChat Pay APIv3: a thin client on `cryptography` (docs/wechat.md, "APIv3").
 
-Why our own and not a library: `wechatpayv3`, the most used Python client, is not in the
-package registry this project installs from, and the ones that are (e.g. aiowechatpayv3)
-are asyncio-only. APIv3 is four primitives and one HTTP shape; owning them lets us point
-every call at the sandbox, put a timeout on every call, and check *every* answer's
-signature — success and error alike — before believing any field of it.
+Why our own and not a library: `wechatpayv3` (2.0.4, the most used Python client) fixes its
+gateway in a private attribute, verifies only 2xx answers (an unsigned error answer — which we
+read as "nothing was paid" — is believed), never checks an answer's or a callback's timestamp
+(a replay verifies), and raises bare Exceptions; aiowechatpayv3 is asyncio-only. APIv3 is four
+primitives and one HTTP shape; owning them lets us point every call at the sandbox, put a
+timeout on every call, and check *every* answer's signature and freshness — success and error
+alike — before believing any field of it (docs/wechat.md, "APIv3", has the comparison).
 
 The primitives (WeChat Pay's "签名生成 / 签名验证 / 回调报文解密 / 敏感信息加密"):
 

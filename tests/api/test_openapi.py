@@ -68,6 +68,11 @@ def test_every_json_operation_documents_its_errors_in_the_error_shape(schema):
     assert set(error["required"]) == {"code", "message", "extra"}
     for path, method, op in operations(schema):
         codes = set(op["responses"])
+        if path.startswith("/api/v1/wechat/") and path.endswith("/notify/"):
+            # Called by WeChat, answered in WeChat's own shapes ({"code": "FAIL", …}, v2's XML), not ours:
+            # they document their refusals and our failures instead.
+            assert {"400", "500"} <= codes, (method, path)
+            continue
         if op.get("security") and {"bearerAuth": []} in op["security"] and {} not in op["security"]:
             assert {"401", "403"} <= codes, (method, path)
         if "{" in path:

@@ -151,6 +151,16 @@ def test_operator_cancels_a_bill_not_confirmed_yet(bills, operator_client):
     assert trail.reason == "填错了收款人"
 
 
+def test_only_a_reviewer_may_cancel_and_nobody_else_sees_the_package(bills, client_for, api_client):
+    d, w = approved(3_000)
+    shopper = client_for(UserFactory())
+    assert shopper.post(f"/api/v1/ops/withdrawals/{w.pk}/cancel/", {"reason": "x"}, format="json").status_code == 403
+    assert api_client.post(f"/api/v1/ops/withdrawals/{w.pk}/cancel/", {"reason": "x"},
+                           format="json").status_code == 401
+    assert shopper.get(f"/api/v1/withdrawals/{w.pk}/").status_code == 404  # another's: not found, no package
+    assert _status(w) == "confirming" and the_bill(w).state == "WAIT_USER_CONFIRM"
+
+
 def test_cancel_is_refused_for_what_cannot_be_cancelled(bills, operator_client):
     d, w = approved(2_000)
     user_confirms(bills, w)  # paid
