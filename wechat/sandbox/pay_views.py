@@ -41,12 +41,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
@@ -59,24 +56,21 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from wechat.pay import parse_xml, refund_req_info_encrypt, sign, sign_valid, to_xml
 
+from .clock import SHANGHAI, now, rand
 from .faults import fault_arm, fault_clear, fault_take, sleep_past_client_timeout
 from .models.common import FaultMode, FaultOutcome
 from .models.pay import SandboxPrepay, SandboxRedpack, SandboxRefund, SandboxTransfer
+from .v3_pay_views import payment_callback_send, refund_callback_send
 
 logger = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 WRONG_KEY = "sandbox0wrong0key0sandbox0wrong0"
 DUPLICATE_NOTIFY_COPIES = 5
 NOTIFY_TIMEOUT = 10.0
 
 
-def _now() -> datetime:
-    return datetime.now(SHANGHAI)
-
-
-def _rand(n: int) -> str:
-    return secrets.token_hex(n)[:n]
+_now = now
+_rand = rand
 
 
 def _fail(err_code: str, des: str) -> dict[str, str]:
@@ -495,7 +489,7 @@ def pay_confirm(request, prepay_id: str):
     if prepay.trade_state == SandboxPrepay.State.CLOSED:
         return JsonResponse({"error": "ORDERCLOSED", "message": "the order is closed"}, status=409)
     if prepay.api == "v3":
-        from .v3_pay_views import payment_callback_send  # APIv3: a signed, encrypted JSON callback
+        # APIv3: a signed, encrypted JSON callback
 
         results = payment_callback_send(prepay)
     else:
@@ -556,7 +550,7 @@ def refund_confirm(request, out_refund_no: str):
     refund_row.refresh_from_db()
     url = refund_row.notify_url or settings.WECHAT_REFUND_NOTIFY_URL
     if refund_row.api == "v3":
-        from .v3_pay_views import refund_callback_send  # APIv3: REFUND.SUCCESS / ABNORMAL / CLOSED
+        # APIv3: REFUND.SUCCESS / ABNORMAL / CLOSED
 
         results = refund_callback_send(refund_row, url)
     else:

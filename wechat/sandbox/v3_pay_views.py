@@ -33,8 +33,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.urls import path
 
+from .clock import SHANGHAI
+from .clock import now as _now
+from .clock import rand as _rand
 from .models.pay import SandboxPrepay, SandboxRefund
-from .pay_views import SHANGHAI, _now, _rand
 from .v3 import rfc3339, v3_endpoint, v3_error, v3_notify
 
 REFUND_STATUS_V3 = {"PROCESSING": "PROCESSING", "SUCCESS": "SUCCESS", "CHANGE": "ABNORMAL", "REFUNDCLOSE": "CLOSED"}
