@@ -14,6 +14,7 @@ class CampaignsConfig(AppConfig):
 
         from .models import CROWDFUND_PURPOSE, ENVELOPE_PURPOSE
         from .services import (
+            bargains,
             crowdfund_payments,
             crowdfund_refunds,
             crowdfunds,
@@ -77,4 +78,10 @@ class CampaignsConfig(AppConfig):
             func=envelope_payments.envelopes_cancel_due,
             schedule_seconds=300,
             description="Cancel red envelopes never opened (or never paid) and give every backer back.",
+        )
+        register_job(
+            name="campaigns.expire_bargains",
+            func=bargains.bargains_expire,
+            schedule_seconds=60,
+            description="Expire bargains past their time limit that were not ordered: their stock back to the offer.",
         )

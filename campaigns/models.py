@@ -528,3 +528,6 @@ class EnvelopeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"envelope {self.envelope_id} {self.kind} {self.from_status}→{self.to_status}"
+
+
+from .models_bargain import *  # noqa: E402, F401, F403  (bargains (砍价): campaigns/models_bargain.py)
