@@ -372,6 +372,9 @@ def test_one_friend_helping_8_times_at_once_helps_once():
     results = run_at_once(lambda i: svc.bargain_help(bargain_id=b.pk, helper=helper).position, LANES)
     assert sorted(results, key=str) == [0] + ["already_helped"] * (LANES - 1)
     assert len(_assert_books(b)) == 1
+    # the refused attempts rolled their claims back: the next friend takes position 1
+    assert svc.bargain_help(bargain_id=b.pk, helper=UserFactory()).position == 1
+    assert len(_assert_books(b)) == 2
 
 
 @pytest.mark.postgres
