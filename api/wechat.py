@@ -113,24 +113,31 @@ class _NotifyView(APIView):
             return _fail("error", "Internal error; send it again later.", 500)
 
     def post_v3(self, request):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > CALLBACK_MAX_BYTES:
-            logger.warning("wechat %s v3 notification refused: payload_too_large (%s bytes)", self.what, length)
-            return _json("FAIL", "payload_too_large: The notification is too large.", 413)
-        body = request._request.read(CALLBACK_MAX_BYTES + 1)
-        try:
-            answer = type(self).notify_v3_handler(headers=request._request.headers, body=body)
-        except DomainError as exc:
-            status = 413 if exc.code == "payload_too_large" else domain_status(exc)
-            return _json("FAIL", f"{exc.code}: {exc.message}", status if status < 500 else 500)
-        except Exception:  # noqa: BLE001 - WeChat must get a FAIL it will retry, never an HTML page
-            logger.exception("wechat %s v3 notification failed", self.what)
-            return _json("FAIL", "error: Internal error; send it again later.", 500)
-        return _json(answer.get("code", "SUCCESS"), answer.get("message", "成功"), 200)
+        return v3_callback_answer(request, type(self).notify_v3_handler, what=self.what)
 
+
+def v3_callback_answer(request, handler, *, what: str) -> JsonResponse:
+    """Answer one APIv3 callback the way WeChat expects: `handler(headers=, body=)` (a wechat
+    service: it checks everything, raises a DomainError to refuse, returns {code, message}).
+    200 SUCCESS; a refusal 4xx (413 when too large) FAIL "<code>: <message>"; our own failure
+    500 FAIL, so WeChat sends it again (nothing was committed)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > CALLBACK_MAX_BYTES:
+        logger.warning("wechat %s v3 notification refused: payload_too_large (%s bytes)", what, length)
+        return _json("FAIL", "payload_too_large: The notification is too large.", 413)
+    body = request._request.read(CALLBACK_MAX_BYTES + 1)
+    try:
+        answer = handler(headers=request._request.headers, body=body) or {}
+    except DomainError as exc:
+        status = 413 if exc.code == "payload_too_large" else domain_status(exc)
+        return _json("FAIL", f"{exc.code}: {exc.message}", status if status < 500 else 500)
+    except Exception:  # noqa: BLE001 - WeChat must get a FAIL it will retry, never an HTML page
+        logger.exception("wechat %s v3 notification failed", what)
+        return _json("FAIL", "error: Internal error; send it again later.", 500)
+    return _json(answer.get("code", "SUCCESS"), answer.get("message", "成功"), 200)
 
 _SCHEMA = dict(
     request={"text/xml": OpenApiTypes.STR},

@@ -8,22 +8,15 @@ the FAIL body, so WeChat sends it again later (nothing was committed).
 """
 from __future__ import annotations
 
-import logging
-
-from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from core.errors import DomainError
 from wechat.transfer_bills import transfer_bill_notify_handle
-from wechat.v3 import CALLBACK_MAX_BYTES
 
-from .errors import domain_status
-
-logger = logging.getLogger(__name__)
+from .wechat import v3_callback_answer
 
 
 class _RawParser(BaseParser):
@@ -31,10 +24,6 @@ class _RawParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return stream.read() if stream is not None else b""
-
-
-def _answer(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message}, status=status, json_dumps_params={"ensure_ascii": False})
 
 
 class TransferBillNotifyView(APIView):
@@ -60,20 +49,9 @@ class TransferBillNotifyView(APIView):
         auth=[], tags=["wechat"],
     )
     def post(self, request):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > CALLBACK_MAX_BYTES:
-            logger.warning("wechat transfer bill notification refused: payload_too_large (%s bytes)", length)
-            return _answer("FAIL", "payload_too_large: The notification is too large.", 413)
-        body = request._request.read(CALLBACK_MAX_BYTES + 1)
-        try:
-            transfer_bill_notify_handle(headers=request.headers, body=body)
-        except DomainError as exc:
-            status = 413 if exc.code == "payload_too_large" else domain_status(exc)
-            return _answer("FAIL", f"{exc.code}: {exc.message}", status if status < 500 else 500)
-        except Exception:  # noqa: BLE001 - WeChat must get a FAIL it retries, never an HTML page
-            logger.exception("wechat transfer bill notification failed")
-            return _answer("FAIL", "error: Internal error; send it again later.", 500)
-        return _answer("SUCCESS", "成功", 200)
+        return v3_callback_answer(request, _handle, what="transfer bill")
+
+
+def _handle(*, headers, body: bytes) -> dict:
+    transfer_bill_notify_handle(headers=headers, body=body)
+    return {"code": "SUCCESS", "message": "成功"}
