@@ -140,11 +140,19 @@ def v3_callback_answer(request, handler, *, what: str) -> JsonResponse:
     return _json(answer.get("code", "SUCCESS"), answer.get("message", "成功"), 200)
 
 _SCHEMA = dict(
-    request={"text/xml": OpenApiTypes.STR},
+    # v2: signed XML; APIv3: JSON with Wechatpay-* headers (the same URL takes both).
+    request={"text/xml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
     responses={
-        (200, "text/xml"): OpenApiResponse(OpenApiTypes.STR, description="SUCCESS XML"),
+        (200, "text/xml"): OpenApiResponse(OpenApiTypes.STR, description="SUCCESS XML (v2)"),
+        (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description='`SUCCESS` (APIv3): {"code": '
+                                                   '"SUCCESS", "message": "成功"}'),
         (400, "text/xml"): OpenApiResponse(OpenApiTypes.STR, description="FAIL XML: refused (e.g. invalid_signature)"),
+        (400, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description='`FAIL` (APIv3): refused, '
+                                                   '{"code": "FAIL", "message": "invalid_signature: …"}'),
+        (413, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="`FAIL`: `payload_too_large`"),
         (500, "text/xml"): OpenApiResponse(OpenApiTypes.STR, description="FAIL XML: our failure; WeChat retries"),
+        (500, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="`FAIL` (APIv3): our failure; "
+                                                   "WeChat retries"),
     },
     auth=[],
     tags=["wechat"],
