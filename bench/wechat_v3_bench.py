@@ -645,10 +645,9 @@ def section(results: dict) -> str:
 
 def splice(document: str, new_section: str) -> str:
     """`document` with its wechat section replaced by `new_section` (appended when absent)."""
-    start, end = document.find(SECTION_START), document.find(SECTION_END)
-    if start == -1 or end == -1:
-        return document.rstrip("\n") + "\n\n" + new_section
-    return document[:start] + new_section.rstrip("\n") + document[end + len(SECTION_END):]
+    from bench.crowdfunds_bench import splice as section_splice
+
+    return section_splice(document, new_section, start_marker=SECTION_START, end_marker=SECTION_END)
 
 
 # --- worker commands --------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -108,8 +108,6 @@ def _report_infos(scene_id: str, *, remark: str) -> list[dict[str, str]]:
 def _sent_today_fen(transfer: WechatTransfer) -> int:
     """What the bills to this user sent today (Beijing time) add up to, this one left out; only
     bills that may still pay count (failed and cancelled ones moved nothing)."""
-    from django.db.models import Sum
-
     start = timezone.localtime(timezone.now(), SHANGHAI_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     return WechatTransfer.objects.filter(
         api=TransferApi.V3_BILL, openid=transfer.openid, created_at__gte=start, attempts__gt=0,
