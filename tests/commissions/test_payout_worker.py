@@ -23,35 +23,50 @@ from wechat.sandbox.models.v3 import SandboxTransferBill
 from .wallet_helpers import funded_distributor, wallet, withdrawal_settings
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
-@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
-def test_worker_killed_mid_payout_pays_exactly_once_after_restart(wechat_sandbox, settings, monkeypatch):
+def _payout_queue(settings, monkeypatch, sandbox, name: str, **env: str) -> tuple[str, dict]:
+    """A payouts queue of this test's own, Celery not eager, and the worker's environment: the
+    sandbox holds a carried-out call's answer past WECHAT_HTTP_TIMEOUT (4 s) + 0.5 s."""
     from config.celery import app
 
-    queue = f"payouts-{os.getpid()}"
-    # The sandbox carries the transfer out, then holds its answer for WECHAT_HTTP_TIMEOUT + 0.5 s:
-    # the worker is killed while it waits.
+    queue = f"{name}-{os.getpid()}"
     settings.WECHAT_HTTP_TIMEOUT = 4
     settings.PAYOUTS_QUEUE = queue
     monkeypatch.setattr(app.conf, "CELERY_TASK_ALWAYS_EAGER", False)  # the namespaced key wins
-    worker_env = {"WECHAT_SANDBOX_BASE_URL": wechat_sandbox.url, "WECHAT_HTTP_TIMEOUT": "4",
-                  "PAYOUTS_QUEUE": queue, "PAYOUT_RESUME_AFTER_SECONDS": "0"}
-    withdrawal_settings()
-    d = funded_distributor(10_000)
-    w = withdrawal_request(user=d.user, amount_fen=6_000)
-    fault_arm(endpoint="pay.transfer", mode="timeout")
+    return queue, {"WECHAT_SANDBOX_BASE_URL": sandbox.url, "WECHAT_HTTP_TIMEOUT": "4", "PAYOUTS_QUEUE": queue,
+                   "PAYOUT_RESUME_AFTER_SECONDS": "0", **env}
 
+
+def _approve_and_kill(queue: str, worker_env: dict, w, *, sent, what: str) -> float:
+    """Approve `w` with a worker running, SIGKILL the worker once `sent()` shows the call reached
+    the sandbox; returns when the sandbox's thread lets go of the lost answer (monotonic)."""
     first = worker_start(queue, **worker_env)
     try:
         withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=w.pk)  # queues the payout
-        wait_for(lambda: SandboxTransfer.objects.exists(), timeout=60, what="the worker to send the transfer")
+        wait_for(sent, timeout=60, what=what)
         held_until = time.monotonic() + 4.5  # the sandbox's thread still holds the lost answer
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=20)
     finally:
         log = worker_stop(first)
     assert first.returncode == -signal.SIGKILL, log
+    return held_until
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
+def test_worker_killed_mid_payout_pays_exactly_once_after_restart(wechat_sandbox, settings, monkeypatch):
+    from config.celery import app
+
+    # The sandbox carries the transfer out, then holds its answer: the worker is killed while it waits.
+    queue, worker_env = _payout_queue(settings, monkeypatch, wechat_sandbox, "payouts")
+    withdrawal_settings()
+    d = funded_distributor(10_000)
+    w = withdrawal_request(user=d.user, amount_fen=6_000)
+    fault_arm(endpoint="pay.transfer", mode="timeout")
+
+    held_until = _approve_and_kill(queue, worker_env, w, sent=lambda: SandboxTransfer.objects.exists(),
+                                   what="the worker to send the transfer")
     w.refresh_from_db()
     assert w.status == "paying", "the worker died before it learned the outcome"
     assert WechatTransfer.objects.get().status == "requested"
@@ -81,30 +96,17 @@ def test_worker_killed_mid_payout_pays_exactly_once_after_restart(wechat_sandbox
 def test_worker_killed_mid_transfer_bill_leaves_exactly_one_bill(wechat_sandbox, settings, monkeypatch):
     from config.celery import app
 
-    queue = f"payouts-bills-{os.getpid()}"
-    settings.WECHAT_HTTP_TIMEOUT = 4
-    settings.PAYOUTS_QUEUE = queue
     settings.WECHAT_PAYOUT_API = "v3_transfer_bills"
-    monkeypatch.setattr(app.conf, "CELERY_TASK_ALWAYS_EAGER", False)
-    worker_env = {"WECHAT_SANDBOX_BASE_URL": wechat_sandbox.url, "WECHAT_HTTP_TIMEOUT": "4",
-                  "PAYOUTS_QUEUE": queue, "PAYOUT_RESUME_AFTER_SECONDS": "0",
-                  "WECHAT_TRANSFER_NOTIFY_URL": settings.WECHAT_TRANSFER_NOTIFY_URL}
+    queue, worker_env = _payout_queue(settings, monkeypatch, wechat_sandbox, "payouts-bills",
+                                      WECHAT_TRANSFER_NOTIFY_URL=settings.WECHAT_TRANSFER_NOTIFY_URL)
     withdrawal_settings()
     d = funded_distributor(10_000)
     w = withdrawal_request(user=d.user, amount_fen=6_000)
     # The sandbox creates the bill, then holds its answer past the client's timeout.
     fault_arm(endpoint="v3.bill.create", mode="timeout")
 
-    first = worker_start(queue, **worker_env)
-    try:
-        withdrawal_approve(operator=UserFactory(is_staff=True), withdrawal_id=w.pk)
-        wait_for(lambda: SandboxTransferBill.objects.exists(), timeout=60, what="the worker to send the bill")
-        held_until = time.monotonic() + 4.5
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=20)
-    finally:
-        log = worker_stop(first)
-    assert first.returncode == -signal.SIGKILL, log
+    held_until = _approve_and_kill(queue, worker_env, w, sent=lambda: SandboxTransferBill.objects.exists(),
+                                   what="the worker to send the bill")
     w.refresh_from_db()
     assert w.status == "paying", "the worker died before it learned the outcome"
     assert WechatTransfer.objects.get().status == "requested"
